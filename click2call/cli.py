@@ -1,0 +1,36 @@
+"""`click2call serve`: the HTTP API and the Stasis app in one process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from .config import ConfigError, Settings
+from .http.app import create_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="click2call")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the API and the Stasis app (configured by C2C_* environment variables)")
+    serve.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"click2call: configuration error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(settings), host=settings.listen_host, port=settings.listen_port,
+        log_level=args.log_level, access_log=False, lifespan="on",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Settings from the environment. Nothing here knows the lab's extension, trunk or port names."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import validation
+from .errors import ApiError
+
+TRUNK_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class ConfigError(ValueError):
+    """The service cannot start with this configuration."""
+
+
+@dataclass(frozen=True)
+class Hotline:
+    number: str  # the caller ID the customer sees, and the key CRMs pass as `hotline`
+    trunk: str  # the PJSIP endpoint the customer leg is dialled through
+
+
+@dataclass(frozen=True)
+class Settings:
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "click2call"
+    ari_password: str = ""
+    ari_app: str = "click2call"
+    api_tokens: tuple[str, ...] = ()
+    hotlines: tuple[Hotline, ...] = ()
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8000
+    database_url: str = "sqlite:///click2call.db"
+    ring_timeout: int = 30  # seconds the agent's extension rings
+    dial_timeout: int = 60  # seconds the customer's phone rings
+
+    def hotline(self, number: str | None) -> Hotline:
+        if number is None:
+            return self.hotlines[0]
+        for h in self.hotlines:
+            if h.number == number:
+                return h
+        raise ApiError("HOTLINE_NOT_FOUND", f"hotline {number} is not configured")
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"Settings(ari_url={self.ari_url!r}, ari_app={self.ari_app!r}, hotlines={self.hotlines!r})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        tokens = tuple(t.strip() for t in env.get("C2C_API_TOKENS", "").split(",") if t.strip())
+        if not tokens:
+            raise ConfigError("C2C_API_TOKENS must list at least one Bearer token")
+        hotlines = parse_hotlines(env.get("C2C_HOTLINES", ""))
+        host, _, port = env.get("C2C_LISTEN", "127.0.0.1:8000").rpartition(":")
+        return cls(
+            ari_url=env.get("C2C_ARI_URL", cls.ari_url).rstrip("/"),
+            ari_user=env.get("C2C_ARI_USER", cls.ari_user),
+            ari_password=env.get("C2C_ARI_PASSWORD", ""),
+            ari_app=_app_name(env.get("C2C_ARI_APP", cls.ari_app)),
+            api_tokens=tokens,
+            hotlines=hotlines,
+            listen_host=host or "127.0.0.1",
+            listen_port=_seconds(port, "C2C_LISTEN port", 1, 65535),
+            database_url=env.get("C2C_DATABASE_URL", cls.database_url),
+            ring_timeout=_seconds(env.get("C2C_RING_TIMEOUT", "30"), "C2C_RING_TIMEOUT", 1, 600),
+            dial_timeout=_seconds(env.get("C2C_DIAL_TIMEOUT", "60"), "C2C_DIAL_TIMEOUT", 1, 600),
+        )
+
+
+def parse_hotlines(text: str) -> tuple[Hotline, ...]:
+    """`NUMBER=TRUNK_ENDPOINT,...`; the first is the default."""
+    hotlines = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        number, sep, trunk = item.partition("=")
+        try:
+            validation.phone(number.strip(), "hotline")
+        except ApiError as exc:
+            raise ConfigError(f"C2C_HOTLINES: {exc.message}: {item!r}") from None
+        if not sep or not TRUNK_RE.fullmatch(trunk.strip()):
+            raise ConfigError(f"C2C_HOTLINES: expected NUMBER=TRUNK_ENDPOINT, got {item!r}")
+        hotlines.append(Hotline(number.strip(), trunk.strip()))
+    if not hotlines:
+        raise ConfigError("C2C_HOTLINES must name at least one NUMBER=TRUNK_ENDPOINT")
+    return tuple(hotlines)
+
+
+def _app_name(name: str) -> str:
+    if not TRUNK_RE.fullmatch(name):
+        raise ConfigError(f"C2C_ARI_APP is not a valid application name: {name!r}")
+    return name
+
+
+def _seconds(text: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value

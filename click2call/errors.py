@@ -1,0 +1,38 @@
+"""The API's failure vocabulary: one exception, one body shape, one place for HTTP statuses.
+
+Codes named by the TEL4VN contract (USER_BUSY, USER_NOT_REGISTERED) are kept as they are;
+the others cover what the contract leaves open.
+"""
+
+from __future__ import annotations
+
+# code -> (HTTP status, default message)
+CODES: dict[str, tuple[int, str]] = {
+    "MISSING_PARAMETER": (400, "A required parameter is missing"),
+    "INVALID_PARAMETER": (400, "A parameter has an invalid value"),
+    "HOTLINE_NOT_FOUND": (400, "The hotline is not configured"),
+    "UNAUTHORIZED": (401, "Missing or invalid Bearer token"),
+    "EXTENSION_NOT_FOUND": (404, "The extension does not exist on the PBX"),
+    "CALL_NOT_FOUND": (404, "No such call"),
+    "USER_BUSY": (409, "The extension is busy"),
+    "USER_NOT_REGISTERED": (409, "User not registered extension with Softphone or IP Phone"),
+    "CALL_REJECTED": (409, "The extension declined the call"),
+    "NO_ANSWER": (409, "The extension did not answer"),
+    "CANCELLED": (409, "The call was cancelled before the extension answered"),
+    "CALL_FAILED": (502, "The PBX could not place the call"),
+    "SERVICE_UNAVAILABLE": (503, "The PBX (Asterisk ARI) is not reachable"),
+}
+
+
+class ApiError(Exception):
+    """A refusal that reaches the client as {"status":"fail","error":code,"message":text}."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        status, default = CODES[code]
+        super().__init__(message or default)
+        self.code = code
+        self.status = status
+        self.message = message or default
+
+    def body(self) -> dict[str, str]:
+        return {"status": "fail", "error": self.code, "message": self.message}

@@ -1,0 +1,70 @@
+"""Click-to-call as one service function: checks, then hand the call to the Stasis app."""
+
+from __future__ import annotations
+
+import uuid
+
+from .config import Settings
+from .errors import ApiError
+from .stasis_app.ari import Ari, AriError, AriUnavailable
+from .stasis_app.call_flow import CallSpec
+from .stasis_app.calls import StasisApp
+from .validation import ClickToCall
+
+
+class ClickToCallService:
+    def __init__(self, settings: Settings, ari: Ari, stasis: StasisApp) -> None:
+        self.settings = settings
+        self.ari = ari
+        self.stasis = stasis
+        self._trunks = {h.trunk for h in settings.hotlines}
+
+    def spec(self, req: ClickToCall, call_id: str) -> CallSpec:
+        hotline = self.settings.hotline(req.hotline)
+        return CallSpec(
+            call_id=call_id,
+            ext=req.ext,
+            phone=req.phone,
+            hotline=hotline.number,
+            trunk=hotline.trunk,
+            src_cid_name=req.src_cid_name,
+            src_cid_number=req.src_cid_number or req.ext,
+            dest_cid_name=req.dest_cid_name,
+            dest_cid_number=req.dest_cid_number or hotline.number,
+            auto_answer=req.auto_answer,
+            ring_timeout=self.settings.ring_timeout,
+            dial_timeout=self.settings.dial_timeout,
+        )
+
+    async def click_to_call(self, req: ClickToCall, *, wait: bool) -> str:
+        """Ring the agent; return the call_id once originated (wait=False) or once answered (wait=True)."""
+        if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
+            raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
+        spec = self.spec(req, str(uuid.uuid4()))
+        if not self.ari.connected.is_set():
+            raise ApiError("SERVICE_UNAVAILABLE")
+        self.stasis.reserve(spec.ext, spec.call_id)
+        try:
+            await self._check_extension(spec.ext)
+        except BaseException:
+            self.stasis.release(spec.ext, spec.call_id)
+            raise
+        call = self.stasis.start(spec)
+        outcome = await (call.answered if wait else call.originated)
+        if outcome is not None:
+            raise ApiError(*outcome)
+        return spec.call_id
+
+    async def _check_extension(self, ext: str) -> None:
+        try:
+            endpoint = await self.ari.request("GET", f"/endpoints/PJSIP/{ext}")
+        except AriUnavailable:
+            raise ApiError("SERVICE_UNAVAILABLE") from None
+        except AriError as exc:
+            if exc.status == 404:
+                raise ApiError("EXTENSION_NOT_FOUND", f"extension {ext} does not exist") from None
+            raise ApiError("CALL_FAILED", exc.message) from None
+        if endpoint.get("state") != "online":
+            raise ApiError("USER_NOT_REGISTERED")
+        if endpoint.get("channel_ids"):
+            raise ApiError("USER_BUSY", f"extension {ext} is on a call")

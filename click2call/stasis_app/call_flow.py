@@ -1,0 +1,277 @@
+"""The click-to-call flow as one pure state machine.
+
+    transition(state, event) -> (state, commands)
+
+No I/O here: ARI requests, waking the HTTP request that waits, and clean-up are
+commands that the edges (stasis_app.calls) execute. Every rule of the call lives
+in this file, so it can be read and unit-tested without an Asterisk.
+
+The flow: create the mixing bridge and ring the agent's extension (originate into
+the Stasis app). The agent answering is the StasisStart of the agent leg; then the
+customer leg is created, joins the bridge *before* it is dialled (so the agent hears
+the carrier's ringback and early media), and is dialled through the hotline's trunk.
+When either leg ends, the other is hung up; when both are gone, the bridge goes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from . import ids
+
+
+class Phase(str, Enum):
+    NEW = "new"  # accepted; bridge and agent leg being created
+    AGENT_RINGING = "agent_ringing"  # agent's extension rings
+    DIALING = "dialing"  # agent answered; customer leg dialled into the bridge
+    CONNECTED = "connected"  # customer answered: both parties talk
+    ENDING = "ending"  # hang-ups sent; waiting for the channels to go
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """What one click-to-call asked for, with every default already resolved and validated."""
+
+    call_id: str
+    ext: str
+    phone: str
+    hotline: str
+    trunk: str
+    src_cid_name: str
+    src_cid_number: str
+    dest_cid_name: str | None
+    dest_cid_number: str
+    auto_answer: bool
+    ring_timeout: int
+    dial_timeout: int
+
+    @property
+    def bridge_id(self) -> str:
+        return ids.bridge_id(self.call_id)
+
+    def channel_id(self, leg: str) -> str:
+        return ids.channel_id(self.call_id, leg)
+
+
+@dataclass(frozen=True)
+class Leg:
+    created: bool = False
+    ringing: bool = False
+    answered: bool = False
+    gone: bool = False
+    cause: int | None = None
+    cause_txt: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.created and not self.gone
+
+
+@dataclass(frozen=True)
+class CallState:
+    spec: CallSpec
+    phase: Phase = Phase.NEW
+    agent: Leg = field(default_factory=Leg)
+    customer: Leg = field(default_factory=Leg)
+    result: str | None = None  # "success" or an error code, once the agent leg is decided
+    hangup_by: str | None = None  # agent, customer, api, system
+
+    def leg(self, name: str) -> Leg:
+        return self.agent if name == ids.AGENT else self.customer
+
+    def with_leg(self, name: str, **changes) -> "CallState":
+        return replace(self, **{name: replace(self.leg(name), **changes)})
+
+
+# ---- events (what happened) ----
+
+
+@dataclass(frozen=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True)
+class Originated:
+    pass
+
+
+@dataclass(frozen=True)
+class OriginateFailed:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Ringing:
+    leg: str
+
+
+@dataclass(frozen=True)
+class Answered:
+    leg: str
+
+
+@dataclass(frozen=True)
+class ChannelGone:
+    leg: str
+    cause: int
+    cause_txt: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerFailed:
+    """Creating, bridging or dialling the customer leg failed at the ARI level."""
+
+    message: str
+    channel_exists: bool
+
+
+@dataclass(frozen=True)
+class HangupRequested:
+    by: str = "api"
+
+
+Event = Start | Originated | OriginateFailed | Ringing | Answered | ChannelGone | CustomerFailed | HangupRequested
+
+# ---- commands (what the edges must do) ----
+
+
+@dataclass(frozen=True)
+class OriginateAgent:
+    spec: CallSpec
+
+
+@dataclass(frozen=True)
+class DialCustomer:
+    """Create the mixing bridge and the customer channel, put both legs in the bridge, then dial."""
+
+    spec: CallSpec
+
+
+@dataclass(frozen=True)
+class Hangup:
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class DestroyBridge:
+    bridge_id: str
+
+
+@dataclass(frozen=True)
+class ReportOriginated:
+    """Wake the async request: the agent leg exists (error is None) or could not be created."""
+
+    error: str | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ReportAnswered:
+    """Wake the sync request: the agent answered (error is None) or the agent leg ended unanswered."""
+
+    error: str | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The call is over: forget it, free the extension."""
+
+
+Command = (
+    OriginateAgent | DialCustomer | Hangup | DestroyBridge | ReportOriginated | ReportAnswered | Finish
+)
+
+# Q.850 causes of an agent leg that ended before answering -> the API's error code.
+AGENT_CAUSES = {
+    17: "USER_BUSY",  # 486 Busy Here
+    21: "CALL_REJECTED",  # 603 Decline
+    18: "NO_ANSWER",
+    19: "NO_ANSWER",  # ring timeout
+    20: "USER_NOT_REGISTERED",  # subscriber absent: the phone went away while ringing
+}
+
+
+def agent_failure(cause: int, hangup_by: str | None) -> str:
+    if hangup_by == "api":
+        return "CANCELLED"
+    return AGENT_CAUSES.get(cause, "CALL_FAILED")
+
+
+def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]]:
+    spec = state.spec
+    phase = state.phase
+
+    if phase is Phase.ENDED:
+        return state, []
+
+    match event:
+        case Start() if phase is Phase.NEW:
+            return state, [OriginateAgent(spec)]
+
+        case Originated() if phase is Phase.NEW:
+            return replace(state.with_leg(ids.AGENT, created=True), phase=Phase.AGENT_RINGING), [ReportOriginated(None)]
+
+        case OriginateFailed(code, message) if phase is Phase.NEW:
+            ended = replace(state, phase=Phase.ENDED, result=code)
+            return ended, [ReportOriginated(code, message), ReportAnswered(code, message), Finish()]
+
+        case Ringing(leg):
+            return state.with_leg(leg, ringing=True), []
+
+        case Answered(ids.AGENT) if phase is Phase.AGENT_RINGING:
+            state = replace(state.with_leg(ids.AGENT, answered=True), phase=Phase.DIALING, result="success")
+            return state.with_leg(ids.CUSTOMER, created=True), [ReportAnswered(None), DialCustomer(spec)]
+
+        case Answered(ids.CUSTOMER) if phase is Phase.DIALING:
+            return replace(state.with_leg(ids.CUSTOMER, answered=True), phase=Phase.CONNECTED), []
+
+        case ChannelGone(leg, cause, cause_txt):
+            return _leg_gone(state, leg, cause, cause_txt)
+
+        case CustomerFailed(_, channel_exists) if phase in (Phase.DIALING, Phase.CONNECTED):
+            state = replace(state, hangup_by=state.hangup_by or "system")
+            if not channel_exists:
+                state = state.with_leg(ids.CUSTOMER, gone=True)
+            return _end(state, _alive_channels(state))
+
+        case HangupRequested(by) if phase is not Phase.ENDING:
+            state = replace(state, hangup_by=state.hangup_by or by)
+            return _end(state, _alive_channels(state))
+
+    return state, []
+
+
+def _leg_gone(state: CallState, leg: str, cause: int, cause_txt: str) -> tuple[CallState, list[Command]]:
+    if not state.leg(leg).alive:
+        return state, []  # a replayed or late event
+    state = state.with_leg(leg, gone=True, cause=cause, cause_txt=cause_txt)
+    commands: list[Command] = []
+    if leg == ids.AGENT and state.result is None:  # ended before answering: the sync request learns why
+        code = agent_failure(cause, state.hangup_by)
+        state = replace(state, result=code, hangup_by=state.hangup_by or ids.AGENT)
+        commands.append(ReportAnswered(code, f"agent leg ended: {cause_txt or cause}"))
+    elif state.phase in (Phase.DIALING, Phase.CONNECTED):
+        state = replace(state, hangup_by=state.hangup_by or leg)
+    alive = _alive_channels(state)
+    if alive and state.phase is Phase.ENDING:
+        return state, commands  # its hang-up is already on its way
+    state, more = _end(state, alive)
+    return state, commands + more
+
+
+def _alive_channels(state: CallState) -> list[str]:
+    return [state.spec.channel_id(name) for name in (ids.AGENT, ids.CUSTOMER) if state.leg(name).alive]
+
+
+def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command]]:
+    """Hang up what is still up; the call ends when the last ChannelGone arrives."""
+    if not channels:
+        # The bridge exists once the agent has answered (DialCustomer creates it).
+        cleanup = [DestroyBridge(state.spec.bridge_id)] if state.agent.answered else []
+        return replace(state, phase=Phase.ENDED), [*cleanup, Finish()]
+    return replace(state, phase=Phase.ENDING), [Hangup(c) for c in channels]

@@ -1,0 +1,141 @@
+"""The running Stasis app: one queue and one worker per call, fed by the ARI event stream.
+
+The websocket reader only routes events to their call's queue, so a call's events are handled
+in arrival order and a slow call never holds up another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..errors import ApiError
+from . import call_flow as flow
+from . import events
+from .ari import Ari
+from .commands import Executor
+
+log = logging.getLogger(__name__)
+
+
+class Call:
+    """The mutable shell around one call's pure state."""
+
+    def __init__(self, spec: flow.CallSpec) -> None:
+        self.state = flow.CallState(spec)
+        self.queue: asyncio.Queue[flow.Event] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self.originated: asyncio.Future[tuple[str, str] | None] = loop.create_future()
+        self.answered: asyncio.Future[tuple[str, str] | None] = loop.create_future()
+        self.done = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.state.spec.call_id
+
+
+class StasisApp:
+    def __init__(self, ari: Ari) -> None:
+        self.ari = ari
+        self.executor = Executor(ari)
+        self.calls: dict[str, Call] = {}
+        self._by_extension: dict[str, str] = {}  # ext -> call_id of our call that occupies it
+
+    # ---- the event stream ----
+
+    def on_event(self, raw: dict) -> None:
+        routed = events.translate(raw)
+        if routed is None:
+            return
+        call = self.calls.get(routed[0])
+        if call is not None:
+            call.queue.put_nowait(routed[1])
+
+    async def on_connect(self) -> None:
+        """After a (re)connect nothing is replayed: end what vanished while we were not listening."""
+        if not self.calls:
+            return
+        channels = await self.ari.request("GET", "/channels")
+        alive = {c["id"] for c in channels}
+        for call in list(self.calls.values()):
+            for leg in ("agent", "customer"):
+                if call.state.leg(leg).alive and call.state.spec.channel_id(leg) not in alive:
+                    call.queue.put_nowait(flow.ChannelGone(leg, 0, "channel vanished while ARI was disconnected"))
+
+    # ---- calls ----
+
+    def reserve(self, ext: str, call_id: str) -> None:
+        """Claim the extension for one of our calls; synchronous, so two requests cannot both win."""
+        if ext in self._by_extension:
+            raise ApiError("USER_BUSY", f"extension {ext} already has a click-to-call in progress")
+        self._by_extension[ext] = call_id
+
+    def release(self, ext: str, call_id: str) -> None:
+        if self._by_extension.get(ext) == call_id:
+            del self._by_extension[ext]
+
+    def start(self, spec: flow.CallSpec) -> Call:
+        call = Call(spec)
+        self.calls[spec.call_id] = call
+        call.task = asyncio.create_task(self._run(call), name=f"call-{spec.call_id}")
+        return call
+
+    def hangup(self, call_id: str, by: str = "api") -> Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        call.queue.put_nowait(flow.HangupRequested(by))
+        return call
+
+    async def _run(self, call: Call) -> None:
+        pending: list[flow.Event] = [flow.Start()]
+        try:
+            while call.state.phase is not flow.Phase.ENDED:
+                event = pending.pop(0) if pending else await call.queue.get()
+                call.state, commands = flow.transition(call.state, event)
+                for command in commands:
+                    follow_up = await self._execute(call, command)
+                    if follow_up is not None:
+                        pending.append(follow_up)
+        except Exception:
+            log.exception("call %s: worker failed; hanging up its channels", call.call_id)
+            for leg in ("agent", "customer"):
+                await self.executor.hangup(call.state.spec.channel_id(leg))
+            self._finish(call, ("CALL_FAILED", "internal error"))
+
+    async def _execute(self, call: Call, command: flow.Command) -> flow.Event | None:
+        match command:
+            case flow.OriginateAgent(spec):
+                return await self.executor.originate(spec)
+            case flow.DialCustomer(spec):
+                return await self.executor.dial_customer(spec)
+            case flow.Hangup(channel_id):
+                await self.executor.hangup(channel_id)
+            case flow.DestroyBridge(bridge_id):
+                await self.executor.destroy_bridge(bridge_id)
+            case flow.ReportOriginated(error, message):
+                _settle(call.originated, (error, message) if error else None)
+            case flow.ReportAnswered(error, message):
+                _settle(call.answered, (error, message) if error else None)
+            case flow.Finish():
+                self._finish(call, None)
+        return None
+
+    def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
+        _settle(call.originated, failure)
+        _settle(call.answered, failure)
+        self.calls.pop(call.call_id, None)
+        self.release(call.state.spec.ext, call.call_id)
+        call.done.set()
+        log.info("call %s ended: result=%s hangup_by=%s", call.call_id, call.state.result, call.state.hangup_by)
+
+    async def close(self) -> None:
+        for call in list(self.calls.values()):
+            if call.task:
+                call.task.cancel()
+
+
+def _settle(future: asyncio.Future, value) -> None:
+    if not future.done():
+        future.set_result(value)

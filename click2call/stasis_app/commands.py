@@ -1,0 +1,97 @@
+"""The edge that turns call-flow commands into ARI requests.
+
+Each command's outcome that the flow must know comes back as a follow-up event.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import call_flow as flow
+from . import ids
+from .ari import Ari, AriError, AriUnavailable
+
+log = logging.getLogger(__name__)
+
+AUTO_ANSWER_HEADERS = {
+    # Yealink, Grandstream, Snom, Zoiper and most softphones honour one of these two.
+    "PJSIP_HEADER(add,Call-Info)": "<sip:auto-answer.invalid>;answer-after=0",
+    "PJSIP_HEADER(add,Alert-Info)": "info=alert-autoanswer",
+}
+
+
+def caller_id(name: str | None, number: str) -> str:
+    # Names were validated (no quotes, no angle brackets), so quoting is safe.
+    return f'"{name}" <{number}>' if name else f"<{number}>"
+
+
+def originate_params(spec: flow.CallSpec, app: str) -> tuple[dict, dict]:
+    params = {
+        "endpoint": f"PJSIP/{spec.ext}",
+        "app": app,
+        "appArgs": "agent",
+        "channelId": spec.channel_id(ids.AGENT),
+        "callerId": caller_id(spec.src_cid_name, spec.src_cid_number),
+        "timeout": spec.ring_timeout,
+    }
+    variables = dict(AUTO_ANSWER_HEADERS) if spec.auto_answer else {}
+    return params, {"variables": variables}
+
+
+def customer_variables(spec: flow.CallSpec) -> dict:
+    # chan_pjsip builds the outgoing From (and P-Asserted-Identity) from the connected line.
+    variables = {"CONNECTEDLINE(num)": spec.dest_cid_number, "CALLERID(num)": spec.dest_cid_number}
+    if spec.dest_cid_name:
+        variables["CONNECTEDLINE(name)"] = spec.dest_cid_name
+        variables["CALLERID(name)"] = spec.dest_cid_name
+    return variables
+
+
+class Executor:
+    def __init__(self, ari: Ari) -> None:
+        self.ari = ari
+
+    async def originate(self, spec: flow.CallSpec) -> flow.Event:
+        params, body = originate_params(spec, self.ari.app)
+        try:
+            await self.ari.request("POST", "/channels", params=params, body=body)
+        except AriUnavailable as exc:
+            return flow.OriginateFailed("SERVICE_UNAVAILABLE", exc.message)
+        except AriError as exc:
+            if exc.status == 500 and "Allocation failed" in exc.message:
+                return flow.OriginateFailed("USER_NOT_REGISTERED", "User not registered extension with Softphone or IP Phone")
+            return flow.OriginateFailed("CALL_FAILED", exc.message)
+        return flow.Originated()
+
+    async def dial_customer(self, spec: flow.CallSpec) -> flow.Event | None:
+        agent, customer = spec.channel_id(ids.AGENT), spec.channel_id(ids.CUSTOMER)
+        created = False
+        try:
+            await self.ari.request("POST", f"/bridges/{spec.bridge_id}", params={"type": "mixing"})
+            await self.ari.request(
+                "POST", "/channels/create",
+                params={"endpoint": f"PJSIP/{spec.phone}@{spec.trunk}", "app": self.ari.app, "channelId": customer,
+                        "appArgs": "customer"},
+                body={"variables": customer_variables(spec)},
+            )
+            created = True
+            # In the bridge before dialling, so the agent hears ringback and early media.
+            await self.ari.request("POST", f"/bridges/{spec.bridge_id}/addChannel", params={"channel": f"{agent},{customer}"})
+            await self.ari.request("POST", f"/channels/{customer}/dial", params={"timeout": spec.dial_timeout})
+        except AriError as exc:
+            log.warning("call %s: customer leg failed: %s", spec.call_id, exc)
+            return flow.CustomerFailed(exc.message, created)
+        return None
+
+    async def hangup(self, channel_id: str) -> None:
+        await self._delete(f"/channels/{channel_id}", {"reason": "normal"})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self._delete(f"/bridges/{bridge_id}", None)
+
+    async def _delete(self, path: str, params: dict | None) -> None:
+        try:
+            await self.ari.request("DELETE", path, params=params)
+        except AriError as exc:
+            if exc.status != 404:  # 404: already gone, which is what we wanted
+                log.warning("DELETE %s failed: %s", path, exc)

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# click2call test lab: Asterisk 22 (Debian sid) in a chroot on this host,
+# configured from ../asterisk-conf, reachable only on 127.0.0.1.
+#
+# Usage: lab/lab.sh provision|start|stop|restart|status|cli '<asterisk command>'
+#
+# Environment (all optional):
+#   C2C_LAB_DIR     where the chroot lives       (default /var/cache/click2call-lab)
+#   C2C_LAB_RUN     run dir: logs, lab.env, pid  (default /tmp/click2call-lab)
+#   C2C_LAB_MIRROR  Debian mirror for the chroot (default http://deb.debian.org/debian)
+#   LAB_ARI_PORT    ARI/HTTP port                (default 8088)
+#   LAB_SIP_PORT    PJSIP UDP port               (default 5060)
+#   LAB_TRUNK_A_PORT / LAB_TRUNK_B_PORT  carrier simulators (default 5070 / 5071)
+#
+# Why a chroot: Debian bookworm ships no Asterisk; sid does.  debootstrap +
+# apt inside the chroot takes well under a minute and needs nothing but the
+# Debian mirror, so it works the same on a laptop and in CI.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAB_DIR="${C2C_LAB_DIR:-/var/cache/click2call-lab}"
+ROOT="$LAB_DIR/sid"
+RUN="${C2C_LAB_RUN:-/tmp/click2call-lab}"
+MIRROR="${C2C_LAB_MIRROR:-http://deb.debian.org/debian}"
+ARI_PORT="${LAB_ARI_PORT:-8088}"
+SIP_PORT="${LAB_SIP_PORT:-5060}"
+TRUNK_A_PORT="${LAB_TRUNK_A_PORT:-5070}"
+TRUNK_B_PORT="${LAB_TRUNK_B_PORT:-5071}"
+ARI_USER=click2call
+CONF_DIR=/etc/click2call-asterisk          # inside the chroot
+CONF="$CONF_DIR/asterisk.conf"
+AST_RUNDIR=/run/click2call-asterisk        # must match astrundir in asterisk.conf
+LOADPOOL_FIRST=9001
+LOADPOOL_LAST=9200
+START_TIMEOUT=60
+
+BOOTSTRAP_MARK="$ROOT/.c2c-bootstrap-done"
+ASTERISK_MARK="$ROOT/.c2c-asterisk-done"
+
+log() { echo "lab: $*" >&2; }
+die() { echo "lab: ERROR: $*" >&2; exit 1; }
+
+need_root() { [ "$(id -u)" = 0 ] || die "must run as root (chroot, mount, apt)"; }
+
+apt_install_host() {
+    # Install host packages, refreshing the package lists only if apt does
+    # not know a candidate for one of them (fresh machines/containers).
+    local pkgs=("$@") p need_update=0
+    for p in "${pkgs[@]}"; do
+        if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+            need_update=1
+        fi
+    done
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$need_update" = 1 ]; then
+        log "apt-get update (host)"
+        apt-get update -qq
+    fi
+    log "apt-get install ${pkgs[*]} (host)"
+    apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+}
+
+mount_proc() {
+    mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+}
+
+umount_proc() {
+    if [ -d "$ROOT/proc" ] && mountpoint -q "$ROOT/proc"; then
+        umount "$ROOT/proc" 2>/dev/null || umount -l "$ROOT/proc"
+    fi
+}
+
+copy_hosts() {
+    # Without the host's /etc/hosts every RTP/SIP setup inside the chroot
+    # waits for DNS lookups of the host name.
+    cp /etc/hosts "$ROOT/etc/hosts"
+    [ -f /etc/resolv.conf ] && cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+}
+
+cmd_provision() {
+    need_root
+    local missing=()
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v sipp >/dev/null || missing+=(sip-tester)
+    command -v curl >/dev/null || missing+=(curl)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        apt_install_host "${missing[@]}"
+    fi
+
+    if [ ! -f "$BOOTSTRAP_MARK" ]; then
+        # Incomplete/aborted earlier attempt: start over (never rm through a mount).
+        umount_proc
+        if [ -e "$ROOT" ]; then
+            log "removing incomplete chroot $ROOT"
+            rm -rf --one-file-system "$ROOT"
+        fi
+        mkdir -p "$LAB_DIR"
+        log "debootstrap sid into $ROOT (about 30 s)"
+        debootstrap --variant=minbase sid "$ROOT" "$MIRROR" >"$LAB_DIR/debootstrap.log" 2>&1 \
+            || { tail -30 "$LAB_DIR/debootstrap.log" >&2; die "debootstrap failed (log: $LAB_DIR/debootstrap.log)"; }
+        touch "$BOOTSTRAP_MARK"
+    fi
+
+    if [ ! -f "$ASTERISK_MARK" ]; then
+        log "installing asterisk inside the chroot"
+        copy_hosts
+        # No daemons may start inside the chroot during package installation.
+        printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+        chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+        mount_proc
+        # sid's Release files can be "expired" on a stale mirror; we do not care.
+        if ! chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive sh -c '
+                apt-get -qq -o Acquire::Check-Valid-Until=false update &&
+                apt-get -qq -o Acquire::Check-Valid-Until=false install -y --no-install-recommends \
+                    asterisk asterisk-modules' >"$LAB_DIR/apt-chroot.log" 2>&1; then
+            umount_proc
+            tail -30 "$LAB_DIR/apt-chroot.log" >&2
+            die "apt-get install asterisk in chroot failed (log: $LAB_DIR/apt-chroot.log)"
+        fi
+        chroot "$ROOT" apt-get clean
+        umount_proc
+        chroot "$ROOT" asterisk -V >"$ASTERISK_MARK"
+        log "provisioned: $(cat "$ASTERISK_MARK")"
+    fi
+}
+
+rand_secret() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+write_loadpool() {
+    # Extensions 9001..9200 for load tests: identical to 101..120, generated
+    # here because 600 near-identical lines do not belong in the repo.
+    local e
+    {
+        echo "; generated by lab/lab.sh - load-test extension pool"
+        for e in $(seq "$LOADPOOL_FIRST" "$LOADPOOL_LAST"); do
+            printf '[%s](agent)\nauth = %s\naors = %s\ncallerid = "Load %s" <%s>\n[%s](agent-auth)\nusername = %s\n[%s](agent-aor)\n\n' \
+                "$e" "$e" "$e" "$e" "$e" "$e" "$e" "$e"
+        done
+    } >"$1"
+}
+
+asterisk_pid() {
+    # PID of our Asterisk (pid file written by lab.sh, cross-checked).
+    local pid
+    [ -f "$RUN/asterisk.pid" ] || return 1
+    pid="$(cat "$RUN/asterisk.pid")"
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = asterisk ] || return 1
+    echo "$pid"
+}
+
+ast_cli() {
+    chroot "$ROOT" /usr/sbin/asterisk -C "$CONF" -rx "$1"
+}
+
+cmd_stop() {
+    need_root
+    local pid i
+    if pid="$(asterisk_pid)"; then
+        log "stopping asterisk (pid $pid)"
+        ast_cli 'core stop now' >/dev/null 2>&1 || true
+        for i in $(seq 1 50); do
+            [ -d "/proc/$pid" ] || break
+            sleep 0.1
+        done
+        if [ -d "/proc/$pid" ]; then
+            log "asterisk did not stop, sending TERM"
+            kill -TERM "$pid" 2>/dev/null || true
+            for i in $(seq 1 30); do
+                [ -d "/proc/$pid" ] || break
+                sleep 0.1
+            done
+            [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$RUN/asterisk.pid"
+    [ -d "$ROOT" ] && rm -f "$ROOT$AST_RUNDIR/asterisk.ctl"
+    umount_proc
+    return 0
+}
+
+install_conf() {
+    local ari_pw="$1" phone_pw="$2" dst="$ROOT$CONF_DIR"
+    rm -rf "$dst"
+    mkdir -p "$dst"
+    cp -a "$REPO/asterisk-conf/." "$dst/"
+    write_loadpool "$dst/pjsip_loadpool.conf"
+    # Secrets and ports only ever exist in this copy, never in the repo.
+    sed -i "s/@ARI_PASSWORD@/$ari_pw/" "$dst/ari.conf"
+    sed -i "s/@PHONE_PASSWORD@/$phone_pw/" "$dst/pjsip.conf"
+    sed -i "s/^bindport *=.*/bindport = $ARI_PORT/" "$dst/http.conf"
+    sed -i -e "s/^bind = 127\.0\.0\.1:5060/bind = 127.0.0.1:$SIP_PORT/" \
+           -e "s#sip:127\.0\.0\.1:5070#sip:127.0.0.1:$TRUNK_A_PORT#" \
+           -e "s#sip:127\.0\.0\.1:5071#sip:127.0.0.1:$TRUNK_B_PORT#" "$dst/pjsip.conf"
+    grep -rq '@[A-Z_]*PASSWORD@' "$dst" && die "unreplaced password placeholder in $dst"
+    chmod 700 "$dst"
+    chmod 600 "$dst"/*
+    # Directories named in asterisk.conf.
+    mkdir -p "$ROOT$AST_RUNDIR" "$ROOT/var/log/click2call-asterisk" \
+        "$ROOT/var/spool/click2call-asterisk" "$ROOT/var/lib/click2call-asterisk" \
+        "$ROOT/var/cache/click2call-asterisk"
+}
+
+cmd_start() {
+    need_root
+    cmd_provision
+    cmd_stop
+    mkdir -p "$RUN"
+    rm -f "$RUN/lab.env"
+
+    local ari_pw phone_pw url pid deadline
+    ari_pw="$(rand_secret)"
+    phone_pw="$(rand_secret)"
+    install_conf "$ari_pw" "$phone_pw"
+    copy_hosts
+    mount_proc
+
+    # -f: no fork, no console; output goes to the run dir log.
+    setsid chroot "$ROOT" /usr/sbin/asterisk -f -C "$CONF" \
+        </dev/null >"$RUN/asterisk.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$RUN/asterisk.pid"
+
+    url="http://127.0.0.1:$ARI_PORT"
+    deadline=$((SECONDS + START_TIMEOUT))
+    until curl -fsS -o /dev/null --max-time 2 -u "$ARI_USER:$ari_pw" "$url/ari/asterisk/info" 2>/dev/null; do
+        if ! [ -d "/proc/$pid" ] || [ "$SECONDS" -ge "$deadline" ]; then
+            echo "----- $RUN/asterisk.log -----" >&2
+            tail -100 "$RUN/asterisk.log" >&2 || true
+            echo "-----" >&2
+            cmd_stop || true
+            die "asterisk did not answer on $url/ari/asterisk/info within ${START_TIMEOUT}s"
+        fi
+        sleep 0.2
+    done
+    # ARI answering does not mean every module (PJSIP endpoints) is loaded.
+    timeout 30 chroot "$ROOT" /usr/sbin/asterisk -C "$CONF" -rx 'core waitfullybooted' >/dev/null \
+        || die "asterisk not fully booted (log: $RUN/asterisk.log)"
+
+    umask 077
+    cat >"$RUN/lab.env" <<ENV
+C2C_ARI_URL=$url
+C2C_ARI_USER=$ARI_USER
+C2C_ARI_PASSWORD=$ari_pw
+C2C_ARI_APP=click2call
+LAB_PHONE_PASSWORD=$phone_pw
+LAB_SIP_PORT=$SIP_PORT
+LAB_ARI_PORT=$ARI_PORT
+LAB_TRUNK_A_PORT=$TRUNK_A_PORT
+LAB_TRUNK_B_PORT=$TRUNK_B_PORT
+ENV
+    log "asterisk up (pid $pid), ARI $url, env in $RUN/lab.env"
+}
+
+cmd_status() {
+    if pid="$(asterisk_pid)"; then
+        echo "running (pid $pid)"
+        ast_cli 'core show uptime'
+    else
+        echo "stopped"
+        return 1
+    fi
+}
+
+case "${1:-}" in
+    provision) cmd_provision ;;
+    start|restart) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    cli)
+        shift
+        [ $# -ge 1 ] || die "usage: $0 cli '<asterisk command>'"
+        need_root
+        asterisk_pid >/dev/null || die "asterisk is not running (lab/lab.sh start)"
+        ast_cli "$*"
+        ;;
+    *)
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac

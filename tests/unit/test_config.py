@@ -1,0 +1,57 @@
+import pytest
+
+from click2call.config import ConfigError, Hotline, Settings
+from click2call.errors import ApiError
+from click2call.http.auth import require_token
+from click2call import backoff
+
+BASE = {"C2C_API_TOKENS": "t1, t2", "C2C_HOTLINES": "02873000001=trunk-a,02873000002=trunk-b"}
+
+
+def test_from_env_defaults_and_hotlines():
+    s = Settings.from_env(BASE)
+    assert s.api_tokens == ("t1", "t2")
+    assert s.hotlines == (Hotline("02873000001", "trunk-a"), Hotline("02873000002", "trunk-b"))
+    assert s.hotline(None).trunk == "trunk-a" and s.hotline("02873000002").trunk == "trunk-b"
+    assert (s.ari_url, s.ari_app, s.listen_host, s.listen_port) == ("http://127.0.0.1:8088", "click2call", "127.0.0.1", 8000)
+    with pytest.raises(ApiError) as exc:
+        s.hotline("0999")
+    assert exc.value.code == "HOTLINE_NOT_FOUND"
+
+
+@pytest.mark.parametrize("env", [
+    {"C2C_HOTLINES": "x"}, {"C2C_HOTLINES": "0287=trunk/a"}, {"C2C_HOTLINES": "0287&1=trunk"},
+    {"C2C_API_TOKENS": ""}, {"C2C_RING_TIMEOUT": "0"}, {"C2C_LISTEN": "127.0.0.1:http"}, {"C2C_HOTLINES": ""},
+])
+def test_bad_configuration_refused(env):
+    with pytest.raises(ConfigError):
+        Settings.from_env({**BASE, **env})
+
+
+def test_repr_hides_secrets():
+    s = Settings.from_env({**BASE, "C2C_ARI_PASSWORD": "s3cret"})
+    assert "s3cret" not in repr(s) and "t1" not in repr(s)
+
+
+class FakeRequest:  # only the headers matter to the check
+    def __init__(self, value):
+        self.headers = {"authorization": value} if value is not None else {}
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer wrong", "Basic t1", "t1", "Bearer t1x"])
+def test_bad_tokens_refused(header):
+    with pytest.raises(ApiError) as exc:
+        require_token(FakeRequest(header), ("t1", "t2"))
+    assert exc.value.status == 401
+
+
+def test_good_tokens_accepted():
+    require_token(FakeRequest("Bearer t2"), ("t1", "t2"))
+    require_token(FakeRequest("bearer t1"), ("t1", "t2"))
+
+
+def test_backoff_grows_to_a_cap_with_jitter():
+    assert backoff.delay(0, rand=1.0) == pytest.approx(0.2)
+    assert backoff.delay(3, rand=1.0) == pytest.approx(1.6)
+    assert backoff.delay(50, rand=1.0) == 10.0
+    assert backoff.delay(50, rand=0.0) == 5.0
