@@ -36,6 +36,9 @@ START_TIMEOUT=60
 
 BOOTSTRAP_MARK="$ROOT/.c2c-bootstrap-done"
 ASTERISK_MARK="$ROOT/.c2c-asterisk-done"
+# Bump when CHROOT_PACKAGES changes so existing chroots get the new packages.
+PROVISION_VERSION=2
+CHROOT_PACKAGES="asterisk asterisk-modules asterisk-moh-opsound-wav"
 
 log() { echo "lab: $*" >&2; }
 die() { echo "lab: ERROR: $*" >&2; exit 1; }
@@ -101,7 +104,7 @@ cmd_provision() {
         touch "$BOOTSTRAP_MARK"
     fi
 
-    if [ ! -f "$ASTERISK_MARK" ]; then
+    if ! grep -qx "provision=$PROVISION_VERSION" "$ASTERISK_MARK" 2>/dev/null; then
         log "installing asterisk inside the chroot"
         copy_hosts
         # No daemons may start inside the chroot during package installation.
@@ -109,18 +112,18 @@ cmd_provision() {
         chmod 755 "$ROOT/usr/sbin/policy-rc.d"
         mount_proc
         # sid's Release files can be "expired" on a stale mirror; we do not care.
-        if ! chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive sh -c '
+        if ! chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive PKGS="$CHROOT_PACKAGES" sh -c '
                 apt-get -qq -o Acquire::Check-Valid-Until=false update &&
-                apt-get -qq -o Acquire::Check-Valid-Until=false install -y --no-install-recommends \
-                    asterisk asterisk-modules' >"$LAB_DIR/apt-chroot.log" 2>&1; then
+                apt-get -qq -o Acquire::Check-Valid-Until=false install -y --no-install-recommends $PKGS' \
+                >"$LAB_DIR/apt-chroot.log" 2>&1; then
             umount_proc
             tail -30 "$LAB_DIR/apt-chroot.log" >&2
             die "apt-get install asterisk in chroot failed (log: $LAB_DIR/apt-chroot.log)"
         fi
         chroot "$ROOT" apt-get clean
         umount_proc
-        chroot "$ROOT" asterisk -V >"$ASTERISK_MARK"
-        log "provisioned: $(cat "$ASTERISK_MARK")"
+        { echo "provision=$PROVISION_VERSION"; chroot "$ROOT" asterisk -V; } >"$ASTERISK_MARK"
+        log "provisioned: $(chroot "$ROOT" asterisk -V)"
     fi
 }
 

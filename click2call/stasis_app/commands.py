@@ -34,17 +34,13 @@ def originate_params(spec: flow.CallSpec, app: str) -> tuple[dict, dict]:
         "callerId": caller_id(spec.src_cid_name, spec.src_cid_number),
         "timeout": spec.ring_timeout,
     }
-    variables = dict(AUTO_ANSWER_HEADERS) if spec.auto_answer else {}
+    # The call_id on the agent's INVITE lets a softphone or CRM plug-in match the ring to the click.
+    variables = {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id}
+    if spec.auto_answer:
+        variables.update(AUTO_ANSWER_HEADERS)
     return params, {"variables": variables}
 
 
-def customer_variables(spec: flow.CallSpec) -> dict:
-    # chan_pjsip builds the outgoing From (and P-Asserted-Identity) from the connected line.
-    variables = {"CONNECTEDLINE(num)": spec.dest_cid_number, "CALLERID(num)": spec.dest_cid_number}
-    if spec.dest_cid_name:
-        variables["CONNECTEDLINE(name)"] = spec.dest_cid_name
-        variables["CALLERID(name)"] = spec.dest_cid_name
-    return variables
 
 
 class Executor:
@@ -72,11 +68,16 @@ class Executor:
                 "POST", "/channels/create",
                 params={"endpoint": f"PJSIP/{spec.phone}@{spec.trunk}", "app": self.ari.app, "channelId": customer,
                         "appArgs": "customer"},
-                body={"variables": customer_variables(spec)},
             )
             created = True
             # In the bridge before dialling, so the agent hears ringback and early media.
             await self.ari.request("POST", f"/bridges/{spec.bridge_id}/addChannel", params={"channel": f"{agent},{customer}"})
+            # chan_pjsip builds the customer's From and P-Asserted-Identity from the connected line, and joining
+            # the bridge set it to the agent's: set it after addChannel, before dial.
+            await self.ari.request(
+                "POST", f"/channels/{customer}/variable",
+                params={"variable": "CONNECTEDLINE(all)", "value": caller_id(spec.dest_cid_name, spec.dest_cid_number)},
+            )
             await self.ari.request("POST", f"/channels/{customer}/dial", params={"timeout": spec.dial_timeout})
         except AriError as exc:
             log.warning("call %s: customer leg failed: %s", spec.call_id, exc)

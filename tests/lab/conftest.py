@@ -1,0 +1,136 @@
+"""The lab: a real Asterisk 22 (lab/lab.sh), sipp phones and carriers, and `click2call serve` as a process.
+
+Extensions and what their phone does (each group registered to its own sipp UAS):
+  101-110 answer after 0.3 s        111 busy (486)         112 answers after 2.5 s
+  113 never answers                 114 declines (603)     119 never registered
+Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
+          02873000002 -> trunk-b -> carrier on 5071 that answers and hangs up after 1.5 s.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests import labkit
+
+TOKEN = "lab-test-token"
+HOTLINE_A, HOTLINE_B = "02873000001", "02873000002"
+API_PORT = 18080
+
+PHONES = {  # port: (scenario, sipp variables, extensions)
+    5081: ("uas_answer", {"ring_ms": 300}, [str(e) for e in range(101, 111)]),
+    5082: ("uas_decline", {"code": 486}, ["111"]),
+    5083: ("uas_answer", {"ring_ms": 2500}, ["112"]),
+    5084: ("uas_noanswer", {}, ["113"]),
+    5085: ("uas_decline", {"code": 603}, ["114"]),
+}
+
+
+@pytest.fixture(scope="session")
+def lab():
+    env = labkit.start()
+    yield env
+    labkit.stop()
+
+
+@pytest.fixture(scope="session")
+def phones(lab):
+    procs = {}
+    try:
+        for port, (scenario, variables, exts) in PHONES.items():
+            procs[port] = labkit.Sipp(scenario, port, vars=variables).start()
+            labkit.register(exts, port)
+        yield {ext: procs[port] for port, (_, _, exts) in PHONES.items() for ext in exts}
+    finally:
+        for proc in procs.values():
+            proc.stop()
+
+
+@pytest.fixture(scope="session")
+def carriers(lab):
+    a = labkit.Sipp("uas_answer", 5070, vars={"ring_ms": 300}).start()
+    b = labkit.Sipp("uas_answer_then_bye", 5071, vars={"ring_ms": 300, "hold_ms": 1500}).start()
+    yield {HOTLINE_A: a, HOTLINE_B: b}
+    a.stop()
+    b.stop()
+
+
+def service_env(lab: dict, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C2C_")}
+    env.update({k: v for k, v in lab.items() if k.startswith("C2C_")})
+    env.update({
+        "C2C_API_TOKENS": f"other-token,{TOKEN}",
+        "C2C_HOTLINES": f"{HOTLINE_A}=trunk-a,{HOTLINE_B}=trunk-b",
+        "C2C_LISTEN": f"127.0.0.1:{API_PORT}",
+        "C2C_RING_TIMEOUT": "3",
+        "C2C_DIAL_TIMEOUT": "10",
+    })
+    env.update(extra)
+    return env
+
+
+class Service:
+    """`click2call serve` as a real process."""
+
+    def __init__(self, env: dict, log_path: str) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Service":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "click2call", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"click2call exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{API_PORT}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"click2call not ready in 20 s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-5000:]
+
+
+@pytest.fixture(scope="session")
+def service(lab, phones, carriers, tmp_path_factory):
+    svc = Service(service_env(lab), str(tmp_path_factory.mktemp("service") / "click2call.log")).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def api(service):
+    with httpx.Client(base_url=f"http://127.0.0.1:{API_PORT}", headers={"Authorization": f"Bearer {TOKEN}"},
+                      timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def ari(lab):
+    with httpx.Client(base_url=lab["C2C_ARI_URL"] + "/ari", auth=(lab["C2C_ARI_USER"], lab["C2C_ARI_PASSWORD"]),
+                      timeout=10) as client:
+        yield client

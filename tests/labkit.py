@@ -1,0 +1,460 @@
+"""Helpers for tests that run against the click2call lab (lab/lab.sh).
+
+The lab is a real Asterisk 22 (in a Debian sid chroot) plus sipp processes
+that play agent phones and carriers, all on 127.0.0.1.  Typical use::
+
+    env = labkit.start()                      # lab/lab.sh start, returns lab.env
+    with labkit.Sipp("uas_answer", 5081) as phone, \
+         labkit.Sipp("uas_answer", 5070) as carrier:
+        labkit.register(["101"], 5081)        # 101 -> sip:101@127.0.0.1:5081
+        ...                                   # drive click2call / ARI
+        inv = carrier.wait_invites(1)[0]
+        assert inv["request_uri"] == "sip:0899098899@127.0.0.1:5070"
+    labkit.unregister(["101"], 5081)
+
+Only the standard library is used (the tests bring httpx themselves).
+Everything needs root (chroot/mount) for start/stop/cli; Sipp and register
+do not.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Iterable, Mapping
+
+REPO = Path(__file__).resolve().parents[1]
+LAB_SH = REPO / "lab" / "lab.sh"
+SIPP_DIR = REPO / "lab" / "sipp"
+HOST = "127.0.0.1"
+ARI_APP = "click2call"
+
+
+class LabError(RuntimeError):
+    """The lab (Asterisk, lab.sh or a sipp process) did not do what was asked."""
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("C2C_LAB_RUN", "/tmp/click2call-lab"))
+
+
+# --------------------------------------------------------------------------
+# Asterisk (lab/lab.sh)
+# --------------------------------------------------------------------------
+
+def _lab_sh(*args: str, timeout: float = 900) -> str:
+    try:
+        proc = subprocess.run(
+            ["bash", str(LAB_SH), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"lab.sh {' '.join(args)} timed out after {timeout}s:\n{exc.output or ''}") from None
+    if proc.returncode != 0:
+        raise LabError(f"lab.sh {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}")
+    return proc.stdout
+
+
+def read_env(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Parse $C2C_LAB_RUN/lab.env (KEY=VALUE lines) into a dict."""
+    p = Path(path) if path else run_dir() / "lab.env"
+    if not p.exists():
+        raise LabError(f"{p} not found - is the lab started (lab/lab.sh start)?")
+    env: dict[str, str] = {}
+    for line in p.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            env[k] = v
+    return env
+
+
+def start() -> dict[str, str]:
+    """(Re)start Asterisk with fresh random passwords; returns the lab.env dict.
+
+    Keys: C2C_ARI_URL (base URL, e.g. http://127.0.0.1:8088 - append /ari/...),
+    C2C_ARI_USER, C2C_ARI_PASSWORD, C2C_ARI_APP, LAB_PHONE_PASSWORD,
+    LAB_SIP_PORT, LAB_ARI_PORT, LAB_TRUNK_A_PORT, LAB_TRUNK_B_PORT.
+    Provisions the chroot first if needed (slow only the first time).
+    """
+    _lab_sh("start")
+    return read_env()
+
+
+def stop() -> None:
+    _lab_sh("stop", timeout=60)
+
+
+def cli(cmd: str) -> str:
+    """Run one Asterisk CLI command (e.g. 'core show channels') and return its output."""
+    return _lab_sh("cli", cmd, timeout=30)
+
+
+class Lab:
+    """Object wrapper around start/stop/cli; usable as a context manager."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, str] = {}
+
+    def start(self) -> dict[str, str]:
+        self.env = start()
+        return self.env
+
+    def stop(self) -> None:
+        stop()
+
+    def cli(self, cmd: str) -> str:
+        return cli(cmd)
+
+    @property
+    def ari_url(self) -> str:
+        return self.env["C2C_ARI_URL"]
+
+    @property
+    def ari_auth(self) -> tuple[str, str]:
+        return (self.env["C2C_ARI_USER"], self.env["C2C_ARI_PASSWORD"])
+
+    def __enter__(self) -> "Lab":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------
+# sipp
+# --------------------------------------------------------------------------
+
+_live: "weakref.WeakSet[Sipp]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for s in list(_live):
+        try:
+            s.stop()
+        except Exception:
+            pass
+
+
+def _scenario_path(scenario: str | os.PathLike) -> Path:
+    p = Path(scenario)
+    if p.is_absolute() or p.exists():
+        return p
+    name = str(scenario)
+    if not name.endswith(".xml"):
+        name += ".xml"
+    p = SIPP_DIR / name
+    if not p.exists():
+        known = ", ".join(sorted(x.stem for x in SIPP_DIR.glob("*.xml")))
+        raise LabError(f"unknown sipp scenario {scenario!r} (known: {known})")
+    return p
+
+
+def _udp_bound(port: int) -> bool:
+    """True if something is bound to UDP 127.0.0.1:port or 0.0.0.0:port."""
+    want = {f"0100007F:{port:04X}", f"00000000:{port:04X}"}
+    try:
+        with open("/proc/net/udp") as f:
+            next(f)
+            return any(line.split()[1] in want for line in f)
+    except OSError:
+        return False
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def default_media_port(port: int) -> int:
+    """Media (RTP) port for a sipp on SIP port `port`: outside Asterisk's
+    10000-30000 RTP range and unique per SIP port below 10000."""
+    return 40000 + (port % 5000) * 4
+
+
+_SEP = re.compile(r"^-{20,} \S+ \S+\s*$", re.M)
+_COMPACT = {"f": "from", "t": "to", "i": "call-id", "m": "contact", "v": "via",
+            "l": "content-length", "c": "content-type"}
+
+
+def parse_messages(text: str) -> list[dict]:
+    """Parse a sipp -message_file into dicts (only *received* messages).
+
+    Each dict: direction ('received'), start_line, method (or None for
+    responses), request_uri, status (int for responses), headers
+    (lower-case name -> list of values), body, raw, plus shortcuts
+    from, to, call_id, cseq, pai, call_info, alert_info (None when absent).
+    """
+    out = []
+    for chunk in _SEP.split(text):
+        chunk = chunk.strip("\n")
+        if not chunk:
+            continue
+        first, _, rest = chunk.partition("\n")
+        if "message received" not in first:
+            continue
+        raw = rest.lstrip("\n").replace("\r\n", "\n")
+        head, _, body = raw.partition("\n\n")
+        lines = head.split("\n")
+        start = lines[0].strip()
+        headers: dict[str, list[str]] = {}
+        for line in lines[1:]:
+            if ":" not in line:
+                continue
+            k, v = line.split(":", 1)
+            k = k.strip().lower()
+            k = _COMPACT.get(k, k)
+            headers.setdefault(k, []).append(v.strip())
+        parts = start.split(" ", 2)
+        msg: dict = {"direction": "received", "start_line": start, "headers": headers,
+                     "body": body, "raw": raw, "method": None, "request_uri": None, "status": None}
+        if start.startswith("SIP/2.0"):
+            msg["status"] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        elif len(parts) >= 2:
+            msg["method"], msg["request_uri"] = parts[0], parts[1]
+
+        def h(name: str) -> str | None:
+            v = headers.get(name)
+            return v[0] if v else None
+
+        msg.update({
+            "from": h("from"), "to": h("to"), "call_id": h("call-id"), "cseq": h("cseq"),
+            "pai": h("p-asserted-identity"), "call_info": h("call-info"),
+            "alert_info": h("alert-info"),
+        })
+        out.append(msg)
+    return out
+
+
+class Sipp:
+    """One sipp UAS process (a phone or a carrier) on 127.0.0.1:port.
+
+        with Sipp("uas_decline", 5082, vars={"code": 603}) as phone:
+            ...
+            phone.wait_invites(1, timeout=10)
+
+    scenario: name in lab/sipp ("uas_answer" / "uas_answer.xml") or a path.
+    vars: passed as `-set NAME VALUE` (ring_ms, hold_ms, early_ms, code ...).
+    extra_args: appended to the sipp command line.
+    """
+
+    def __init__(self, scenario: str | os.PathLike, port: int, *,
+                 vars: Mapping[str, object] | None = None,
+                 media_port: int | None = None,
+                 workdir: str | os.PathLike | None = None,
+                 extra_args: Iterable[str] = ()) -> None:
+        self.scenario = _scenario_path(scenario)
+        self.port = int(port)
+        self.vars = dict(vars or {})
+        self.media_port = media_port or default_media_port(self.port)
+        self.extra_args = list(extra_args)
+        base = Path(workdir) if workdir else run_dir() / "sipp"
+        base.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.scenario.stem}-{self.port}-", dir=base))
+        self.message_file = self.workdir / "messages.log"
+        self.error_file = self.workdir / "errors.log"
+        self.output_file = self.workdir / "stdout.log"
+        self.proc: subprocess.Popen | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    def command(self) -> list[str]:
+        cmd = ["sipp", "-sf", str(self.scenario),
+               "-i", HOST, "-p", str(self.port),
+               "-mi", HOST, "-mp", str(self.media_port),
+               "-nostdin", "-aa",
+               "-trace_msg", "-message_file", str(self.message_file),
+               "-trace_err", "-error_file", str(self.error_file)]
+        for k, v in self.vars.items():
+            cmd += ["-set", str(k), str(v)]
+        return cmd + self.extra_args
+
+    def start(self, timeout: float = 5.0) -> "Sipp":
+        if self.proc is not None:
+            raise LabError(f"sipp on port {self.port} already started")
+        if _udp_bound(self.port):
+            raise LabError(f"UDP port {self.port} on {HOST} is already in use (leftover sipp?)")
+        out = open(self.output_file, "wb")
+        try:
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         start_new_session=True)
+        finally:
+            out.close()
+        _live.add(self)
+        deadline = time.monotonic() + timeout
+        while not _udp_bound(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"sipp {self.scenario.name} did not start on port {self.port}:\n"
+                               f"{' '.join(self.command())}\n{self._tail(self.output_file)}"
+                               f"{self._tail(self.error_file)}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Kill the sipp process (and its process group); idempotent."""
+        p, self.proc = self.proc, None
+        _live.discard(self)
+        if p is None or p.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self) -> "Sipp":
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- what it saw -------------------------------------------------------
+    def messages(self) -> list[dict]:
+        """All SIP messages this sipp received so far (see parse_messages)."""
+        try:
+            text = self.message_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return parse_messages(text)
+
+    def invites(self) -> list[dict]:
+        """Received initial INVITEs (retransmissions and re-INVITEs dropped)."""
+        seen, out = set(), []
+        for m in self.messages():
+            if m["method"] != "INVITE":
+                continue
+            to = m["to"] or ""
+            if ";tag=" in to:          # re-INVITE inside a dialog
+                continue
+            key = (m["call_id"], m["cseq"])
+            if key in seen:            # retransmission
+                continue
+            seen.add(key)
+            out.append(m)
+        return out
+
+    def requests(self, method: str) -> list[dict]:
+        return [m for m in self.messages() if m["method"] == method.upper()]
+
+    def wait_invites(self, n: int = 1, timeout: float = 10.0) -> list[dict]:
+        """Wait until at least n INVITEs arrived; return them all. Raises LabError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            inv = self.invites()
+            if len(inv) >= n:
+                return inv
+            if time.monotonic() > deadline:
+                raise LabError(f"sipp {self.scenario.name}:{self.port}: got {len(inv)} INVITE(s), "
+                               f"wanted {n} within {timeout}s{self._tail(self.error_file)}")
+            if self.proc is not None and self.proc.poll() is not None:
+                raise LabError(f"sipp {self.scenario.name}:{self.port} exited "
+                               f"(rc {self.proc.returncode}){self._tail(self.output_file)}")
+            time.sleep(0.05)
+
+    def errors(self) -> str:
+        try:
+            return self.error_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    @staticmethod
+    def _tail(path: Path, n: int = 3000) -> str:
+        try:
+            t = path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return f"\n--- {path} ---\n{t[-n:]}"
+
+    def __repr__(self) -> str:
+        return f"<Sipp {self.scenario.name} {HOST}:{self.port} {'alive' if self.alive else 'stopped'}>"
+
+
+# --------------------------------------------------------------------------
+# registration
+# --------------------------------------------------------------------------
+
+def _lab_value(name: str, default: str | None = None) -> str | None:
+    if os.environ.get(name):
+        return os.environ[name]
+    try:
+        return read_env().get(name, default)
+    except LabError:
+        return default
+
+
+def register(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
+             password: str | None = None, *, expires: int = 3600,
+             sip_port: int | None = None, rate: int = 200, timeout: float = 60.0) -> None:
+    """REGISTER the extensions with Asterisk, Contact sip:EXT@127.0.0.1:<port>.
+
+    contact_port: one port for all extensions, or a mapping ext -> port.
+    password: digest password (default LAB_PHONE_PASSWORD from lab.env).
+    Blocks until sipp is done; raises LabError if any registration failed.
+    """
+    exts = [str(e) for e in exts]
+    if not exts:
+        return
+    if password is None:
+        password = _lab_value("LAB_PHONE_PASSWORD")
+        if not password:
+            raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
+    if sip_port is None:
+        sip_port = int(_lab_value("LAB_SIP_PORT", "5060"))
+    ports = contact_port if isinstance(contact_port, Mapping) else {e: contact_port for e in exts}
+    base = run_dir() / "sipp"
+    base.mkdir(parents=True, exist_ok=True)
+    wd = Path(tempfile.mkdtemp(prefix="register-", dir=base))
+    csv = wd / "regs.csv"
+    # sipp cannot nest [field] inside [authentication ...] in the scenario, but
+    # a CSV field may itself contain the [authentication] keyword.
+    csv.write_text("SEQUENTIAL\n" + "".join(
+        f"{e};[authentication username={e} password={password}];{int(ports[str(e)])}\n" for e in exts))
+    cmd = ["sipp", "-sf", str(SIPP_DIR / "register.xml"), "-inf", str(csv),
+           "-m", str(len(exts)), "-r", str(rate), "-l", str(max(rate, 1)),
+           "-i", HOST, "-p", str(free_udp_port()), "-set", "expires", str(int(expires)),
+           "-nostdin", "-trace_err", "-error_file", str(wd / "errors.log"),
+           "-trace_stat", "-stf", str(wd / "stats.csv"),
+           f"{HOST}:{sip_port}"]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, cwd=wd, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"register of {len(exts)} extension(s) timed out after {timeout}s "
+                       f"(log dir {wd})") from None
+    if proc.returncode != 0:
+        err = Sipp._tail(wd / "errors.log")
+        if "SIP/2.0 401" in err or "SIP/2.0 403" in err:
+            err = "\n(Asterisk rejected the credentials - wrong password or unknown extension?)" + err
+        what = "unregister" if expires == 0 else "register"
+        raise LabError(f"{what} failed (sipp exit {proc.returncode}) for some of {exts[:10]}"
+                       f"{'...' if len(exts) > 10 else ''}; log dir {wd}{err}")
+
+
+def unregister(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
+               password: str | None = None, **kw) -> None:
+    """Remove the registrations made by register() (REGISTER with Expires: 0)."""
+    register(exts, contact_port, password, expires=0, **kw)
