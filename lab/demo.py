@@ -1,0 +1,66 @@
+"""Run click2call for real against the lab: Asterisk from asterisk-conf/, simulated phones and carriers.
+
+Extensions 101-110 are phones that answer after 2 s; hotline 02873000001 (trunk-a) reaches a carrier
+that answers and hangs up after 20 s, hotline 02873000002 (trunk-b) one that answers and stays up.
+Prints a working curl; Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import labkit  # noqa: E402
+
+LISTEN = os.environ.get("C2C_LISTEN", "127.0.0.1:8000")
+
+
+def main() -> int:
+    print("starting the lab Asterisk ...", flush=True)
+    lab = labkit.start()
+    phones = labkit.Sipp("uas_answer", 5081, vars={"ring_ms": 2000}).start()
+    carrier_a = labkit.Sipp("uas_answer_then_bye", 5070, vars={"ring_ms": 1000, "hold_ms": 20000}).start()
+    carrier_b = labkit.Sipp("uas_answer", 5071, vars={"ring_ms": 1000}).start()
+    labkit.register([str(e) for e in range(101, 111)], 5081)
+    token = secrets.token_urlsafe(24)
+    env = {**os.environ, **{k: v for k, v in lab.items() if k.startswith("C2C_")}}
+    env.update({
+        "C2C_API_TOKENS": token,
+        "C2C_HOTLINES": "02873000001=trunk-a,02873000002=trunk-b",
+        "C2C_LISTEN": LISTEN,
+    })
+    service = subprocess.Popen([sys.executable, "-m", "click2call", "serve"], env=env)
+    try:
+        time.sleep(1.5)
+        print(f"""
+click2call is running on http://{LISTEN} against the lab Asterisk (extensions 101-110 answer after 2 s).
+
+  curl -s 'http://{LISTEN}/v1/click2call?ext=101&phone=0899098899' -H 'Authorization: Bearer {token}'
+  curl -s 'http://{LISTEN}/v1/click2call/async?ext=102&phone=0899098899&hotline=02873000002&auto_answer=true' \\
+       -H 'Authorization: Bearer {token}'
+  curl -s 'http://{LISTEN}/v1/click2call?ext=119&phone=0899098899' -H 'Authorization: Bearer {token}'   # USER_NOT_REGISTERED
+
+SIP each phone and carrier received: {labkit.run_dir()}/sipp/ ; Asterisk log: {labkit.run_dir()}/asterisk.log
+Ctrl-C to stop.
+""", flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM}) if service.poll() is None else None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.terminate()
+        service.wait(10)
+        for proc in (phones, carrier_a, carrier_b):
+            proc.stop()
+        labkit.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    sys.exit(main())
