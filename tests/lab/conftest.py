@@ -83,7 +83,8 @@ class Service:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Service":
+    def start(self, ready: bool = True) -> "Service":
+        """Start and wait for /readyz (ARI connected), or only /healthz when ready is False."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "click2call", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -94,7 +95,8 @@ class Service:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"click2call exited {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"http://127.0.0.1:{API_PORT}/readyz", timeout=1).status_code == 200:
+                probe = "/readyz" if ready else "/healthz"
+                if httpx.get(f"http://127.0.0.1:{API_PORT}{probe}", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -1,0 +1,34 @@
+"""With Asterisk unreachable the service still starts, says it is not ready, and refuses calls with 503."""
+
+import socket
+
+import httpx
+
+from tests.lab.conftest import API_PORT, TOKEN, Service, service_env
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
+    env = service_env({"C2C_ARI_URL": f"http://127.0.0.1:{closed_port()}", "C2C_ARI_USER": "x",
+                       "C2C_ARI_PASSWORD": "pw-SECRET-7731"})
+    svc = Service(env, str(tmp_path / "svc.log"))
+    try:
+        svc.start(ready=False)
+        base = f"http://127.0.0.1:{API_PORT}"
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 503 and ready.json()["error"] == "SERVICE_UNAVAILABLE"
+        for path in ("/v1/click2call", "/v1/click2call/async"):
+            r = httpx.get(base + path, params={"ext": "101", "phone": "0899098899"},
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+            assert r.status_code == 503
+            assert r.json() == {"status": "fail", "error": "SERVICE_UNAVAILABLE",
+                                "message": "The PBX (Asterisk ARI) is not reachable"}
+        assert "pw-SECRET-7731" not in svc.log() and TOKEN not in svc.log()
+    finally:
+        svc.stop()
