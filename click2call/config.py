@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -36,6 +37,11 @@ class Settings:
     database_url: str = "sqlite:///click2call.db"
     ring_timeout: int = 30  # seconds the agent's extension rings
     dial_timeout: int = 60  # seconds the customer's phone rings
+    timezone: str = "UTC"  # how CDR times are written and date filters are read
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def hotline(self, number: str | None) -> Hotline:
         if number is None:
@@ -68,6 +74,7 @@ class Settings:
             database_url=env.get("C2C_DATABASE_URL", cls.database_url),
             ring_timeout=_seconds(env.get("C2C_RING_TIMEOUT", "30"), "C2C_RING_TIMEOUT", 1, 600),
             dial_timeout=_seconds(env.get("C2C_DIAL_TIMEOUT", "60"), "C2C_DIAL_TIMEOUT", 1, 600),
+            timezone=_timezone(env.get("C2C_TIMEZONE", "UTC")),
         )
 
 
@@ -86,6 +93,14 @@ def parse_hotlines(text: str) -> tuple[Hotline, ...]:
     if not hotlines:
         raise ConfigError("C2C_HOTLINES must name at least one NUMBER=TRUNK_ENDPOINT")
     return tuple(hotlines)
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"C2C_TIMEZONE is not a known time zone: {name!r}") from None
+    return name
 
 
 def _app_name(name: str) -> str:

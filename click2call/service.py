@@ -10,6 +10,8 @@ from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec
 from .stasis_app.calls import StasisApp
 from .validation import ClickToCall
+from .records import CallStore
+from . import cdr
 
 
 class ClickToCallService:
@@ -46,10 +48,10 @@ class ClickToCallService:
         self.stasis.reserve(spec.ext, spec.call_id)
         try:
             await self._check_extension(spec.ext)
+            call = await self.stasis.start(spec, req.customer_id)
         except BaseException:
             self.stasis.release(spec.ext, spec.call_id)
             raise
-        call = self.stasis.start(spec)
         outcome = await (call.answered if wait else call.originated)
         if outcome is not None:
             raise ApiError(*outcome)
@@ -68,3 +70,42 @@ class ClickToCallService:
             raise ApiError("USER_NOT_REGISTERED")
         if endpoint.get("channel_ids"):
             raise ApiError("USER_BUSY", f"extension {ext} is on a call")
+
+
+class RecordsService:
+    """Reading call records, and the calls in progress."""
+
+    def __init__(self, settings: Settings, store: CallStore, stasis: StasisApp) -> None:
+        self.tz = settings.zoneinfo
+        self.store = store
+        self.stasis = stasis
+
+    async def cdr_list(self, params) -> dict:
+        query = cdr.parse_query(params, self.tz)
+        rows, total = await self.store.search(query.where, query.limit, page=query.page, after=query.after)
+        body: dict = {"data": [cdr.serialise(r, self.tz) for r in rows], "limit": query.limit}
+        if query.page is not None:
+            body.update(page=query.page, total=total)
+        else:
+            body["scroll_id"] = cdr.encode_cursor(rows[-1]) if len(rows) == query.limit else None
+        return body
+
+    async def cdr_get(self, key: str) -> dict:
+        record = await self.store.get(key)
+        if record is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call record with id {key}")
+        return cdr.serialise(record, self.tz)
+
+    def active_calls(self) -> list[dict]:
+        return [
+            {
+                "call_id": call.call_id, "extension": call.state.spec.ext, "destination": call.state.spec.phone,
+                "hotline": call.state.spec.hotline, "direction": "outbound", "state": call.state.phase.value,
+                "time_started": cdr.fmt_time(call.state.created_at, self.tz),
+            }
+            for call in self.stasis.calls.values()
+        ]
+
+    async def hangup(self, call_id: str) -> None:
+        call = self.stasis.hangup(call_id, "api")
+        await call.done.wait()

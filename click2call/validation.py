@@ -51,6 +51,16 @@ def display_name(value: str, name: str) -> str:
     return value
 
 
+CUSTOMER_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def customer_id(value: str, name: str = "customer_id") -> str:
+    """The CRM's own id for the customer: stored and echoed, never dialled."""
+    if not CUSTOMER_ID_RE.fullmatch(value):
+        raise ApiError("INVALID_PARAMETER", f"{name} must be 1-64 letters, digits, '.', '_', ':' or '-'")
+    return value
+
+
 def boolean(value: str, name: str) -> bool:
     word = value.strip().lower()
     if word in TRUE_WORDS:
@@ -84,6 +94,7 @@ class ClickToCall:
     dest_cid_number: str | None = None
     auto_answer: bool = False
     hotline: str | None = None
+    customer_id: str | None = None
 
 
 def _required(params: Mapping[str, str], name: str) -> str:
@@ -118,4 +129,5 @@ def click_to_call(params: Mapping[str, str]) -> ClickToCall:
         dest_cid_number=opt("dest_cid_number", phone),
         auto_answer=boolean(params.get("auto_answer", ""), "auto_answer"),
         hotline=opt("hotline", phone),
+        customer_id=opt("customer_id", customer_id),
     )

@@ -4,7 +4,7 @@ import socket
 
 import httpx
 
-from tests.lab.conftest import API_PORT, TOKEN, Service, service_env
+from tests.lab.conftest import TOKEN, Service, service_env
 
 
 def closed_port() -> int:
@@ -15,11 +15,12 @@ def closed_port() -> int:
 
 def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
     env = service_env({"C2C_ARI_URL": f"http://127.0.0.1:{closed_port()}", "C2C_ARI_USER": "x",
-                       "C2C_ARI_PASSWORD": "pw-SECRET-7731"})
+                       "C2C_ARI_PASSWORD": "pw-SECRET-7731", "C2C_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
+                       "C2C_LISTEN": f"127.0.0.1:{closed_port()}"})
     svc = Service(env, str(tmp_path / "svc.log"))
     try:
         svc.start(ready=False)
-        base = f"http://127.0.0.1:{API_PORT}"
+        base = svc.base
         assert httpx.get(f"{base}/healthz").status_code == 200
         ready = httpx.get(f"{base}/readyz")
         assert ready.status_code == 503 and ready.json()["error"] == "SERVICE_UNAVAILABLE"

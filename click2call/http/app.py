@@ -1,4 +1,4 @@
-"""The ASGI application. Its lifespan owns the httpx client, the ARI event task and the Stasis app."""
+"""The ASGI application. Its lifespan owns the DB engine, the httpx client, the ARI event task, the Stasis app."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse
 
 from ..config import Settings
 from ..errors import ApiError
-from ..service import ClickToCallService
+from ..db import open_database
+from ..records import CallStore
+from ..service import ClickToCallService, RecordsService
 from ..stasis_app.ari import Ari
 from ..stasis_app.calls import StasisApp
 from .routes import routes
@@ -44,13 +46,16 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        engine = await open_database(settings.database_url)
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits) as client:
             ari = Ari(client, settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app)
-            stasis = StasisApp(ari)
+            store = CallStore(engine)
+            stasis = StasisApp(ari, store)
             app.state.settings = settings
             app.state.ari = ari
             app.state.stasis = stasis
             app.state.service = ClickToCallService(settings, ari, stasis)
+            app.state.records = RecordsService(settings, store, stasis)
             events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect), name="ari-events")
             try:
                 yield
@@ -59,6 +64,7 @@ def create_app(settings: Settings) -> Starlette:
                 await stasis.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await events
+                await engine.dispose()
 
     return Starlette(
         routes=routes,

@@ -30,6 +30,28 @@ async def click2call_async(request: Request) -> JSONResponse:
     return await _click_to_call(request, wait=False)
 
 
+async def cdr_list(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    return JSONResponse(await request.app.state.records.cdr_list(request.query_params))
+
+
+async def cdr_get(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    return JSONResponse(await request.app.state.records.cdr_get(request.path_params["id"]))
+
+
+async def calls_in_progress(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    return JSONResponse({"status": "success", "data": request.app.state.records.active_calls()})
+
+
+async def call_hangup(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    call_id = request.path_params["call_id"]
+    await request.app.state.records.hangup(call_id)
+    return success(call_id)
+
+
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
@@ -43,6 +65,11 @@ async def readyz(request: Request) -> JSONResponse:
 routes = [
     Route("/v1/click2call", click2call_sync, methods=["GET"]),
     Route("/v1/click2call/async", click2call_async, methods=["GET"]),
+    Route("/v1/cdr", cdr_list, methods=["GET"]),
+    Route("/v1/cdr/{id}", cdr_get, methods=["GET"]),
+    Route("/v1/call", calls_in_progress, methods=["GET"]),
+    Route("/v1/call/{call_id}", call_hangup, methods=["DELETE"]),
+    Route("/v1/call/{call_id}/hangup", call_hangup, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

@@ -63,6 +63,12 @@ class Leg:
     gone: bool = False
     cause: int | None = None
     cause_txt: str | None = None
+    sip_call_id: str | None = None
+    # epoch seconds, from the events (Asterisk's own timestamps where it gives them)
+    created_at: float | None = None
+    ringing_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
 
     @property
     def alive(self) -> bool:
@@ -72,6 +78,7 @@ class Leg:
 @dataclass(frozen=True)
 class CallState:
     spec: CallSpec
+    created_at: float = 0.0
     phase: Phase = Phase.NEW
     agent: Leg = field(default_factory=Leg)
     customer: Leg = field(default_factory=Leg)
@@ -95,7 +102,7 @@ class Start:
 
 @dataclass(frozen=True)
 class Originated:
-    pass
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -107,11 +114,15 @@ class OriginateFailed:
 @dataclass(frozen=True)
 class Ringing:
     leg: str
+    at: float = 0.0
+    sip_call_id: str = ""
 
 
 @dataclass(frozen=True)
 class Answered:
     leg: str
+    at: float = 0.0
+    sip_call_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,7 @@ class ChannelGone:
     leg: str
     cause: int
     cause_txt: str = ""
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -213,25 +225,30 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
         case Start() if phase is Phase.NEW:
             return state, [OriginateAgent(spec)]
 
-        case Originated() if phase is Phase.NEW:
-            return replace(state.with_leg(ids.AGENT, created=True), phase=Phase.AGENT_RINGING), [ReportOriginated(None)]
+        case Originated(at) if phase is Phase.NEW:
+            state = state.with_leg(ids.AGENT, created=True, created_at=at)
+            return replace(state, phase=Phase.AGENT_RINGING), [ReportOriginated(None)]
 
         case OriginateFailed(code, message) if phase is Phase.NEW:
             ended = replace(state, phase=Phase.ENDED, result=code)
             return ended, [ReportOriginated(code, message), ReportAnswered(code, message), Finish()]
 
-        case Ringing(leg):
-            return state.with_leg(leg, ringing=True), []
+        case Ringing(leg, at, sip_call_id) if state.leg(leg).alive and not state.leg(leg).ringing:
+            return state.with_leg(leg, ringing=True, ringing_at=at, sip_call_id=sip_call_id or state.leg(leg).sip_call_id), []
 
-        case Answered(ids.AGENT) if phase is Phase.AGENT_RINGING:
-            state = replace(state.with_leg(ids.AGENT, answered=True), phase=Phase.DIALING, result="success")
-            return state.with_leg(ids.CUSTOMER, created=True), [ReportAnswered(None), DialCustomer(spec)]
+        case Answered(ids.AGENT, at, sip_call_id) if phase is Phase.AGENT_RINGING:
+            state = state.with_leg(ids.AGENT, answered=True, answered_at=at,
+                                   sip_call_id=sip_call_id or state.agent.sip_call_id)
+            state = replace(state, phase=Phase.DIALING, result="success")
+            return state.with_leg(ids.CUSTOMER, created=True, created_at=at), [ReportAnswered(None), DialCustomer(spec)]
 
-        case Answered(ids.CUSTOMER) if phase is Phase.DIALING:
-            return replace(state.with_leg(ids.CUSTOMER, answered=True), phase=Phase.CONNECTED), []
+        case Answered(ids.CUSTOMER, at, sip_call_id) if phase is Phase.DIALING:
+            state = state.with_leg(ids.CUSTOMER, answered=True, answered_at=at,
+                                   sip_call_id=sip_call_id or state.customer.sip_call_id)
+            return replace(state, phase=Phase.CONNECTED), []
 
-        case ChannelGone(leg, cause, cause_txt):
-            return _leg_gone(state, leg, cause, cause_txt)
+        case ChannelGone(leg, cause, cause_txt, at):
+            return _leg_gone(state, leg, cause, cause_txt, at)
 
         case CustomerFailed(_, channel_exists) if phase in (Phase.DIALING, Phase.CONNECTED):
             state = replace(state, hangup_by=state.hangup_by or "system")
@@ -246,10 +263,10 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
     return state, []
 
 
-def _leg_gone(state: CallState, leg: str, cause: int, cause_txt: str) -> tuple[CallState, list[Command]]:
+def _leg_gone(state: CallState, leg: str, cause: int, cause_txt: str, at: float) -> tuple[CallState, list[Command]]:
     if not state.leg(leg).alive:
         return state, []  # a replayed or late event
-    state = state.with_leg(leg, gone=True, cause=cause, cause_txt=cause_txt)
+    state = state.with_leg(leg, gone=True, cause=cause, cause_txt=cause_txt, ended_at=at)
     commands: list[Command] = []
     if leg == ids.AGENT and state.result is None:  # ended before answering: the sync request learns why
         code = agent_failure(cause, state.hangup_by)

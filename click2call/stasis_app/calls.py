@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import TYPE_CHECKING
 
 from ..errors import ApiError
 from . import call_flow as flow
 from . import events
 from .ari import Ari
 from .commands import Executor
+
+if TYPE_CHECKING:
+    from ..records import CallStore
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +27,7 @@ class Call:
     """The mutable shell around one call's pure state."""
 
     def __init__(self, spec: flow.CallSpec) -> None:
-        self.state = flow.CallState(spec)
+        self.state = flow.CallState(spec, created_at=time.time())
         self.queue: asyncio.Queue[flow.Event] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self.originated: asyncio.Future[tuple[str, str] | None] = loop.create_future()
@@ -36,8 +41,9 @@ class Call:
 
 
 class StasisApp:
-    def __init__(self, ari: Ari) -> None:
+    def __init__(self, ari: Ari, store: "CallStore") -> None:
         self.ari = ari
+        self.store = store
         self.executor = Executor(ari)
         self.calls: dict[str, Call] = {}
         self._by_extension: dict[str, str] = {}  # ext -> call_id of our call that occupies it
@@ -75,8 +81,14 @@ class StasisApp:
         if self._by_extension.get(ext) == call_id:
             del self._by_extension[ext]
 
-    def start(self, spec: flow.CallSpec) -> Call:
+    async def start(self, spec: flow.CallSpec, customer_id: str | None = None) -> Call:
+        """Record the call, then run it. A call that cannot be recorded is not placed."""
         call = Call(spec)
+        try:
+            await self.store.create(call.state, customer_id)
+        except Exception:
+            log.exception("call %s: cannot write its record; refused", spec.call_id)
+            raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
         self.calls[spec.call_id] = call
         call.task = asyncio.create_task(self._run(call), name=f"call-{spec.call_id}")
         return call
@@ -93,7 +105,10 @@ class StasisApp:
         try:
             while call.state.phase is not flow.Phase.ENDED:
                 event = pending.pop(0) if pending else await call.queue.get()
+                before = call.state
                 call.state, commands = flow.transition(call.state, event)
+                if call.state != before:  # recorded before anyone is told, so the record is never behind the API
+                    await self.store.save(call.state)
                 for command in commands:
                     follow_up = await self._execute(call, command)
                     if follow_up is not None:

@@ -6,6 +6,7 @@ Each command's outcome that the flow must know comes back as a follow-up event.
 from __future__ import annotations
 
 import logging
+import time
 
 from . import call_flow as flow
 from . import ids
@@ -57,7 +58,7 @@ class Executor:
             if exc.status == 500 and "Allocation failed" in exc.message:
                 return flow.OriginateFailed("USER_NOT_REGISTERED", "User not registered extension with Softphone or IP Phone")
             return flow.OriginateFailed("CALL_FAILED", exc.message)
-        return flow.Originated()
+        return flow.Originated(time.time())
 
     async def dial_customer(self, spec: flow.CallSpec) -> flow.Event | None:
         agent, customer = spec.channel_id(ids.AGENT), spec.channel_id(ids.CUSTOMER)

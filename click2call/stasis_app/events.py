@@ -5,7 +5,9 @@ Ids are ours (`<call_id>.<leg>`), so the call an event belongs to is read off th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import datetime
 
 from . import call_flow as flow
 from . import ids
@@ -18,22 +20,34 @@ def _channel(raw: dict) -> tuple[str, str] | None:
     return parsed
 
 
+def timestamp(raw: dict) -> float:
+    """Asterisk's own time of the event (`2026-11-27T03:12:45.123+0000`), else now."""
+    try:
+        return datetime.strptime(raw["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except (KeyError, ValueError):
+        return time.time()
+
+
+def _sip_call_id(raw: dict) -> str:
+    return raw["channel"].get("protocol_id") or ""
+
+
 def _stasis_start(raw: dict, call_id: str, leg: str) -> flow.Event | None:
     # An originated channel enters the app when it is answered; the customer leg enters at creation.
-    return flow.Answered(leg) if leg == ids.AGENT else None
+    return flow.Answered(leg, timestamp(raw), _sip_call_id(raw)) if leg == ids.AGENT else None
 
 
 def _state_change(raw: dict, call_id: str, leg: str) -> flow.Event | None:
     state = raw["channel"].get("state")
     if state == "Ringing":
-        return flow.Ringing(leg)
+        return flow.Ringing(leg, timestamp(raw), _sip_call_id(raw))
     if state == "Up" and leg == ids.CUSTOMER:
-        return flow.Answered(leg)
+        return flow.Answered(leg, timestamp(raw), _sip_call_id(raw))
     return None
 
 
 def _destroyed(raw: dict, call_id: str, leg: str) -> flow.Event | None:
-    return flow.ChannelGone(leg, int(raw.get("cause", 0)), raw.get("cause_txt", ""))
+    return flow.ChannelGone(leg, int(raw.get("cause", 0)), raw.get("cause_txt", ""), timestamp(raw))
 
 
 HANDLERS: dict[str, Callable[[dict, str, str], flow.Event | None]] = {

@@ -4,12 +4,17 @@ Extensions and what their phone does (each group registered to its own sipp UAS)
   101-110 answer after 0.3 s        111 busy (486)         112 answers after 2.5 s
   113 never answers                 114 declines (603)     119 never registered
 Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
-          02873000002 -> trunk-b -> carrier on 5071 that answers and hangs up after 1.5 s.
+          02873000002 -> trunk-b -> carrier on 5071 that answers and hangs up after 1.5 s;
+          02873000003 -> trunk-c -> carrier on 5072 that rings (180, no SDP) for 4 s, then answers;
+          02873000004 -> trunk-d -> carrier on 5073 that sends 183 + early-media RTP (sipp's g711a.pcap)
+                                    for 4 s, then answers.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +26,8 @@ from tests import labkit
 
 TOKEN = "lab-test-token"
 HOTLINE_A, HOTLINE_B = "02873000001", "02873000002"
+HOTLINE_C, HOTLINE_D = "02873000003", "02873000004"
+EARLY_MEDIA_PCAP = "/usr/share/sip-tester/g711a.pcap"  # 7 s of speech, PCMA (payload type 8), from sip-tester
 API_PORT = 18080
 
 PHONES = {  # port: (scenario, sipp variables, extensions)
@@ -52,13 +59,30 @@ def phones(lab):
             proc.stop()
 
 
+def early_media_rtp_scenario(directory) -> str:
+    """lab/sipp/uas_early_media.xml sends a 183 with SDP but no RTP: this copy also plays a pcap as early
+    media right after the 183 (sipp sends it in the background while the scenario goes on), in PCMA to match."""
+    text = (labkit.SIPP_DIR / "uas_early_media.xml").read_text(encoding="iso-8859-1")
+    pcmu = "m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n"
+    pcma = "m=audio [media_port] RTP/AVP 8 101\n      a=rtpmap:8 PCMA/8000\n"
+    play = f'<nop><action><exec play_pcap_audio="{EARLY_MEDIA_PCAP}" /></action></nop>\n  <pause variable="early" />'
+    assert text.count(pcmu) == 2 and text.count('<pause variable="early" />') == 1, "uas_early_media.xml changed"
+    path = directory / "uas_early_media_rtp.xml"
+    path.write_text(text.replace(pcmu, pcma).replace('<pause variable="early" />', play), encoding="iso-8859-1")
+    return str(path)
+
+
 @pytest.fixture(scope="session")
-def carriers(lab):
+def carriers(lab, tmp_path_factory):
     a = labkit.Sipp("uas_answer", 5070, vars={"ring_ms": 300}).start()
     b = labkit.Sipp("uas_answer_then_bye", 5071, vars={"ring_ms": 300, "hold_ms": 1500}).start()
-    yield {HOTLINE_A: a, HOTLINE_B: b}
+    c = labkit.Sipp("uas_answer", 5072, vars={"ring_ms": 4000}).start()
+    d = labkit.Sipp(early_media_rtp_scenario(tmp_path_factory.mktemp("sipp")), 5073, vars={"early_ms": 4000}).start()
+    yield {HOTLINE_A: a, HOTLINE_B: b, HOTLINE_C: c, HOTLINE_D: d}
     a.stop()
     b.stop()
+    c.stop()
+    d.stop()
 
 
 def service_env(lab: dict, **extra: str) -> dict:
@@ -66,7 +90,7 @@ def service_env(lab: dict, **extra: str) -> dict:
     env.update({k: v for k, v in lab.items() if k.startswith("C2C_")})
     env.update({
         "C2C_API_TOKENS": f"other-token,{TOKEN}",
-        "C2C_HOTLINES": f"{HOTLINE_A}=trunk-a,{HOTLINE_B}=trunk-b",
+        "C2C_HOTLINES": f"{HOTLINE_A}=trunk-a,{HOTLINE_B}=trunk-b,{HOTLINE_C}=trunk-c,{HOTLINE_D}=trunk-d",
         "C2C_LISTEN": f"127.0.0.1:{API_PORT}",
         "C2C_RING_TIMEOUT": "3",
         "C2C_DIAL_TIMEOUT": "10",
@@ -75,12 +99,18 @@ def service_env(lab: dict, **extra: str) -> dict:
     return env
 
 
+def _die_with_parent() -> None:
+    """A service started by a test run that gets killed must not outlive it (it would hold the port)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Service:
     """`click2call serve` as a real process."""
 
     def __init__(self, env: dict, log_path: str) -> None:
         self.env = env
         self.log_path = log_path
+        self.base = "http://" + env["C2C_LISTEN"]
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready: bool = True) -> "Service":
@@ -88,7 +118,7 @@ class Service:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "click2call", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -96,7 +126,7 @@ class Service:
                 raise RuntimeError(f"click2call exited {self.proc.returncode}:\n{self.log()}")
             try:
                 probe = "/readyz" if ready else "/healthz"
-                if httpx.get(f"http://127.0.0.1:{API_PORT}{probe}", timeout=1).status_code == 200:
+                if httpx.get(self.base + probe, timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
@@ -119,7 +149,8 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(lab, phones, carriers, tmp_path_factory):
-    svc = Service(service_env(lab), str(tmp_path_factory.mktemp("service") / "click2call.log")).start()
+    work = tmp_path_factory.mktemp("service")
+    svc = Service(service_env(lab, C2C_DATABASE_URL=f"sqlite:///{work}/calls.db"), str(work / "click2call.log")).start()
     yield svc
     svc.stop()
 

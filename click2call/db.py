@@ -1,0 +1,91 @@
+"""The database: schema, engine, migrations. SQLite by default, PostgreSQL by URL, one code path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = sa.MetaData()
+
+calls = sa.Table(
+    "calls", metadata,
+    sa.Column("call_id", sa.String(64), primary_key=True),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("extension", sa.String(40), nullable=False),
+    sa.Column("phone", sa.String(21), nullable=False),
+    sa.Column("hotline", sa.String(21), nullable=False),
+    sa.Column("trunk", sa.String(64), nullable=False),
+    sa.Column("src_cid_name", sa.String(64)),
+    sa.Column("src_cid_number", sa.String(21)),
+    sa.Column("dest_cid_name", sa.String(64)),
+    sa.Column("dest_cid_number", sa.String(21)),
+    sa.Column("customer_id", sa.String(64)),
+    # IN_PROGRESS, then one of ANSWERED, BUSY, NO_ANSWER, FAILED, CANCELLED (never changed again)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("phase_rank", sa.Integer, nullable=False),  # updates never move a call to an earlier phase
+    sa.Column("created_at", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("answered_at", sa.Float),  # the customer answered (billsec counts from here)
+    sa.Column("ended_at", sa.Float),
+    sa.Column("duration", sa.Integer),
+    sa.Column("billsec", sa.Integer),
+    sa.Column("hangup_by", sa.String(16)),
+    sa.Column("cause", sa.Integer),
+    sa.Column("cause_txt", sa.String(64)),
+    sa.Column("result", sa.String(32)),  # the sync API's answer: success or an error code
+    *[
+        sa.Column(f"{leg}_{name}", kind)
+        for leg in ("agent", "customer")
+        for name, kind in (
+            ("sip_call_id", sa.String(255)), ("created_at", sa.Float), ("ringing_at", sa.Float),
+            ("answered_at", sa.Float), ("ended_at", sa.Float), ("cause", sa.Integer), ("cause_txt", sa.String(64)),
+        )
+    ],
+    sa.Column("recording_url", sa.String(255)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_calls_created_at", "created_at", "call_id"),
+    sa.Index("ix_calls_extension", "extension"),
+    sa.Index("ix_calls_status", "status"),
+    sa.Index("ix_calls_agent_sip_call_id", "agent_sip_call_id"),
+    sa.Index("ix_calls_customer_sip_call_id", "customer_sip_call_id"),
+)
+
+
+def async_url(url: str) -> str:
+    """`sqlite:///file.db` / `postgresql://...` -> the async driver's URL."""
+    if url.startswith("sqlite:"):
+        return url.replace("sqlite:", "sqlite+aiosqlite:", 1)
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets readers (the CDR API) run beside the writer; FULL sync: a record written is on disk.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def open_database(url: str) -> AsyncEngine:
+    """Create the engine and bring the schema to the newest migration."""
+    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+    return engine

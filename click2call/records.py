@@ -1,0 +1,149 @@
+"""Call records: what a call's state means as a row (pure), and the store that writes it as the call goes.
+
+Updates are guarded in SQL: a final status is never changed, and a call never moves to an earlier
+phase, so a replayed or late write cannot move a call backwards.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .db import calls
+from .stasis_app import ids
+from .stasis_app.call_flow import CallState, Leg, Phase
+
+IN_PROGRESS = "IN_PROGRESS"
+FINAL_STATUSES = ("ANSWERED", "BUSY", "NO_ANSWER", "FAILED", "CANCELLED")
+PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}
+
+# Q.850 cause -> the name CRMs read in CDRs.
+CAUSE_NAMES = {
+    0: "UNKNOWN", 1: "UNALLOCATED", 3: "NO_ROUTE_DESTINATION", 16: "NORMAL_CLEARING", 17: "USER_BUSY",
+    18: "NO_USER_RESPONSE", 19: "NO_ANSWER", 20: "SUBSCRIBER_ABSENT", 21: "CALL_REJECTED",
+    27: "DESTINATION_OUT_OF_ORDER", 28: "INVALID_NUMBER_FORMAT", 31: "NORMAL_UNSPECIFIED",
+    32: "NORMAL_CIRCUIT_CONGESTION", 34: "NO_CIRCUIT_AVAILABLE", 38: "NETWORK_OUT_OF_ORDER",
+    41: "NORMAL_TEMPORARY_FAILURE", 42: "SWITCH_CONGESTION", 58: "BEARERCAPABILITY_NOTAVAIL",
+    102: "RECOVERY_ON_TIMER_EXPIRE", 127: "INTERWORKING",
+}
+BUSY_CAUSES = {17, 21}
+NO_ANSWER_CAUSES = {18, 19}
+
+
+def cause_name(cause: int | None) -> str:
+    return "" if cause is None else CAUSE_NAMES.get(cause, f"CAUSE_{cause}")
+
+
+def final_status(state: CallState) -> str:
+    """ANSWERED, BUSY, NO_ANSWER, FAILED or CANCELLED, once the call has ended."""
+    if state.customer.answered:
+        return "ANSWERED"
+    if state.hangup_by == "api" or (state.agent.answered and state.hangup_by == ids.AGENT):
+        return "CANCELLED"  # stopped before the customer answered
+    leg = state.customer if state.agent.answered else state.agent
+    if leg.cause in BUSY_CAUSES:
+        return "BUSY"
+    if leg.cause in NO_ANSWER_CAUSES:
+        return "NO_ANSWER"
+    return "FAILED"
+
+
+def _final_cause(state: CallState) -> tuple[int | None, str | None]:
+    """The cause of the leg that ended the call."""
+    first = _leg_named(state, state.hangup_by)
+    if first is None:
+        first = state.customer if state.customer.created else state.agent
+    cause = first.cause
+    if cause == 0 and first.answered:
+        cause = 16  # a BYE carries no cause: after an answer it is a normal clearing
+    return cause, cause_name(cause) if cause is not None else None
+
+
+def _leg_named(state: CallState, name: str | None) -> Leg | None:
+    return state.leg(name) if name in (ids.AGENT, ids.CUSTOMER) else None
+
+
+def row(state: CallState) -> dict:
+    """The columns that follow from the call's state (identity columns are written once, at insert)."""
+    values: dict = {
+        "phase": state.phase.value,
+        "phase_rank": PHASE_RANK[state.phase],
+        "result": state.result,
+        "hangup_by": state.hangup_by,
+        "answered_at": state.customer.answered_at,
+    }
+    for name in (ids.AGENT, ids.CUSTOMER):
+        leg = state.leg(name)
+        values.update({
+            f"{name}_sip_call_id": leg.sip_call_id, f"{name}_created_at": leg.created_at,
+            f"{name}_ringing_at": leg.ringing_at, f"{name}_answered_at": leg.answered_at,
+            f"{name}_ended_at": leg.ended_at, f"{name}_cause": leg.cause, f"{name}_cause_txt": leg.cause_txt,
+        })
+    if state.phase is Phase.ENDED:
+        ended = max((t for t in (state.agent.ended_at, state.customer.ended_at) if t), default=time.time())
+        answered = state.customer.answered_at
+        values["cause"], values["cause_txt"] = _final_cause(state)
+        values.update({
+            "status": final_status(state),
+            "ended_at": ended,
+            "duration": max(0, round(ended - state.created_at)),
+            "billsec": max(0, round(ended - answered)) if answered else 0,
+        })
+    return values
+
+
+class CallStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(self, state: CallState, customer_id: str | None = None, direction: str = "outbound") -> None:
+        spec = state.spec
+        async with self.engine.begin() as conn:
+            await conn.execute(calls.insert().values(
+                call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
+                hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
+                src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
+                dest_cid_number=spec.dest_cid_number, customer_id=customer_id, status=IN_PROGRESS,
+                created_at=state.created_at, updated_at=time.time(), **row(state),
+            ))
+
+    async def save(self, state: CallState) -> bool:
+        """Write the state; False when the guard refused it (the call is final or further along)."""
+        values = row(state)
+        guard = sa.and_(
+            calls.c.call_id == state.spec.call_id,
+            calls.c.status == IN_PROGRESS,
+            calls.c.phase_rank <= values["phase_rank"],
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(calls.update().where(guard).values(updated_at=time.time(), **values))
+        return result.rowcount == 1
+
+    async def get(self, key: str) -> dict | None:
+        """One record by call_id or by either leg's SIP Call-ID."""
+        query = sa.select(calls).where(sa.or_(
+            calls.c.call_id == key, calls.c.agent_sip_call_id == key, calls.c.customer_sip_call_id == key,
+        )).limit(1)
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(query)).mappings().first()
+        return dict(found) if found else None
+
+    async def search(self, where: list, limit: int, *, page: int | None = None,
+                     after: tuple[float, str] | None = None) -> tuple[list[dict], int | None]:
+        """Newest first. With `page`: that page and the total; otherwise keyset paging after `after`."""
+        order = (calls.c.created_at.desc(), calls.c.call_id.desc())
+        query = sa.select(calls).where(*where).order_by(*order).limit(limit)
+        total = None
+        async with self.engine.connect() as conn:
+            if page is not None:
+                query = query.offset((page - 1) * limit)
+                total = (await conn.execute(sa.select(sa.func.count()).select_from(calls).where(*where))).scalar_one()
+            elif after is not None:
+                created, call_id = after
+                query = query.where(sa.or_(
+                    calls.c.created_at < created, sa.and_(calls.c.created_at == created, calls.c.call_id < call_id),
+                ))
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        return rows, total
