@@ -22,7 +22,7 @@ MAX_LIMIT = 500
 
 
 def fmt_time(epoch: float | None, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M:%S") if epoch else ""
+    return "" if epoch is None else datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def serialise(record: dict, tz: ZoneInfo) -> dict:
