@@ -76,5 +76,6 @@ def test_cursor_round_trip():
 
 
 def test_times_in_the_configured_zone():
-    assert cdr.fmt_time(0, ZoneInfo("Asia/Ho_Chi_Minh")) == "1970-01-01 07:00:00"
+    assert cdr.fmt_time(1767225600, ZoneInfo("Asia/Ho_Chi_Minh")) == "2026-01-01 07:00:00"
+    assert cdr.fmt_time(0, UTC) == "1970-01-01 00:00:00"
     assert cdr.fmt_time(None, UTC) == ""
