@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .db import calls
 from .stasis_app import ids
-from .stasis_app.call_flow import CallState, Leg, Phase
+from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase
 
 IN_PROGRESS = "IN_PROGRESS"
 FINAL_STATUSES = ("ANSWERED", "BUSY", "NO_ANSWER", "FAILED", "CANCELLED")
@@ -94,6 +94,33 @@ def row(state: CallState) -> dict:
     return values
 
 
+def state_from_row(r: dict) -> CallState:
+    """Rebuild an unfinished call's state from its record (after a restart), so it can be adopted."""
+    spec = CallSpec(
+        call_id=r["call_id"], ext=r["extension"], phone=r["phone"], hotline=r["hotline"], trunk=r["trunk"],
+        src_cid_name=r["src_cid_name"] or "", src_cid_number=r["src_cid_number"] or "",
+        dest_cid_name=r["dest_cid_name"], dest_cid_number=r["dest_cid_number"] or "", auto_answer=False,
+        ring_timeout=0, dial_timeout=0,
+    )
+    phase = Phase(r["phase"])
+
+    def leg(name: str) -> Leg:
+        return Leg(
+            # An agent leg of a call still NEW may have been originated just before the stop: assume it was;
+            # if its channel is not there, the reconnect check ends it.
+            created=r[f"{name}_created_at"] is not None or (name == ids.AGENT and phase is Phase.NEW),
+            ringing=r[f"{name}_ringing_at"] is not None, answered=r[f"{name}_answered_at"] is not None,
+            gone=r[f"{name}_ended_at"] is not None, cause=r[f"{name}_cause"], cause_txt=r[f"{name}_cause_txt"],
+            sip_call_id=r[f"{name}_sip_call_id"], created_at=r[f"{name}_created_at"],
+            ringing_at=r[f"{name}_ringing_at"], answered_at=r[f"{name}_answered_at"], ended_at=r[f"{name}_ended_at"],
+        )
+
+    return CallState(
+        spec=spec, created_at=r["created_at"], phase=Phase.AGENT_RINGING if phase is Phase.NEW else phase,
+        agent=leg(ids.AGENT), customer=leg(ids.CUSTOMER), result=r["result"], hangup_by=r["hangup_by"],
+    )
+
+
 class CallStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -120,6 +147,11 @@ class CallStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(calls.update().where(guard).values(updated_at=time.time(), **values))
         return result.rowcount == 1
+
+    async def unfinished(self) -> list[dict]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(calls).where(calls.c.status == IN_PROGRESS))
+            return [dict(r) for r in rows.mappings()]
 
     async def get(self, key: str) -> dict | None:
         """One record by call_id or by either leg's SIP Call-ID."""

@@ -7,23 +7,26 @@ import httpx
 from tests.lab.conftest import TOKEN, Service, service_env
 
 
-def closed_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
-    env = service_env({"C2C_ARI_URL": f"http://127.0.0.1:{closed_port()}", "C2C_ARI_USER": "x",
-                       "C2C_ARI_PASSWORD": "pw-SECRET-7731", "C2C_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
-                       "C2C_LISTEN": f"127.0.0.1:{closed_port()}"})
+    # A port bound but never listening: every connection to it is refused, and nothing else can take it.
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    env = service_env({}, C2C_ARI_URL=f"http://127.0.0.1:{refusing.getsockname()[1]}", C2C_ARI_USER="x",
+                      C2C_ARI_PASSWORD="pw-SECRET-7731", C2C_DATABASE_URL=f"sqlite:///{tmp_path}/c.db",
+                      C2C_LISTEN=f"127.0.0.1:{free_port()}")
     svc = Service(env, str(tmp_path / "svc.log"))
     try:
         svc.start(ready=False)
         base = svc.base
         assert httpx.get(f"{base}/healthz").status_code == 200
         ready = httpx.get(f"{base}/readyz")
-        assert ready.status_code == 503 and ready.json()["error"] == "SERVICE_UNAVAILABLE"
+        assert ready.status_code == 503, svc.log() and ready.json()["error"] == "SERVICE_UNAVAILABLE"
         for path in ("/v1/click2call", "/v1/click2call/async"):
             r = httpx.get(base + path, params={"ext": "101", "phone": "0899098899"},
                           headers={"Authorization": f"Bearer {TOKEN}"})
@@ -33,3 +36,4 @@ def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
         assert "pw-SECRET-7731" not in svc.log() and TOKEN not in svc.log()
     finally:
         svc.stop()
+        refusing.close()

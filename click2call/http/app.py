@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.stasis = stasis
             app.state.service = ClickToCallService(settings, ari, stasis)
             app.state.records = RecordsService(settings, store, stasis)
+            await stasis.adopt_unfinished()  # before the event stream starts, so no event for them is missed
             events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect), name="ari-events")
             try:
                 yield

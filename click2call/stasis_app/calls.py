@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 class Call:
     """The mutable shell around one call's pure state."""
 
-    def __init__(self, spec: flow.CallSpec) -> None:
-        self.state = flow.CallState(spec, created_at=time.time())
+    def __init__(self, spec: flow.CallSpec, state: flow.CallState | None = None) -> None:
+        self.state = state or flow.CallState(spec, created_at=time.time())
         self.queue: asyncio.Queue[flow.Event] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self.originated: asyncio.Future[tuple[str, str] | None] = loop.create_future()
@@ -67,7 +67,7 @@ class StasisApp:
         for call in list(self.calls.values()):
             for leg in ("agent", "customer"):
                 if call.state.leg(leg).alive and call.state.spec.channel_id(leg) not in alive:
-                    call.queue.put_nowait(flow.ChannelGone(leg, 0, "channel vanished while ARI was disconnected"))
+                    call.queue.put_nowait(flow.ChannelGone(leg, 0, "vanished while ARI was disconnected", time.time()))
 
     # ---- calls ----
 
@@ -89,9 +89,32 @@ class StasisApp:
         except Exception:
             log.exception("call %s: cannot write its record; refused", spec.call_id)
             raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
-        self.calls[spec.call_id] = call
-        call.task = asyncio.create_task(self._run(call), name=f"call-{spec.call_id}")
+        self._launch(call, [flow.Start()])
         return call
+
+    async def adopt_unfinished(self) -> int:
+        """At start: take back the calls a previous run left in progress (stopped or killed mid-call).
+
+        Their channels live on in Asterisk under the same app; the reconnect check (on_connect) ends the
+        legs that vanished, and the rest stay controllable through the API.
+        """
+        from ..records import state_from_row  # records builds on the call flow, not the reverse
+
+        rows = await self.store.unfinished()
+        for row in rows:
+            state = state_from_row(row)
+            self._by_extension.setdefault(state.spec.ext, state.spec.call_id)
+            call = Call(state.spec, state)
+            _settle(call.originated, None)
+            _settle(call.answered, None)
+            self._launch(call, [])
+        if rows:
+            log.info("adopted %d unfinished call(s) from the previous run", len(rows))
+        return len(rows)
+
+    def _launch(self, call: Call, first: list[flow.Event]) -> None:
+        self.calls[call.call_id] = call
+        call.task = asyncio.create_task(self._run(call, first), name=f"call-{call.call_id}")
 
     def hangup(self, call_id: str, by: str = "api") -> Call:
         call = self.calls.get(call_id)
@@ -100,8 +123,8 @@ class StasisApp:
         call.queue.put_nowait(flow.HangupRequested(by))
         return call
 
-    async def _run(self, call: Call) -> None:
-        pending: list[flow.Event] = [flow.Start()]
+    async def _run(self, call: Call, first: list[flow.Event]) -> None:
+        pending = list(first)
         try:
             while call.state.phase is not flow.Phase.ENDED:
                 event = pending.pop(0) if pending else await call.queue.get()
