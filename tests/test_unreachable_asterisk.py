@@ -4,13 +4,7 @@ import socket
 
 import httpx
 
-from tests.lab.conftest import TOKEN, Service, service_env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.lab.conftest import TOKEN, Service, free_port, service_env
 
 
 def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):

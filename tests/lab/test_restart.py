@@ -5,76 +5,71 @@ session's service is not disturbed."""
 from __future__ import annotations
 
 import signal
-import socket
 
 import httpx
 import pytest
 
-from .conftest import HOTLINE_A, TOKEN, Service, service_env
+from .conftest import HOTLINE_A, TOKEN, Service, free_port, service_env
 from .test_click2call import assert_cleaned_up, invite_to, leftovers, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def test_sigkill_mid_call_then_restart_adopts_the_call(lab, phones, carriers, ari, tmp_path):
+@pytest.fixture
+def own_service(lab, phones, carriers, tmp_path):
+    """A service of its own: another ARI app name, port and database than the session's."""
     env = service_env(lab, C2C_ARI_APP="click2call-restart", C2C_LISTEN=f"127.0.0.1:{free_port()}",
                       C2C_DATABASE_URL=f"sqlite:///{tmp_path}/calls.db")
     svc = Service(env, str(tmp_path / "svc.log")).start()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    try:
-        phone = unique_phone()
-        r = httpx.get(svc.base + "/v1/click2call", params={"ext": "110", "phone": phone, "hotline": HOTLINE_A},
-                      headers=headers, timeout=30)
-        call_id = r.json()["call_id"]
-        invite_to(carriers[HOTLINE_A], phone)
-        wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()["time_answered"], 5,
-                 "customer answered")
-
-        svc.proc.send_signal(signal.SIGKILL)
-        svc.proc.wait(5)
-        assert ari.get(f"/channels/{call_id}.customer").status_code == 200  # the call lives on in Asterisk
-
-        svc.start()
-        live = httpx.get(svc.base + "/v1/call", headers=headers).json()["data"]
-        assert [c["call_id"] for c in live] == [call_id] and live[0]["state"] == "connected"
-        assert httpx.get(svc.base + "/v1/click2call/async", params={"ext": "110", "phone": "0899"},
-                         headers=headers).json()["error"] == "USER_BUSY"
-        assert httpx.delete(f"{svc.base}/v1/call/{call_id}", headers=headers, timeout=15).json()["status"] == "success"
-        rec = httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()
-        assert rec["status"] == "ANSWERED" and rec["hangup_by"] == "api" and rec["time_ended"]
-        assert rec["billsec"] >= 0 and rec["legs"]["customer"]["sip_call_id"]
-        assert_cleaned_up(ari, call_id)
-    finally:
-        svc.stop()
+    yield svc
+    svc.stop()
 
 
-def test_call_that_ended_while_the_service_was_down_is_closed(lab, phones, carriers, ari, tmp_path):
-    env = service_env(lab, C2C_ARI_APP="click2call-restart", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=f"sqlite:///{tmp_path}/calls.db")
-    svc = Service(env, str(tmp_path / "svc.log")).start()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    try:
-        phone = unique_phone()
-        call_id = httpx.get(svc.base + "/v1/click2call", params={"ext": "110", "phone": phone, "hotline": HOTLINE_A},
-                            headers=headers, timeout=30).json()["call_id"]
-        invite_to(carriers[HOTLINE_A], phone)
-        svc.proc.send_signal(signal.SIGKILL)
-        svc.proc.wait(5)
-        ari.delete(f"/channels/{call_id}.agent")
-        ari.delete(f"/channels/{call_id}.customer")
-        wait_for(lambda: leftovers(ari, call_id) == [f"{call_id}.bridge"], 10, "only the bridge left")
+def call_connected(svc: Service, carriers, ext: str = "110") -> str:
+    phone = unique_phone()
+    r = httpx.get(svc.base + "/v1/click2call", params={"ext": ext, "phone": phone, "hotline": HOTLINE_A},
+                  headers=HEADERS, timeout=30)
+    invite_to(carriers[HOTLINE_A], phone)
+    return r.json()["call_id"]
 
-        svc.start()
-        rec = wait_for(lambda: (r := httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json())["status"]
-                       != "IN_PROGRESS" and r, 10, "record closed")
-        assert rec["time_ended"] and rec["status"] in ("ANSWERED", "CANCELLED")
-        assert httpx.get(svc.base + "/v1/call", headers=headers).json()["data"] == []
-        assert_cleaned_up(ari, call_id)  # the bridge too
-    finally:
-        svc.stop()
+
+def test_sigkill_mid_call_then_restart_adopts_the_call(own_service, carriers, ari):
+    svc, headers = own_service, HEADERS
+    call_id = call_connected(svc, carriers)
+    wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()["time_answered"], 5,
+             "customer answered")
+
+    svc.proc.send_signal(signal.SIGKILL)
+    svc.proc.wait(5)
+    assert ari.get(f"/channels/{call_id}.customer").status_code == 200  # the call lives on in Asterisk
+
+    svc.start()
+    live = httpx.get(svc.base + "/v1/call", headers=headers).json()["data"]
+    assert [c["call_id"] for c in live] == [call_id] and live[0]["state"] == "connected"
+    assert httpx.get(svc.base + "/v1/click2call/async", params={"ext": "110", "phone": "0899"},
+                     headers=headers).json()["error"] == "USER_BUSY"
+    assert httpx.delete(f"{svc.base}/v1/call/{call_id}", headers=headers, timeout=15).json()["status"] == "success"
+    rec = httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()
+    assert rec["status"] == "ANSWERED" and rec["hangup_by"] == "api" and rec["time_ended"]
+    assert rec["billsec"] >= 0 and rec["legs"]["customer"]["sip_call_id"]
+    assert_cleaned_up(ari, call_id)
+
+
+def test_call_that_ended_while_the_service_was_down_is_closed(own_service, carriers, ari):
+    svc, headers = own_service, HEADERS
+    call_id = call_connected(svc, carriers)
+    svc.proc.send_signal(signal.SIGKILL)
+    svc.proc.wait(5)
+    ari.delete(f"/channels/{call_id}.agent")
+    ari.delete(f"/channels/{call_id}.customer")
+    wait_for(lambda: leftovers(ari, call_id) == [f"{call_id}.bridge"], 10, "only the bridge left")
+
+    svc.start()
+    rec = wait_for(lambda: (r := httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json())["status"]
+                   != "IN_PROGRESS" and r, 10, "record closed")
+    assert rec["time_ended"] and rec["status"] in ("ANSWERED", "CANCELLED")
+    assert httpx.get(svc.base + "/v1/call", headers=headers).json()["data"] == []
+    assert_cleaned_up(ari, call_id)  # the bridge too
