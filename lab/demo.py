@@ -49,7 +49,7 @@ click2call is running on http://{LISTEN} against the lab Asterisk (extensions 10
 SIP each phone and carrier received: {labkit.run_dir()}/sipp/ ; Asterisk log: {labkit.run_dir()}/asterisk.log
 Ctrl-C to stop.
 """, flush=True)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM}) if service.poll() is None else None
+        service.wait()
     except KeyboardInterrupt:
         pass
     finally:
@@ -61,6 +61,10 @@ Ctrl-C to stop.
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGTERM, _interrupt)  # stop everything on SIGTERM as on Ctrl-C
     sys.exit(main())

@@ -58,6 +58,7 @@ class CallSpec:
 @dataclass(frozen=True)
 class Leg:
     created: bool = False
+    bridged: bool = False  # the customer leg joined the bridge and was dialled
     ringing: bool = False
     answered: bool = False
     gone: bool = False
@@ -126,6 +127,11 @@ class Answered:
 
 
 @dataclass(frozen=True)
+class CustomerReady:
+    """The created customer channel has entered the app (its StasisStart): it can join the bridge."""
+
+
+@dataclass(frozen=True)
 class ChannelGone:
     leg: str
     cause: int
@@ -146,7 +152,10 @@ class HangupRequested:
     by: str = "api"
 
 
-Event = Start | Originated | OriginateFailed | Ringing | Answered | ChannelGone | CustomerFailed | HangupRequested
+Event = (
+    Start | Originated | OriginateFailed | Ringing | Answered | CustomerReady | ChannelGone | CustomerFailed
+    | HangupRequested
+)
 
 # ---- commands (what the edges must do) ----
 
@@ -157,8 +166,15 @@ class OriginateAgent:
 
 
 @dataclass(frozen=True)
+class CreateCustomer:
+    """Create the mixing bridge and the customer channel (not dialled yet)."""
+
+    spec: CallSpec
+
+
+@dataclass(frozen=True)
 class DialCustomer:
-    """Create the mixing bridge and the customer channel, put both legs in the bridge, then dial."""
+    """Put both legs in the bridge, set the caller ID the customer sees, then dial the customer."""
 
     spec: CallSpec
 
@@ -195,7 +211,7 @@ class Finish:
 
 
 Command = (
-    OriginateAgent | DialCustomer | Hangup | DestroyBridge | ReportOriginated | ReportAnswered | Finish
+    OriginateAgent | CreateCustomer | DialCustomer | Hangup | DestroyBridge | ReportOriginated | ReportAnswered | Finish
 )
 
 # Q.850 causes of an agent leg that ended before answering -> the API's error code.
@@ -240,7 +256,11 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             state = state.with_leg(ids.AGENT, answered=True, answered_at=at,
                                    sip_call_id=sip_call_id or state.agent.sip_call_id)
             state = replace(state, phase=Phase.DIALING, result="success")
-            return state.with_leg(ids.CUSTOMER, created=True, created_at=at), [ReportAnswered(None), DialCustomer(spec)]
+            return state.with_leg(ids.CUSTOMER, created=True, created_at=at), [ReportAnswered(None), CreateCustomer(spec)]
+
+        case CustomerReady() if phase is Phase.DIALING and state.customer.alive and not state.customer.bridged:
+            # Joining the bridge *before* the dial is what lets the agent hear ringback and early media.
+            return state.with_leg(ids.CUSTOMER, bridged=True), [DialCustomer(spec)]
 
         case Answered(ids.CUSTOMER, at, sip_call_id) if phase is Phase.DIALING:
             state = state.with_leg(ids.CUSTOMER, answered=True, answered_at=at,

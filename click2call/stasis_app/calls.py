@@ -146,6 +146,8 @@ class StasisApp:
         match command:
             case flow.OriginateAgent(spec):
                 return await self.executor.originate(spec)
+            case flow.CreateCustomer(spec):
+                return await self.executor.create_customer(spec)
             case flow.DialCustomer(spec):
                 return await self.executor.dial_customer(spec)
             case flow.Hangup(channel_id):

@@ -60,18 +60,22 @@ class Executor:
             return flow.OriginateFailed("CALL_FAILED", exc.message)
         return flow.Originated(time.time())
 
-    async def dial_customer(self, spec: flow.CallSpec) -> flow.Event | None:
-        agent, customer = spec.channel_id(ids.AGENT), spec.channel_id(ids.CUSTOMER)
-        created = False
+    async def create_customer(self, spec: flow.CallSpec) -> flow.Event | None:
         try:
             await self.ari.request("POST", f"/bridges/{spec.bridge_id}", params={"type": "mixing"})
             await self.ari.request(
                 "POST", "/channels/create",
-                params={"endpoint": f"PJSIP/{spec.phone}@{spec.trunk}", "app": self.ari.app, "channelId": customer,
-                        "appArgs": "customer"},
+                params={"endpoint": f"PJSIP/{spec.phone}@{spec.trunk}", "app": self.ari.app,
+                        "channelId": spec.channel_id(ids.CUSTOMER), "appArgs": "customer"},
             )
-            created = True
-            # In the bridge before dialling, so the agent hears ringback and early media.
+        except AriError as exc:
+            log.warning("call %s: customer leg not created: %s", spec.call_id, exc)
+            return flow.CustomerFailed(exc.message, channel_exists=False)
+        return None
+
+    async def dial_customer(self, spec: flow.CallSpec) -> flow.Event | None:
+        agent, customer = spec.channel_id(ids.AGENT), spec.channel_id(ids.CUSTOMER)
+        try:
             await self.ari.request("POST", f"/bridges/{spec.bridge_id}/addChannel", params={"channel": f"{agent},{customer}"})
             # chan_pjsip builds the customer's From and P-Asserted-Identity from the connected line, and joining
             # the bridge set it to the agent's: set it after addChannel, before dial.
@@ -81,8 +85,8 @@ class Executor:
             )
             await self.ari.request("POST", f"/channels/{customer}/dial", params={"timeout": spec.dial_timeout})
         except AriError as exc:
-            log.warning("call %s: customer leg failed: %s", spec.call_id, exc)
-            return flow.CustomerFailed(exc.message, created)
+            log.warning("call %s: customer leg not dialled: %s", spec.call_id, exc)
+            return flow.CustomerFailed(exc.message, channel_exists=True)
         return None
 
     async def hangup(self, channel_id: str) -> None:

@@ -33,8 +33,11 @@ def _sip_call_id(raw: dict) -> str:
 
 
 def _stasis_start(raw: dict, call_id: str, leg: str) -> flow.Event | None:
-    # An originated channel enters the app when it is answered; the customer leg enters at creation.
-    return flow.Answered(leg, timestamp(raw), _sip_call_id(raw)) if leg == ids.AGENT else None
+    # An originated channel enters the app when it is answered; the created customer leg enters right after
+    # its creation, and only from then on can it join the bridge.
+    if leg == ids.AGENT:
+        return flow.Answered(leg, timestamp(raw), _sip_call_id(raw))
+    return flow.CustomerReady()
 
 
 def _state_change(raw: dict, call_id: str, leg: str) -> flow.Event | None:

@@ -170,6 +170,18 @@ def api(service):
 
 
 @pytest.fixture(scope="session")
+def pg_api(lab, phones, carriers, postgres, tmp_path_factory):
+    """A twin of the session's service that keeps its records in a real PostgreSQL (own app name and port)."""
+    work = tmp_path_factory.mktemp("pg-service")
+    env = service_env(lab, C2C_ARI_APP="click2call-pg", C2C_LISTEN=f"127.0.0.1:{free_port()}",
+                      C2C_DATABASE_URL=postgres.new_database())
+    svc = Service(env, str(work / "click2call.log")).start()
+    with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+        yield client
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
 def ari(lab):
     with httpx.Client(base_url=lab["C2C_ARI_URL"] + "/ari", auth=(lab["C2C_ARI_USER"], lab["C2C_ARI_PASSWORD"]),
                       timeout=10) as client:

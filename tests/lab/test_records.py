@@ -12,6 +12,12 @@ from .test_click2call import agent_invite, assert_cleaned_up, click, fail, invit
 pytestmark = pytest.mark.lab
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api(request, api):
+    """Every records test runs on both databases: the session's service (SQLite) and its PostgreSQL twin."""
+    return api if request.param == "sqlite" else request.getfixturevalue("pg_api")
+
+
 def record(api, key: str) -> dict:
     r = api.get(f"/v1/cdr/{key}")
     assert r.status_code == 200, r.text

@@ -19,10 +19,10 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def own_service(lab, phones, carriers, tmp_path):
-    """A service of its own: another ARI app name, port and database than the session's."""
+def own_service(lab, phones, carriers, tmp_path, database_url):
+    """A service of its own: another ARI app name, port and database (SQLite, then PostgreSQL)."""
     env = service_env(lab, C2C_ARI_APP="click2call-restart", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=f"sqlite:///{tmp_path}/calls.db")
+                      C2C_DATABASE_URL=database_url)
     svc = Service(env, str(tmp_path / "svc.log")).start()
     yield svc
     svc.stop()

@@ -65,9 +65,10 @@ def tone_share(samples, hz: float = RING_HZ) -> float:
 class Heard:
     """One capture of what the agent heard: samples, and 200 ms frames of (rms, tone_share)."""
 
-    def __init__(self, samples: array, wall_seconds: float) -> None:
+    def __init__(self, samples: array, wall_seconds: float, rtp_sent: int | None = None) -> None:
         self.samples = samples
         self.wall_seconds = wall_seconds
+        self.rtp_sent = rtp_sent  # RTP packets Asterisk sent to the phone meanwhile (ARI rtp_statistics txcount)
         self.frames = [(rms(f), tone_share(f)) for f in
                        (samples[i:i + FRAME] for i in range(0, len(samples) - FRAME + 1, FRAME))]
 
@@ -87,23 +88,26 @@ class Heard:
 
     def __repr__(self) -> str:
         frames = " ".join(f"{r:.0f}/{t:.2f}" for r, t in self.frames)
-        return (f"<Heard {self.seconds:.2f}s recorded of {self.wall_seconds:.2f}s, rms {self.rms:.0f}, "
+        return (f"<Heard {self.seconds:.2f}s recorded of {self.wall_seconds:.2f}s, {self.rtp_sent} RTP packets "
+                f"sent, rms {self.rms:.0f}, "
                 f"peak {max(map(abs, self.samples), default=0)}, 200ms frames rms/425Hz-share: {frames}>")
 
 
-def listen(ari, channel_id: str, seconds: float) -> Heard:
+def listen(ari, events: "AriEvents", channel_id: str, seconds: float) -> Heard:
     """Record for `seconds` what Asterisk sends to the channel (snoop spy=out), via ARI."""
     snoop_id, name = f"rb-{uuid.uuid4().hex[:12]}", f"ringback-{uuid.uuid4().hex[:12]}"
     r = ari.post(f"/channels/{channel_id}/snoop", params={"spy": "out", "app": TEST_APP, "snoopId": snoop_id})
     assert r.status_code == 200, r.text
     try:
+        # Recording before the snoop channel entered the app fails (409 "Channel not in Stasis application").
+        events.wait(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == snoop_id, 5, "the snoop in Stasis")
         r = ari.post(f"/channels/{snoop_id}/record",
                      params={"name": name, "format": "wav", "ifExists": "overwrite", "beep": "false"})
         assert r.status_code == 201, r.text
-        started = time.monotonic()
+        started, sent = time.monotonic(), rtp_txcount(ari, channel_id)
         time.sleep(seconds)
         ari.post(f"/recordings/live/{name}/stop")
-        wall = time.monotonic() - started
+        wall, sent = time.monotonic() - started, rtp_txcount(ari, channel_id) - sent
         r = wait_for(lambda: (x := ari.get(f"/recordings/stored/{name}/file")).status_code == 200 and x,
                      5, f"stored recording {name}")
         ari.delete(f"/recordings/stored/{name}")
@@ -112,17 +116,21 @@ def listen(ari, channel_id: str, seconds: float) -> Heard:
     with wave.open(io.BytesIO(r.content)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
         samples = array("h", w.readframes(w.getnframes()))
-    return Heard(samples, wall)
+    return Heard(samples, wall, sent)
+
+
+def rtp_txcount(ari, channel_id: str) -> int:
+    r = ari.get(f"/channels/{channel_id}/rtp_statistics")
+    assert r.status_code == 200, r.text
+    return r.json()["txcount"]
 
 
 # ---- ARI events of the test's own app (with subscribeAll: everything Asterisk does) ----
 
 
 class AriEvents:
-    def __init__(self, lab: dict) -> None:
-        url = lab["C2C_ARI_URL"].replace("http", "ws", 1) + f"/ari/events?app={TEST_APP}&subscribeAll=true"
-        auth = base64.b64encode(f"{lab['C2C_ARI_USER']}:{lab['C2C_ARI_PASSWORD']}".encode()).decode()
-        self.ws = connect(url, additional_headers={"Authorization": f"Basic {auth}"}, open_timeout=10)
+    def __init__(self, ws) -> None:
+        self.ws = ws
         self.events: list[dict] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -145,9 +153,6 @@ class AriEvents:
     def wait(self, predicate, timeout=10.0, what="event") -> dict:
         return wait_for(lambda: self.find(predicate), timeout, what)
 
-    def close(self) -> None:
-        self.ws.close()
-        self.thread.join(5)
 
 
 @pytest.fixture(scope="module")
@@ -164,9 +169,12 @@ def recording_dir(lab):
 
 @pytest.fixture(scope="module")
 def ari_events(lab, recording_dir):
-    events = AriEvents(lab)
-    yield events
-    events.close()
+    url = lab["C2C_ARI_URL"].replace("http", "ws", 1) + f"/ari/events?app={TEST_APP}&subscribeAll=true"
+    auth = base64.b64encode(f"{lab['C2C_ARI_USER']}:{lab['C2C_ARI_PASSWORD']}".encode()).decode()
+    with connect(url, additional_headers={"Authorization": f"Basic {auth}"}, open_timeout=10) as ws:
+        events = AriEvents(ws)
+        yield events
+    events.thread.join(5)
 
 
 def customer_state(call_id: str, state: str):
@@ -192,18 +200,20 @@ def test_agent_hears_a_ring_tone_when_the_carrier_only_sends_180(api, ari, ari_e
     try:
         invite_to(carriers[HOTLINE_C], phone)
         ari_events.wait(customer_state(call_id, "Ringing"), 5, "the customer leg ringing")
-        ringing = listen(ari, agent, 1.5)
+        ringing = listen(ari, ari_events, agent, 1.5)
         assert not ari_events.find(customer_state(call_id, "Up")), "the customer answered while we listened"
         print("\n180 only, before the answer:", ringing)
         assert ringing.rms >= AUDIBLE_RMS, f"the agent hears silence while the customer's phone rings: {ringing}"
         # It is a ring tone (indications.conf: 425 Hz), not noise: several 200 ms frames that are nearly pure 425 Hz.
         assert len([f for f in ringing.audible_frames if f[1] > 0.8]) >= 2, ringing
+        assert ringing.rtp_sent >= 30, f"the tone does not reach the agent's phone as RTP: {ringing}"
 
         # Control: the same measurement once the customer answered. This carrier sends no RTP after its 200 OK,
         # so the agent must now hear nothing: the ring tone stopped, and the measurement does detect silence.
+        # 4.3 s to 5.8 s after the 180 spans the next "on" of the cadence (1 s on, 4 s off), were the tone still on.
         ari_events.wait(customer_state(call_id, "Up"), 8, "the customer answering")
         time.sleep(0.3)
-        answered = listen(ari, agent, 1.0)
+        answered = listen(ari, ari_events, agent, 1.5)
         print("180 only, after the answer:", answered)
         assert answered.rms < 10 and not answered.audible_frames, f"the ring tone goes on after the answer: {answered}"
     finally:
@@ -222,10 +232,11 @@ def test_agent_hears_the_carriers_early_media_not_a_ring_tone(api, ari, ari_even
         invite_to(carriers[HOTLINE_D], phone)
         ari_events.wait(customer_dial(call_id, "PROGRESS"), 5, "183 Session Progress on the customer leg")
         time.sleep(1.0)  # the first second of g711a.pcap is quiet
-        early = listen(ari, agent, 1.5)
+        early = listen(ari, ari_events, agent, 1.5)
         assert not ari_events.find(customer_state(call_id, "Up")), "the customer answered while we listened"
         print("\n183 early media, before the answer:", early)
         assert early.rms >= AUDIBLE_RMS, f"the agent does not hear the carrier's early media: {early}"
+        assert early.rtp_sent >= 30, f"the early media does not reach the agent's phone as RTP: {early}"
         # The carrier's speech, not a ring tone generated over it (or instead of it).
         audible = early.audible_frames
         assert len(audible) >= 5, early
@@ -244,12 +255,12 @@ def test_the_measurement_sees_silence_on_a_silent_channel(ari, ari_events, phone
     try:
         ari_events.wait(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id, 5,
                         "the channel answered")
-        silent = listen(ari, channel_id, 1.0)
+        silent = listen(ari, ari_events, channel_id, 1.0)
         print("\nsilent channel:", silent)
         assert silent.rms == 0 and not silent.audible_frames
         # ... and the same channel with a ring tone played to it (POST /ring) is heard as one.
         assert ari.post(f"/channels/{channel_id}/ring").status_code == 204
-        tone = listen(ari, channel_id, 0.8)
+        tone = listen(ari, ari_events, channel_id, 0.8)
         print("ring tone played:", tone)
         assert tone.rms >= AUDIBLE_RMS and len([f for f in tone.audible_frames if f[1] > 0.8]) >= 2, tone
     finally:

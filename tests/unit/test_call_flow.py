@@ -2,7 +2,7 @@
 
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import (
-    Answered, ChannelGone, CustomerFailed, DestroyBridge, DialCustomer, Finish, Hangup, HangupRequested,
+    Answered, ChannelGone, CreateCustomer, CustomerFailed, CustomerReady, DestroyBridge, DialCustomer, Finish, Hangup, HangupRequested,
     OriginateAgent, OriginateFailed, Originated, Phase, ReportAnswered, ReportOriginated, Start,
 )
 
@@ -46,10 +46,21 @@ def test_originate_failure_wakes_both_waiters_with_the_code_and_ends():
     assert state.phase is Phase.ENDED
 
 
-def test_agent_answer_reports_success_then_dials_the_customer():
+def test_agent_answer_reports_success_then_creates_the_customer_leg():
     state, (commands,) = run(Answered("agent"), state=ringing())
-    assert commands == [ReportAnswered(None), DialCustomer(SPEC)]
+    assert commands == [ReportAnswered(None), CreateCustomer(SPEC)]
     assert state.phase is Phase.DIALING and state.result == "success"
+
+
+def test_customer_leg_is_bridged_and_dialled_once_it_is_in_the_app():
+    state, (commands, again) = run(CustomerReady(), CustomerReady(), state=bridged())
+    assert commands == [DialCustomer(SPEC)]
+    assert again == []  # dialled once, whatever Asterisk repeats
+
+
+def test_customer_ready_after_the_call_ended_dials_nothing():
+    ending, _ = run(ChannelGone("agent", 16), state=bridged())
+    assert flow.transition(ending, CustomerReady()) == (ending, [])
 
 
 def test_customer_answer_connects_without_commands():

@@ -1,4 +1,4 @@
-"""The migrations build exactly the schema the code declares (SQLite file, as the service opens it)."""
+"""The migrations build exactly the schema the code declares, on SQLite and on a real PostgreSQL."""
 
 import asyncio
 
@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from click2call.db import calls, open_database
 
 
-def test_migrated_schema_matches_the_declared_table(tmp_path):
+def test_migrated_schema_matches_the_declared_table(database_url):
     async def columns_after_two_starts():
-        url = f"sqlite:///{tmp_path}/c.db"
+        url = database_url
         for _ in range(2):  # a second start finds the schema current and changes nothing
             engine = await open_database(url)
             async with engine.connect() as conn:
