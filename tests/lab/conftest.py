@@ -7,7 +7,8 @@ Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
           02873000002 -> trunk-b -> carrier on 5071 that answers and hangs up after 1.5 s;
           02873000003 -> trunk-c -> carrier on 5072 that rings (180, no SDP) for 4 s, then answers;
           02873000004 -> trunk-d -> carrier on 5073 that sends 183 + early-media RTP (sipp's g711a.pcap)
-                                    for 4 s, then answers.
+                                    for 4 s, then answers;
+          02873000005 -> trunk-e -> carrier on 5074 whose customer is busy (486).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests import labkit
 TOKEN = "lab-test-token"
 HOTLINE_A, HOTLINE_B = "02873000001", "02873000002"
 HOTLINE_C, HOTLINE_D = "02873000003", "02873000004"
+HOTLINE_BUSY = "02873000005"
 EARLY_MEDIA_PCAP = "/usr/share/sip-tester/g711a.pcap"  # 7 s of speech, PCMA (payload type 8), from sip-tester
 API_PORT = 18080
 
@@ -79,11 +81,11 @@ def carriers(lab, tmp_path_factory):
     b = labkit.Sipp("uas_answer_then_bye", 5071, vars={"ring_ms": 300, "hold_ms": 1500}).start()
     c = labkit.Sipp("uas_answer", 5072, vars={"ring_ms": 4000}).start()
     d = labkit.Sipp(early_media_rtp_scenario(tmp_path_factory.mktemp("sipp")), 5073, vars={"early_ms": 4000}).start()
-    yield {HOTLINE_A: a, HOTLINE_B: b, HOTLINE_C: c, HOTLINE_D: d}
-    a.stop()
-    b.stop()
-    c.stop()
-    d.stop()
+    e = labkit.Sipp("uas_decline", 5074, vars={"code": 486}).start()
+    carriers = {HOTLINE_A: a, HOTLINE_B: b, HOTLINE_C: c, HOTLINE_D: d, HOTLINE_BUSY: e}
+    yield carriers
+    for carrier in carriers.values():
+        carrier.stop()
 
 
 def service_env(lab: dict, **extra: str) -> dict:
@@ -91,7 +93,8 @@ def service_env(lab: dict, **extra: str) -> dict:
     env.update({k: v for k, v in lab.items() if k.startswith("C2C_")})
     env.update({
         "C2C_API_TOKENS": f"other-token,{TOKEN}",
-        "C2C_HOTLINES": f"{HOTLINE_A}=trunk-a,{HOTLINE_B}=trunk-b,{HOTLINE_C}=trunk-c,{HOTLINE_D}=trunk-d",
+        "C2C_HOTLINES": f"{HOTLINE_A}=trunk-a,{HOTLINE_B}=trunk-b,{HOTLINE_C}=trunk-c,{HOTLINE_D}=trunk-d,"
+                        f"{HOTLINE_BUSY}=trunk-e",
         "C2C_LISTEN": f"127.0.0.1:{API_PORT}",
         "C2C_RING_TIMEOUT": "3",
         "C2C_DIAL_TIMEOUT": "10",

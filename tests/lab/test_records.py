@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .conftest import HOTLINE_A, HOTLINE_B
+from .conftest import HOTLINE_A, HOTLINE_B, HOTLINE_BUSY
 from .test_click2call import agent_invite, assert_cleaned_up, click, fail, invite_to, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
@@ -60,6 +60,17 @@ def test_unanswered_agent_records(api, phones, ext, status, cause):
     rec = final_record(api, call_id)
     assert (rec["status"], rec["cause"], rec["hangup_by"]) == (status, cause, "agent"), rec
     assert rec["billsec"] == 0 and rec["time_answered"] == "" and rec["time_ended"]
+
+
+def test_busy_customer_record(api, ari, phones, carriers):
+    phone = unique_phone()
+    r = click(api, ext="107", phone=phone, hotline=HOTLINE_BUSY)
+    assert r.json()["status"] == "success"  # the agent answered; the customer's line is busy
+    invite_to(carriers[HOTLINE_BUSY], phone)
+    rec = final_record(api, r.json()["call_id"])
+    assert (rec["status"], rec["cause"], rec["hangup_by"]) == ("BUSY", "USER_BUSY", "customer"), rec
+    assert rec["billsec"] == 0 and rec["time_answered"] == "" and rec["legs"]["agent"]["time_answered"]
+    assert_cleaned_up(ari, r.json()["call_id"])
 
 
 def test_connected_call_listed_then_hung_up_by_api(api, ari, phones, carriers):
