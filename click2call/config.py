@@ -38,6 +38,12 @@ class Settings:
     ring_timeout: int = 30  # seconds the agent's extension rings
     dial_timeout: int = 60  # seconds the customer's phone rings
     timezone: str = "UTC"  # how CDR times are written and date filters are read
+    webhook_url: str | None = None  # the static default hook: receives every event
+    webhook_secrets: tuple[str, ...] = ()  # whsec_...; several while rotating; the first is the newest
+    webhook_timeout: float = 5.0
+    webhook_retry_hours: float = 24.0
+    webhook_backoff: float = 1.0  # first retry delay (seconds), doubling up to 10 minutes
+    webhook_concurrency: int = 8
 
     @property
     def zoneinfo(self) -> ZoneInfo:
@@ -75,6 +81,7 @@ class Settings:
             ring_timeout=_seconds(env.get("C2C_RING_TIMEOUT", "30"), "C2C_RING_TIMEOUT", 1, 600),
             dial_timeout=_seconds(env.get("C2C_DIAL_TIMEOUT", "60"), "C2C_DIAL_TIMEOUT", 1, 600),
             timezone=_timezone(env.get("C2C_TIMEZONE", "UTC")),
+            **_webhook_settings(env),
         )
 
 
@@ -93,6 +100,44 @@ def parse_hotlines(text: str) -> tuple[Hotline, ...]:
     if not hotlines:
         raise ConfigError("C2C_HOTLINES must name at least one NUMBER=TRUNK_ENDPOINT")
     return tuple(hotlines)
+
+
+def _webhook_settings(env: Mapping[str, str]) -> dict:
+    from . import signing
+    from .hooks import callback_url
+
+    secrets = tuple(env.get("C2C_WEBHOOK_SECRET", "").replace(",", " ").split())
+    for secret in secrets:
+        try:
+            signing.key(secret)
+        except ValueError as exc:
+            raise ConfigError(f"C2C_WEBHOOK_SECRET: {exc}") from None
+    url = env.get("C2C_WEBHOOK_URL") or None
+    if url is not None:
+        try:
+            callback_url(url)
+        except ApiError as exc:
+            raise ConfigError(f"C2C_WEBHOOK_URL: {exc.message}") from None
+        if not secrets:
+            raise ConfigError("C2C_WEBHOOK_URL needs C2C_WEBHOOK_SECRET (whsec_<base64>): every delivery is signed")
+    return {
+        "webhook_url": url,
+        "webhook_secrets": secrets,
+        "webhook_timeout": _number(env.get("C2C_WEBHOOK_TIMEOUT", "5"), "C2C_WEBHOOK_TIMEOUT", 0.1, 120),
+        "webhook_retry_hours": _number(env.get("C2C_WEBHOOK_RETRY_HOURS", "24"), "C2C_WEBHOOK_RETRY_HOURS", 0, 24 * 30),
+        "webhook_backoff": _number(env.get("C2C_WEBHOOK_BACKOFF", "1"), "C2C_WEBHOOK_BACKOFF", 0.01, 3600),
+        "webhook_concurrency": _seconds(env.get("C2C_WEBHOOK_CONCURRENCY", "8"), "C2C_WEBHOOK_CONCURRENCY", 1, 256),
+    }
+
+
+def _number(text: str, name: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
 
 
 def _timezone(name: str) -> str:

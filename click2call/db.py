@@ -55,6 +55,66 @@ calls = sa.Table(
 )
 
 
+# Webhook subscriptions (POST /v1/event). The static default hook (C2C_WEBHOOK_URL) is not stored: its
+# deliveries use the hook_id DEFAULT_HOOK.
+hooks = sa.Table(
+    "hooks", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("callback_url", sa.String(2048), nullable=False),
+    sa.Column("callback_apikey", sa.String(512)),
+    sa.Column("secret", sa.String(256)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("disabled_at", sa.Float),
+    sa.Column("disabled_reason", sa.String(255)),
+    sa.Index("ix_hooks_event", "event"),
+)
+
+# The outbox: one row per event, written in the transaction of the call-record change that caused it.
+webhook_events = sa.Table(
+    "webhook_events", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the webhook-id receivers de-duplicate on
+    sa.Column("call_id", sa.String(64), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the exact JSON sent, so every retry sends the same bytes
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("call_id", "sequence", name="uq_webhook_events_call_sequence"),
+)
+
+# One delivery per (event, hook): its state and schedule; attempts keep the history.
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("hook_id", sa.String(64), nullable=False),
+    sa.Column("call_id", sa.String(64), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, delivered, failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("delivered_at", sa.Float),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.String(255)),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_order", "hook_id", "call_id", "sequence"),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("attempted_at", sa.Float, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.String(255)),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Index("ix_delivery_attempts_delivery", "delivery_id"),
+)
+
+DEFAULT_HOOK = "default"
+
+
 def async_url(url: str) -> str:
     """`sqlite:///file.db` / `postgresql://...` -> the async driver's URL."""
     if url.startswith("sqlite:"):

@@ -14,6 +14,8 @@ CODES: dict[str, tuple[int, str]] = {
     "UNAUTHORIZED": (401, "Missing or invalid Bearer token"),
     "EXTENSION_NOT_FOUND": (404, "The extension does not exist on the PBX"),
     "CALL_NOT_FOUND": (404, "No such call"),
+    "HOOK_NOT_FOUND": (404, "No such webhook subscription"),
+    "DELIVERY_NOT_FOUND": (404, "No such webhook delivery"),
     "USER_BUSY": (409, "The extension is busy"),
     "USER_NOT_REGISTERED": (409, "User not registered extension with Softphone or IP Phone"),
     "CALL_REJECTED": (409, "The extension declined the call"),

@@ -7,6 +7,7 @@ phase, so a replayed or late write cannot move a call backwards.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .db import calls
 from .stasis_app import ids
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase
+
+if TYPE_CHECKING:
+    from .webhooks import Outbox
 
 IN_PROGRESS = "IN_PROGRESS"
 FINAL_STATUSES = ("ANSWERED", "BUSY", "NO_ANSWER", "FAILED", "CANCELLED")
@@ -100,7 +104,7 @@ def state_from_row(r: dict) -> CallState:
         call_id=r["call_id"], ext=r["extension"], phone=r["phone"], hotline=r["hotline"], trunk=r["trunk"],
         src_cid_name=r["src_cid_name"] or "", src_cid_number=r["src_cid_number"] or "",
         dest_cid_name=r["dest_cid_name"], dest_cid_number=r["dest_cid_number"] or "", auto_answer=False,
-        ring_timeout=0, dial_timeout=0,
+        ring_timeout=0, dial_timeout=0, customer_id=r["customer_id"],
     )
     phase = Phase(r["phase"])
 
@@ -122,22 +126,26 @@ def state_from_row(r: dict) -> CallState:
 
 
 class CallStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: "Outbox | None" = None) -> None:
         self.engine = engine
+        self.outbox = outbox
 
-    async def create(self, state: CallState, customer_id: str | None = None, direction: str = "outbound") -> None:
+    async def create(self, state: CallState, direction: str = "outbound") -> None:
         spec = state.spec
         async with self.engine.begin() as conn:
             await conn.execute(calls.insert().values(
                 call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
                 hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
                 src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
-                dest_cid_number=spec.dest_cid_number, customer_id=customer_id, status=IN_PROGRESS,
+                dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=IN_PROGRESS,
                 created_at=state.created_at, updated_at=time.time(), **row(state),
             ))
 
-    async def save(self, state: CallState) -> bool:
-        """Write the state; False when the guard refused it (the call is final or further along)."""
+    async def save(self, state: CallState, before: CallState | None = None) -> bool:
+        """Write the state, and the webhook events the change makes in the same transaction.
+
+        False when the guard refused it (the call is final or further along): then no event either.
+        """
         values = row(state)
         guard = sa.and_(
             calls.c.call_id == state.spec.call_id,
@@ -146,7 +154,12 @@ class CallStore:
         )
         async with self.engine.begin() as conn:
             result = await conn.execute(calls.update().where(guard).values(updated_at=time.time(), **values))
-        return result.rowcount == 1
+            saved = result.rowcount == 1
+            added = saved and before is not None and self.outbox is not None and \
+                await self.outbox.add(conn, before, state, values)
+        if added:
+            self.outbox.wake()
+        return saved
 
     async def unfinished(self) -> list[dict]:
         async with self.engine.connect() as conn:

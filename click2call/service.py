@@ -36,6 +36,7 @@ class ClickToCallService:
             auto_answer=req.auto_answer,
             ring_timeout=self.settings.ring_timeout,
             dial_timeout=self.settings.dial_timeout,
+            customer_id=req.customer_id,
         )
 
     async def click_to_call(self, req: ClickToCall, *, wait: bool) -> str:
@@ -48,7 +49,7 @@ class ClickToCallService:
         self.stasis.reserve(spec.ext, spec.call_id)
         try:
             await self._check_extension(spec.ext)
-            call = await self.stasis.start(spec, req.customer_id)
+            call = await self.stasis.start(spec)
         except BaseException:
             self.stasis.release(spec.ext, spec.call_id)
             raise

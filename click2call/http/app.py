@@ -1,4 +1,5 @@
-"""The ASGI application. Its lifespan owns the DB engine, the httpx client, the ARI event task, the Stasis app."""
+"""The ASGI application. Its lifespan owns the DB engine, the httpx client, the ARI event task, the Stasis app
+and the webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from starlette.responses import JSONResponse
 from ..config import Settings
 from ..errors import ApiError
 from ..db import open_database
+from ..delivery import Dispatcher, Policy, Target
+from ..hooks import HooksService
 from ..records import CallStore
 from ..service import ClickToCallService, RecordsService
+from ..webhooks import Outbox
 from ..stasis_app.ari import Ari
 from ..stasis_app.calls import StasisApp
 from .routes import routes
@@ -49,22 +53,33 @@ def create_app(settings: Settings) -> Starlette:
         engine = await open_database(settings.database_url)
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits) as client:
             ari = Ari(client, settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app)
-            store = CallStore(engine)
+            default = Target(settings.webhook_url, None, settings.webhook_secrets) if settings.webhook_url else None
+            policy = Policy(max_age=settings.webhook_retry_hours * 3600, base=settings.webhook_backoff)
+            dispatcher = Dispatcher(engine, client, default=default, global_secrets=settings.webhook_secrets,
+                                    policy=policy, concurrency=settings.webhook_concurrency,
+                                    timeout=settings.webhook_timeout)
+            store = CallStore(engine, Outbox(settings.zoneinfo, default is not None, dispatcher.wake))
             stasis = StasisApp(ari, store)
             app.state.settings = settings
             app.state.ari = ari
             app.state.stasis = stasis
             app.state.service = ClickToCallService(settings, ari, stasis)
             app.state.records = RecordsService(settings, store, stasis)
+            app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake)
             await stasis.adopt_unfinished()  # before the event stream starts, so no event for them is missed
             events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect), name="ari-events")
+            sender = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
             try:
                 yield
             finally:
                 events.cancel()
+                sender.cancel()
+                await dispatcher.close()
                 await stasis.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await events
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
                 await engine.dispose()
 
     return Starlette(

@@ -52,6 +52,41 @@ async def call_hangup(request: Request) -> JSONResponse:
     return success(call_id)
 
 
+async def _json_body(request: Request):
+    try:
+        return await request.json()
+    except ValueError:
+        raise ApiError("INVALID_PARAMETER", "the body must be JSON") from None
+
+
+async def hook_create(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    hook = await request.app.state.hooks.create(await _json_body(request))
+    return JSONResponse({"status": "success", "data": hook}, status_code=201)
+
+
+async def hook_list(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    return JSONResponse({"status": "success", "data": await request.app.state.hooks.list()})
+
+
+async def hook_delete(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    await request.app.state.hooks.delete(request.path_params["id"])
+    return JSONResponse({"status": "success"})
+
+
+async def hook_deliveries(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    return JSONResponse({"status": "success", "data": await request.app.state.hooks.deliveries(request.path_params["id"])})
+
+
+async def delivery_resend(request: Request) -> JSONResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    await request.app.state.hooks.resend(request.path_params["id"])
+    return JSONResponse({"status": "success"})
+
+
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
@@ -70,6 +105,11 @@ routes = [
     Route("/v1/call", calls_in_progress, methods=["GET"]),
     Route("/v1/call/{call_id}", call_hangup, methods=["DELETE"]),
     Route("/v1/call/{call_id}/hangup", call_hangup, methods=["POST"]),
+    Route("/v1/event", hook_create, methods=["POST"]),
+    Route("/v1/event", hook_list, methods=["GET"]),
+    Route("/v1/event/{id}", hook_delete, methods=["DELETE"]),
+    Route("/v1/event/{id}/deliveries", hook_deliveries, methods=["GET"]),
+    Route("/v1/deliveries/{id}/resend", delivery_resend, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

@@ -46,6 +46,7 @@ class CallSpec:
     auto_answer: bool
     ring_timeout: int
     dial_timeout: int
+    customer_id: str | None = None  # the CRM's id for the customer: recorded and sent in webhooks
 
     @property
     def bridge_id(self) -> str:

@@ -81,11 +81,11 @@ class StasisApp:
         if self._by_extension.get(ext) == call_id:
             del self._by_extension[ext]
 
-    async def start(self, spec: flow.CallSpec, customer_id: str | None = None) -> Call:
+    async def start(self, spec: flow.CallSpec) -> Call:
         """Record the call, then run it. A call that cannot be recorded is not placed."""
         call = Call(spec)
         try:
-            await self.store.create(call.state, customer_id)
+            await self.store.create(call.state)
         except Exception:
             log.exception("call %s: cannot write its record; refused", spec.call_id)
             raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
@@ -131,7 +131,7 @@ class StasisApp:
                 before = call.state
                 call.state, commands = flow.transition(call.state, event)
                 if call.state != before:  # recorded before anyone is told, so the record is never behind the API
-                    await self.store.save(call.state)
+                    await self.store.save(call.state, before)
                 for command in commands:
                     follow_up = await self._execute(call, command)
                     if follow_up is not None:

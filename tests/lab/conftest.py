@@ -5,7 +5,7 @@ Extensions and what their phone does (each group registered to its own sipp UAS)
   113 never answers                 114 declines (603)     119 never registered
 Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
           02873000002 -> trunk-b -> carrier on 5071 that answers and hangs up after 1.5 s;
-          02873000003 -> trunk-c -> carrier on 5072 that rings (180, no SDP) for 4 s, then answers;
+          02873000003 -> trunk-c -> carrier on 5072 that rings (180, no SDP) for 9 s, then answers;
           02873000004 -> trunk-d -> carrier on 5073 that sends 183 + early-media RTP (sipp's g711a.pcap)
                                     for 4 s, then answers;
           02873000005 -> trunk-e -> carrier on 5074 whose customer is busy (486).
@@ -79,7 +79,7 @@ def early_media_rtp_scenario(directory) -> str:
 def carriers(lab, tmp_path_factory):
     a = labkit.Sipp("uas_answer", 5070, vars={"ring_ms": 300}).start()
     b = labkit.Sipp("uas_answer_then_bye", 5071, vars={"ring_ms": 300, "hold_ms": 1500}).start()
-    c = labkit.Sipp("uas_answer", 5072, vars={"ring_ms": 4000}).start()
+    c = labkit.Sipp("uas_answer", 5072, vars={"ring_ms": 9000}).start()
     d = labkit.Sipp(early_media_rtp_scenario(tmp_path_factory.mktemp("sipp")), 5073, vars={"early_ms": 4000}).start()
     e = labkit.Sipp("uas_decline", 5074, vars={"code": 486}).start()
     carriers = {HOTLINE_A: a, HOTLINE_B: b, HOTLINE_C: c, HOTLINE_D: d, HOTLINE_BUSY: e}
@@ -182,6 +182,23 @@ def pg_api(lab, phones, carriers, postgres, tmp_path_factory):
     with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
         yield client
     svc.stop()
+
+
+@pytest.fixture
+def own_service(lab, phones, carriers, tmp_path, database_url):
+    """Start services of a test's own: another ARI app name, port and database (SQLite, then PostgreSQL) than
+    the session's, with extra environment. All are stopped after the test."""
+    started = []
+
+    def start(**extra: str) -> Service:
+        env = service_env(lab, C2C_ARI_APP="click2call-own", C2C_LISTEN=f"127.0.0.1:{free_port()}",
+                          C2C_DATABASE_URL=database_url, **extra)
+        started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")).start())
+        return started[-1]
+
+    yield start
+    for svc in started:
+        svc.stop()
 
 
 @pytest.fixture(scope="session")

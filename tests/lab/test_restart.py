@@ -9,23 +9,13 @@ import signal
 import httpx
 import pytest
 
-from .conftest import HOTLINE_A, TOKEN, Service, free_port, service_env
+from .conftest import HOTLINE_A, TOKEN, Service
 from .test_click2call import assert_cleaned_up, invite_to, leftovers, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def own_service(lab, phones, carriers, tmp_path, database_url):
-    """A service of its own: another ARI app name, port and database (SQLite, then PostgreSQL)."""
-    env = service_env(lab, C2C_ARI_APP="click2call-restart", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=database_url)
-    svc = Service(env, str(tmp_path / "svc.log")).start()
-    yield svc
-    svc.stop()
 
 
 def call_connected(svc: Service, carriers, ext: str = "110") -> str:
@@ -37,7 +27,7 @@ def call_connected(svc: Service, carriers, ext: str = "110") -> str:
 
 
 def test_sigkill_mid_call_then_restart_adopts_the_call(own_service, carriers, ari):
-    svc, headers = own_service, HEADERS
+    svc, headers = own_service(), HEADERS
     call_id = call_connected(svc, carriers)
     wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()["time_answered"], 5,
              "customer answered")
@@ -59,7 +49,7 @@ def test_sigkill_mid_call_then_restart_adopts_the_call(own_service, carriers, ar
 
 
 def test_call_that_ended_while_the_service_was_down_is_closed(own_service, carriers, ari):
-    svc, headers = own_service, HEADERS
+    svc, headers = own_service(), HEADERS
     call_id = call_connected(svc, carriers)
     svc.proc.send_signal(signal.SIGKILL)
     svc.proc.wait(5)

@@ -39,6 +39,7 @@ RATE = 8000
 FRAME = 1600  # 200 ms: 425 Hz (the ring tone of indications.conf) is exactly 85 periods, so the bin is clean
 AUDIBLE_RMS = 100.0  # 16-bit samples; digital silence is 0, the ring tone ~1000, the carrier's speech ~1500-2800
 RING_HZ = 425
+CADENCE = 5.2  # seconds: one full on/off cycle of the ring tone, plus a margin
 
 
 # ---- the audio ----
@@ -191,7 +192,7 @@ def customer_dial(call_id: str, status: str):
 
 
 def test_agent_hears_a_ring_tone_when_the_carrier_only_sends_180(api, ari, ari_events, phones, carriers):
-    """Carrier C: 180 Ringing without SDP (no audio from the carrier), answers after 4 s, then sends no RTP."""
+    """Carrier C: 180 Ringing without SDP (no audio from the carrier), answers after 9 s, then sends no RTP."""
     phone = unique_phone()
     r = click(api, "/v1/click2call/async", ext="108", phone=phone, hotline=HOTLINE_C)
     assert r.status_code == 200, r.text
@@ -200,7 +201,8 @@ def test_agent_hears_a_ring_tone_when_the_carrier_only_sends_180(api, ari, ari_e
     try:
         invite_to(carriers[HOTLINE_C], phone)
         ari_events.wait(customer_state(call_id, "Ringing"), 5, "the customer leg ringing")
-        ringing = listen(ari, ari_events, agent, 1.5)
+        # A whole cadence (indications.conf: 1 s on, 4 s off), so the measurement does not depend on the phase.
+        ringing = listen(ari, ari_events, agent, CADENCE)
         assert not ari_events.find(customer_state(call_id, "Up")), "the customer answered while we listened"
         print("\n180 only, before the answer:", ringing)
         assert ringing.rms >= AUDIBLE_RMS, f"the agent hears silence while the customer's phone rings: {ringing}"
@@ -210,10 +212,10 @@ def test_agent_hears_a_ring_tone_when_the_carrier_only_sends_180(api, ari, ari_e
 
         # Control: the same measurement once the customer answered. This carrier sends no RTP after its 200 OK,
         # so the agent must now hear nothing: the ring tone stopped, and the measurement does detect silence.
-        # 4.3 s to 5.8 s after the 180 spans the next "on" of the cadence (1 s on, 4 s off), were the tone still on.
-        ari_events.wait(customer_state(call_id, "Up"), 8, "the customer answering")
+        # A whole cadence again: were the tone still on, its "on" phase would be in the window.
+        ari_events.wait(customer_state(call_id, "Up"), 12, "the customer answering")
         time.sleep(0.3)
-        answered = listen(ari, ari_events, agent, 1.5)
+        answered = listen(ari, ari_events, agent, CADENCE)
         print("180 only, after the answer:", answered)
         assert answered.rms < 10 and not answered.audible_frames, f"the ring tone goes on after the answer: {answered}"
     finally:

@@ -1,0 +1,212 @@
+"""Delivering webhook events: the retry policy (pure) and the dispatcher that sends from the outbox.
+
+At least once, in order per call and hook (an event waits while an earlier one of the same call and hook is
+pending), off the call path: bounded concurrency, a request timeout, retries with backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import backoff, signing
+from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, webhook_events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_age: float = 24 * 3600  # keep retrying an event for this long
+    base: float = 1.0  # first retry delay, doubling
+    cap: float = 600.0  # longest wait between two attempts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # delivered, retry, failed
+    delay: float | None = None
+    disable_hook: bool = False
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+def decide(status_code: int | None, attempts: int, age: float, retry_after_s: float | None, policy: Policy,
+           rand: float | None = None) -> Outcome:
+    """What to do after an attempt. status_code None: timeout or connection error. attempts: made so far."""
+    if status_code is not None and 200 <= status_code < 300:
+        return Outcome("delivered")
+    if status_code == 410:  # Gone: the receiver says this hook is dead
+        return Outcome("failed", disable_hook=True)
+    retryable = status_code is None or status_code == 429 or status_code >= 500
+    if not retryable:
+        return Outcome("failed")
+    delay = backoff.delay(attempts - 1, base=policy.base, cap=policy.cap, rand=rand)
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s, policy.cap))
+    if age + delay > policy.max_age:
+        return Outcome("failed")
+    return Outcome("retry", delay)
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    apikey: str | None
+    secrets: tuple[str, ...]
+
+
+class Dispatcher:
+    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient, *, default: Target | None,
+                 global_secrets: tuple[str, ...], policy: Policy, concurrency: int = 8, timeout: float = 5.0) -> None:
+        self.engine = engine
+        self.http = http
+        self.default = default
+        self.global_secrets = global_secrets
+        self.policy = policy
+        self.timeout = timeout
+        self.slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._in_flight: set[tuple[str, str]] = set()  # (hook_id, call_id): one at a time keeps the order
+        self._tasks: set[asyncio.Task] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                for item in await self._due():
+                    key = (item["hook_id"], item["call_id"])
+                    if key in self._in_flight:
+                        continue
+                    self._in_flight.add(key)
+                    task = asyncio.create_task(self._send(item))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook dispatcher: cannot read the outbox; retrying")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _due(self) -> list[dict]:
+        d, earlier = deliveries, deliveries.alias("earlier")
+        blocked = sa.exists().where(
+            earlier.c.hook_id == d.c.hook_id, earlier.c.call_id == d.c.call_id,
+            earlier.c.status == "pending", earlier.c.sequence < d.c.sequence,
+        )
+        query = (
+            sa.select(d, webhook_events.c.body)
+            .join(webhook_events, webhook_events.c.id == d.c.event_id)
+            .where(d.c.status == "pending", d.c.next_attempt_at <= time.time(), ~blocked)
+            .order_by(d.c.next_attempt_at).limit(self.concurrency * 4)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    async def _target(self, hook_id: str) -> Target | None:
+        if hook_id == DEFAULT_HOOK:
+            return self.default
+        async with self.engine.connect() as conn:
+            hook = (await conn.execute(sa.select(hooks).where(hooks.c.id == hook_id))).mappings().first()
+        if hook is None or hook["disabled_at"] is not None:
+            return None
+        secrets = (hook["secret"],) if hook["secret"] else self.global_secrets
+        return Target(hook["callback_url"], hook["callback_apikey"], secrets)
+
+    async def _claim(self, item: dict) -> bool:
+        """Lease the delivery for this attempt. A stale read of the outbox (the delivery was sent meanwhile)
+        fails the claim, so it is not sent twice; a lease left by a crash expires and the delivery is retried."""
+        lease = time.time() + self.timeout + 5
+        async with self.engine.begin() as conn:
+            claimed = await conn.execute(deliveries.update().where(
+                deliveries.c.id == item["id"], deliveries.c.status == "pending",
+                deliveries.c.attempts == item["attempts"], deliveries.c.next_attempt_at == item["next_attempt_at"],
+            ).values(next_attempt_at=lease))
+        return claimed.rowcount == 1
+
+    async def _send(self, item: dict) -> None:
+        try:
+            async with self.slots:
+                if await self._claim(item):
+                    await self._attempt(item)
+        except Exception:
+            log.exception("webhook delivery %s: attempt not recorded; it stays pending", item["id"])
+        finally:
+            self._in_flight.discard((item["hook_id"], item["call_id"]))
+            self.wake()  # the next event of this call and hook may now go
+
+    async def _attempt(self, item: dict) -> None:
+        target = await self._target(item["hook_id"])
+        now = time.time()
+        if target is None:
+            await self._finish(item, Outcome("failed"), None, "hook deleted or disabled", now, 0)
+            return
+        body = item["body"].encode()
+        headers = {"content-type": "application/json", "user-agent": "click2call-webhooks",
+                   **signing.headers(target.secrets, item["event_id"], int(now), body)}
+        if target.apikey:
+            headers["authorization"] = target.apikey
+        status_code, error, wait = None, None, None
+        started = time.monotonic()
+        try:
+            response = await self.http.post(target.url, content=body, headers=headers, timeout=self.timeout)
+            status_code = response.status_code
+            wait = retry_after(response.headers.get("retry-after"), now)
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:255]
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        outcome = decide(status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
+        await self._finish(item, outcome, status_code, error, now, elapsed_ms)
+
+    async def _finish(self, item: dict, outcome: Outcome, status_code: int | None, error: str | None, now: float,
+                      elapsed_ms: int) -> None:
+        values = {"attempts": item["attempts"] + 1, "last_status_code": status_code, "last_error": error}
+        if outcome.status == "delivered":
+            values.update(status="delivered", delivered_at=time.time())
+        elif outcome.status == "retry":
+            values.update(next_attempt_at=now + outcome.delay)
+        else:
+            values.update(status="failed")
+        async with self.engine.begin() as conn:
+            await conn.execute(delivery_attempts.insert().values(
+                delivery_id=item["id"], attempted_at=now, status_code=status_code, error=error, duration_ms=elapsed_ms))
+            # Guarded: a delivery re-sent by API meanwhile is not overwritten by this older attempt.
+            await conn.execute(deliveries.update().where(
+                deliveries.c.id == item["id"], deliveries.c.attempts == item["attempts"]).values(**values))
+            if outcome.disable_hook and item["hook_id"] != DEFAULT_HOOK:
+                await conn.execute(hooks.update().where(hooks.c.id == item["hook_id"], hooks.c.disabled_at.is_(None))
+                                   .values(disabled_at=now, disabled_reason="receiver answered 410 Gone"))
+                await conn.execute(deliveries.update().where(
+                    deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
+                ).values(status="failed", last_error="hook disabled (410 Gone)"))
+        if outcome.status != "delivered":
+            log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],
+                     outcome.status, item["attempts"] + 1, status_code or error)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

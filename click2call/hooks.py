@@ -1,0 +1,125 @@
+"""Webhook subscriptions and their deliveries, as the API sees them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import signing
+from .db import deliveries, delivery_attempts, hooks, webhook_events
+from .errors import ApiError
+from .webhooks import EVENTS
+
+MAX_URL = 2048
+
+
+def callback_url(value) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_URL:
+        raise ApiError("INVALID_PARAMETER", "callback_url must be an http(s) URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c in value for c in "\r\n\t "):
+        raise ApiError("INVALID_PARAMETER", "callback_url must be an http(s) URL")
+    return value
+
+
+def header_value(value, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 512 or not value.isprintable():
+        raise ApiError("INVALID_PARAMETER", f"{name} must be printable text, at most 512 characters")
+    return value
+
+
+def hook_view(row: dict) -> dict:
+    """A hook as listed: the apikey and the secret are never shown back."""
+    return {
+        "id": row["id"], "event": row["event"], "callback_url": row["callback_url"],
+        "has_callback_apikey": bool(row["callback_apikey"]), "has_secret": bool(row["secret"]),
+        "created_at": row["created_at"], "disabled": row["disabled_at"] is not None,
+        "disabled_reason": row["disabled_reason"] or "",
+    }
+
+
+class HooksService:
+    def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake) -> None:
+        self.engine = engine
+        self.global_secrets = global_secrets
+        self.wake = wake
+
+    async def create(self, body) -> dict:
+        if not isinstance(body, dict):
+            raise ApiError("INVALID_PARAMETER", "the body must be a JSON object")
+        event = body.get("event")
+        if event not in EVENTS:
+            raise ApiError("INVALID_PARAMETER", f"event must be one of {', '.join(EVENTS)}")
+        secret = header_value(body.get("secret"), "secret")
+        if secret is not None:
+            try:
+                signing.key(secret)
+            except ValueError as exc:
+                raise ApiError("INVALID_PARAMETER", f"secret: {exc}") from None
+        elif not self.global_secrets:
+            raise ApiError("INVALID_PARAMETER", "no C2C_WEBHOOK_SECRET is configured: give this hook a secret")
+        row = {
+            "id": uuid.uuid4().hex, "event": event, "callback_url": callback_url(body.get("callback_url")),
+            "callback_apikey": header_value(body.get("callback_apikey"), "callback_apikey"), "secret": secret,
+            "created_at": time.time(), "disabled_at": None, "disabled_reason": None,
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(hooks.insert().values(**row))
+        return hook_view(row)
+
+    async def list(self) -> list[dict]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(hooks).order_by(hooks.c.created_at))
+            return [hook_view(dict(r)) for r in rows.mappings()]
+
+    async def delete(self, hook_id: str) -> None:
+        async with self.engine.begin() as conn:
+            if (await conn.execute(hooks.delete().where(hooks.c.id == hook_id))).rowcount != 1:
+                raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
+
+    async def deliveries(self, hook_id: str, limit: int = 100) -> list[dict]:
+        async with self.engine.connect() as conn:
+            if not (await conn.execute(sa.select(hooks.c.id).where(hooks.c.id == hook_id))).first():
+                raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
+            rows = [dict(r) for r in (await conn.execute(
+                sa.select(deliveries, webhook_events.c.event)
+                .join(webhook_events, webhook_events.c.id == deliveries.c.event_id)
+                .where(deliveries.c.hook_id == hook_id)
+                .order_by(deliveries.c.created_at.desc(), deliveries.c.sequence.desc()).limit(limit)
+            )).mappings()]
+            attempts: dict[str, list[dict]] = {}
+            if rows:
+                for a in (await conn.execute(
+                    sa.select(delivery_attempts).where(delivery_attempts.c.delivery_id.in_([r["id"] for r in rows]))
+                    .order_by(delivery_attempts.c.id)
+                )).mappings():
+                    attempts.setdefault(a["delivery_id"], []).append(
+                        {"at": a["attempted_at"], "status_code": a["status_code"], "error": a["error"] or "",
+                         "duration_ms": a["duration_ms"]})
+        return [
+            {"id": r["id"], "webhook_id": r["event_id"], "event": r["event"], "call_id": r["call_id"],
+             "sequence": r["sequence"], "status": r["status"], "attempts": r["attempts"],
+             "last_status_code": r["last_status_code"], "last_error": r["last_error"] or "",
+             "next_attempt_at": r["next_attempt_at"] if r["status"] == "pending" else None,
+             "delivered_at": r["delivered_at"], "history": attempts.get(r["id"], [])}
+            for r in rows
+        ]
+
+    async def resend(self, delivery_id: str) -> None:
+        """Send a failed (or delivered) delivery again, same webhook-id and body; its retry window restarts."""
+        now = time.time()
+        async with self.engine.begin() as conn:
+            done = await conn.execute(deliveries.update().where(
+                deliveries.c.id == delivery_id, deliveries.c.status != "pending",
+            ).values(status="pending", next_attempt_at=now, created_at=now, attempts=0))
+            if done.rowcount != 1:
+                exists = (await conn.execute(sa.select(deliveries.c.id).where(deliveries.c.id == delivery_id))).first()
+                if not exists:
+                    raise ApiError("DELIVERY_NOT_FOUND", f"no delivery with id {delivery_id}")
+        self.wake()

@@ -1,0 +1,115 @@
+"""Webhook events: which events a call-state change makes (pure), their payload, and the outbox writer
+that stores them in the same transaction as the call-record change that caused them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import cdr
+from .db import DEFAULT_HOOK, calls, deliveries, hooks, webhook_events
+from .records import cause_name
+from .stasis_app import ids
+from .stasis_app.call_flow import CallState, Phase
+
+EVENTS = ("ringing", "answered", "hangup", "cdr")
+
+
+def events_between(before: CallState, after: CallState) -> list[tuple[str, str]]:
+    """(event, leg) for what happened between two states, in the order it happened."""
+    out = []
+    for leg in (ids.AGENT, ids.CUSTOMER):
+        was, now = before.leg(leg), after.leg(leg)
+        if now.ringing and not was.ringing:
+            out.append(("ringing", leg))
+        if now.answered and not was.answered:
+            out.append(("answered", leg))
+    if after.phase is Phase.ENDED and before.phase is not Phase.ENDED:
+        ender = after.hangup_by if after.hangup_by in (ids.AGENT, ids.CUSTOMER) else ""
+        out += [("hangup", ender), ("cdr", "")]
+    return out
+
+
+def payload(state: CallState, values: dict, event: str, leg: str, sequence: int, at: float) -> dict:
+    spec = state.spec
+    leg_state = state.leg(leg) if leg else (state.customer if state.customer.created else state.agent)
+    body = {
+        "call_id": spec.call_id,
+        "sip_call_id": leg_state.sip_call_id or "",
+        "direction": "outbound",
+        "from_number": spec.ext,
+        "to_number": spec.phone,
+        "hotline": spec.hotline,
+        "state": event,
+        "leg": leg,
+        "cause": cause_name(leg_state.cause) if event in ("ringing", "answered") else values.get("cause_txt") or "",
+        "customer_id": spec.customer_id or "",
+        "timestamp": round(at, 3),
+        "sequence": sequence,
+    }
+    if event in ("hangup", "cdr"):
+        body.update(duration=values.get("duration", 0), billsec=values.get("billsec", 0), status=values.get("status"))
+    return body
+
+
+def _event_time(state: CallState, event: str, leg: str) -> float:
+    if event in ("ringing", "answered"):
+        return getattr(state.leg(leg), f"{event}_at") or time.time()
+    return time.time()
+
+
+class Outbox:
+    """Writes a call's new webhook events, and one delivery per subscribed hook, inside the caller's transaction."""
+
+    def __init__(self, tz: ZoneInfo, default_hook: bool, wake: Callable[[], None] = lambda: None) -> None:
+        self.tz = tz
+        self.default_hook = default_hook
+        self.wake = wake  # tells the dispatcher there is something to send
+
+    async def add(self, conn: AsyncConnection, before: CallState, after: CallState, values: dict) -> int:
+        happened = events_between(before, after)
+        if not happened:
+            return 0
+        call_id = after.spec.call_id
+        last = (await conn.execute(
+            sa.select(sa.func.max(webhook_events.c.sequence)).where(webhook_events.c.call_id == call_id)
+        )).scalar()
+        sequence = last or 0
+        subscribed = await self._subscribers(conn, {event for event, _ in happened})
+        now = time.time()
+        for event, leg in happened:
+            sequence += 1
+            body = payload(after, values, event, leg, sequence, _event_time(after, event, leg))
+            if event == "cdr":
+                record = (await conn.execute(sa.select(calls).where(calls.c.call_id == call_id))).mappings().one()
+                body["cdr"] = cdr.serialise(dict(record), self.tz)
+                body["recording_url"] = body["cdr"]["recording_url"]
+            event_id = "msg_" + uuid.uuid4().hex
+            await conn.execute(webhook_events.insert().values(
+                id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now,
+                body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            ))
+            targets = subscribed.get(event, []) + ([DEFAULT_HOOK] if self.default_hook else [])
+            if targets:
+                await conn.execute(deliveries.insert(), [
+                    {"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
+                     "sequence": sequence, "status": "pending", "attempts": 0, "next_attempt_at": now,
+                     "created_at": now}
+                    for hook_id in targets
+                ])
+        return len(happened)
+
+    async def _subscribers(self, conn: AsyncConnection, events: set[str]) -> dict[str, list[str]]:
+        rows = await conn.execute(
+            sa.select(hooks.c.id, hooks.c.event).where(hooks.c.event.in_(events), hooks.c.disabled_at.is_(None))
+        )
+        found: dict[str, list[str]] = {}
+        for hook_id, event in rows:
+            found.setdefault(event, []).append(hook_id)
+        return found

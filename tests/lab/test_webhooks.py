@@ -1,0 +1,160 @@
+"""Webhooks to a real HTTP receiver, from real calls: complete, ordered, signed, durable, and never lost."""
+
+from __future__ import annotations
+
+import base64
+import signal
+
+import httpx
+import pytest
+
+from click2call import signing
+
+from .conftest import HOTLINE_B, TOKEN, free_port
+from .receiver import Receiver
+from .test_click2call import unique_phone, wait_for
+
+pytestmark = pytest.mark.lab
+
+SECRET = "whsec_" + base64.b64encode(b"click2call-lab-webhook-secret-01").decode()
+HOOK_SECRET = "whsec_" + base64.b64encode(b"a-hook-of-its-own-secret-000002").decode()
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+CONNECTED_CALL = [("ringing", "agent"), ("answered", "agent"), ("ringing", "customer"), ("answered", "customer"),
+                  ("hangup", "customer"), ("cdr", "")]
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver(free_port()).start()
+    yield r
+    r.stop()
+
+
+def webhook_service(own_service, receiver, **extra):
+    return own_service(C2C_WEBHOOK_URL=receiver.url("/all"), C2C_WEBHOOK_SECRET=SECRET, C2C_WEBHOOK_BACKOFF="0.2",
+                       **extra)
+
+
+def call(svc, ext="110") -> str:
+    """A call the customer answers and, 1.5 s later, hangs up (carrier B)."""
+    r = httpx.get(svc.base + "/v1/click2call", params={"ext": ext, "phone": unique_phone(), "hotline": HOTLINE_B},
+                  headers=HEADERS, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["call_id"]
+
+
+def first_receipts(receiver, path, call_id, n, timeout=20.0) -> list[dict]:
+    """Each distinct event once, in the order first received; waits until n distinct ones arrived."""
+    def distinct():
+        seen = {}
+        for r in receiver.received(path, call_id):
+            seen.setdefault(r["headers"]["webhook-id"], r)
+        return list(seen.values()) if len(seen) >= n else None
+    return wait_for(distinct, timeout, f"{n} webhook events for {call_id} on {path}")
+
+
+def assert_complete_and_ordered(events: list[dict], secret: str = SECRET) -> None:
+    assert [(e["json"]["state"], e["json"]["leg"]) for e in events] == CONNECTED_CALL
+    assert [e["json"]["sequence"] for e in events] == list(range(1, len(CONNECTED_CALL) + 1))
+    for e in events:
+        signing.verify(secret, e["headers"], e["body"])
+        assert e["headers"]["webhook-id"].startswith("msg_")
+
+
+def test_a_real_call_sends_every_event_in_order_signed(own_service, receiver):
+    svc = webhook_service(own_service, receiver)
+    hook = httpx.post(svc.base + "/v1/event", headers=HEADERS, json={
+        "callback_url": receiver.url("/hangup-only"), "event": "hangup", "callback_apikey": "Key crm-123",
+        "secret": HOOK_SECRET}).json()["data"]
+    assert hook["event"] == "hangup" and hook["has_secret"] and "secret" not in hook
+    call_id = call(svc)
+
+    events = first_receipts(receiver, "/all", call_id, 6)
+    assert_complete_and_ordered(events)
+    first = events[0]["json"]
+    assert (first["call_id"], first["direction"], first["from_number"], first["hotline"]) == (
+        call_id, "outbound", "110", HOTLINE_B)
+    hangup, cdr = events[4]["json"], events[5]["json"]
+    assert hangup["billsec"] >= 1 and hangup["duration"] >= hangup["billsec"] and hangup["cause"] == "NORMAL_CLEARING"
+    assert cdr["cdr"]["id"] == call_id and cdr["cdr"]["status"] == "ANSWERED" and "recording_url" in cdr
+    assert events[3]["json"]["sip_call_id"] == cdr["cdr"]["sip_call_id"]
+
+    only = wait_for(lambda: receiver.received("/hangup-only", call_id), 10, "the hangup hook")
+    assert [r["json"]["state"] for r in only] == ["hangup"]
+    assert only[0]["headers"]["authorization"] == "Key crm-123"
+    signing.verify(HOOK_SECRET, only[0]["headers"], only[0]["body"])
+    with pytest.raises(signing.InvalidSignature):
+        signing.verify(SECRET, only[0]["headers"], only[0]["body"])
+    deliveries = httpx.get(f"{svc.base}/v1/event/{hook['id']}/deliveries", headers=HEADERS).json()["data"]
+    assert [(d["event"], d["status"], d["attempts"]) for d in deliveries] == [("hangup", "delivered", 1)]
+
+
+def test_receiver_failing_then_back_gets_everything_under_stable_ids(own_service, receiver):
+    svc = webhook_service(own_service, receiver)
+    receiver.status["/all"] = 503
+    call_id = call(svc)
+    wait_for(lambda: len(receiver.received("/all", call_id)) >= 3, 10, "a few refused attempts")
+    receiver.status["/all"] = 200
+    events = first_receipts(receiver, "/all", call_id, 6)
+    assert_complete_and_ordered(events)
+    wait_for(lambda: receiver.received("/all", call_id)[-1]["json"]["state"] == "cdr", 10, "cdr accepted")
+    by_id: dict[str, set[bytes]] = {}
+    for r in receiver.received("/all", call_id):
+        by_id.setdefault(r["headers"]["webhook-id"], set()).add(r["body"])
+    assert len(by_id) == 6 and all(len(bodies) == 1 for bodies in by_id.values())  # a repeat is the same event
+
+
+def test_sigkill_before_delivery_still_delivers_after_restart(own_service, receiver):
+    svc = webhook_service(own_service, receiver)
+    receiver.stop()  # connection refused
+    call_id = call(svc)
+    wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=HEADERS).json()["status"] != "IN_PROGRESS",
+             15, "the call ended")
+    svc.proc.send_signal(signal.SIGKILL)
+    svc.proc.wait(5)
+    receiver.start()
+    svc.start()
+    assert_complete_and_ordered(first_receipts(receiver, "/all", call_id, 6))
+
+
+def test_410_disables_the_hook(own_service, receiver):
+    svc = own_service(C2C_WEBHOOK_SECRET=SECRET, C2C_WEBHOOK_BACKOFF="0.2")
+    receiver.status["/gone"] = 410
+    hook = httpx.post(svc.base + "/v1/event", headers=HEADERS,
+                      json={"callback_url": receiver.url("/gone"), "event": "ringing"}).json()["data"]
+    call_id = call(svc)
+    wait_for(lambda: httpx.get(svc.base + "/v1/event", headers=HEADERS).json()["data"][0]["disabled"], 10, "disabled")
+    wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=HEADERS).json()["status"] != "IN_PROGRESS",
+             15, "the call ended")
+    assert len(receiver.received("/gone")) == 1  # the customer's ringing was never sent to a dead hook
+    deliveries = httpx.get(f"{svc.base}/v1/event/{hook['id']}/deliveries", headers=HEADERS).json()["data"]
+    assert [(d["event"], d["status"], d["last_status_code"]) for d in deliveries] == [("ringing", "failed", 410)]
+
+
+def test_hook_api_refusals_and_resend(own_service, receiver):
+    svc = own_service(C2C_WEBHOOK_SECRET=SECRET, C2C_WEBHOOK_BACKOFF="0.2")
+    for body in ({"callback_url": receiver.url("/x"), "event": "dialled"},
+                 {"callback_url": "ftp://127.0.0.1/x", "event": "hangup"},
+                 {"callback_url": "not a url", "event": "hangup"}, {"event": "hangup"},
+                 {"callback_url": receiver.url("/x"), "event": "hangup", "secret": "plain"},
+                 {"callback_url": receiver.url("/x"), "event": "hangup", "callback_apikey": "a\r\nb"}, ["x"]):
+        r = httpx.post(svc.base + "/v1/event", headers=HEADERS, json=body)
+        assert r.status_code == 400 and r.json()["status"] == "fail", (body, r.text)
+    assert httpx.delete(svc.base + "/v1/event/nope", headers=HEADERS).json()["error"] == "HOOK_NOT_FOUND"
+    assert httpx.post(svc.base + "/v1/deliveries/nope/resend", headers=HEADERS).status_code == 404
+
+    receiver.status["/rejects"] = 400  # a 4xx other than 410/429 is final: no retry
+    hook = httpx.post(svc.base + "/v1/event", headers=HEADERS,
+                      json={"callback_url": receiver.url("/rejects"), "event": "hangup"}).json()["data"]
+    call_id = call(svc)
+    failed = wait_for(lambda: [d for d in httpx.get(f"{svc.base}/v1/event/{hook['id']}/deliveries",
+                                                    headers=HEADERS).json()["data"] if d["status"] == "failed"],
+                      15, "the failed delivery")[0]
+    assert failed["last_status_code"] == 400 and failed["attempts"] == 1 and failed["history"][0]["status_code"] == 400
+    receiver.status["/rejects"] = 200
+    assert httpx.post(f"{svc.base}/v1/deliveries/{failed['id']}/resend", headers=HEADERS).json()["status"] == "success"
+    wait_for(lambda: len(receiver.received("/rejects", call_id)) == 2, 10, "the resent delivery")
+    first, again = receiver.received("/rejects", call_id)
+    assert first["headers"]["webhook-id"] == again["headers"]["webhook-id"] and first["body"] == again["body"]
+    assert httpx.delete(f"{svc.base}/v1/event/{hook['id']}", headers=HEADERS).json()["status"] == "success"
+    assert httpx.get(svc.base + "/v1/event", headers=HEADERS).json()["data"] == []
