@@ -130,16 +130,6 @@ def _webhook_settings(env: Mapping[str, str]) -> dict:
     }
 
 
-def _number(text: str, name: str, low: float, high: float) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}")
-    return value
-
-
 def _timezone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -154,11 +144,20 @@ def _app_name(name: str) -> str:
     return name
 
 
-def _seconds(text: str, name: str, low: int, high: int) -> int:
+def _bounded(text: str, name: str, low, high, kind=int):
+    """A number from the environment, of `kind` (int or float), within [low, high]."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {text!r}") from None
+        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
     return value
+
+
+def _seconds(text: str, name: str, low: int, high: int) -> int:
+    return _bounded(text, name, low, high)
+
+
+def _number(text: str, name: str, low: float, high: float) -> float:
+    return _bounded(text, name, low, high, float)

@@ -22,6 +22,9 @@ def test_from_env_defaults_and_hotlines():
 @pytest.mark.parametrize("env", [
     {"C2C_HOTLINES": "x"}, {"C2C_HOTLINES": "0287=trunk/a"}, {"C2C_HOTLINES": "0287&1=trunk"},
     {"C2C_API_TOKENS": ""}, {"C2C_RING_TIMEOUT": "0"}, {"C2C_LISTEN": "127.0.0.1:http"}, {"C2C_HOTLINES": ""},
+    {"C2C_TIMEZONE": "Mars/Olympus"}, {"C2C_WEBHOOK_URL": "http://crm.example/hook"},  # a hook needs a secret
+    {"C2C_WEBHOOK_URL": "ftp://crm.example/x", "C2C_WEBHOOK_SECRET": "whsec_QUJD"},
+    {"C2C_WEBHOOK_SECRET": "plain-text"}, {"C2C_WEBHOOK_TIMEOUT": "fast"}, {"C2C_WEBHOOK_CONCURRENCY": "0"},
 ])
 def test_bad_configuration_refused(env):
     with pytest.raises(ConfigError):
@@ -55,3 +58,11 @@ def test_backoff_grows_to_a_cap_with_jitter():
     assert backoff.delay(3, rand=1.0) == pytest.approx(1.6)
     assert backoff.delay(50, rand=1.0) == 10.0
     assert backoff.delay(50, rand=0.0) == 5.0
+
+
+def test_webhook_settings():
+    s = Settings.from_env({**BASE, "C2C_WEBHOOK_URL": "https://crm.example/hook",
+                           "C2C_WEBHOOK_SECRET": "whsec_QUJD whsec_REVG", "C2C_WEBHOOK_TIMEOUT": "2.5"})
+    assert s.webhook_url == "https://crm.example/hook" and s.webhook_secrets == ("whsec_QUJD", "whsec_REVG")
+    assert s.webhook_timeout == 2.5 and s.webhook_retry_hours == 24 and s.webhook_concurrency == 8
+    assert "whsec_QUJD" not in repr(s)
