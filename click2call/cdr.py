@@ -57,6 +57,7 @@ def serialise(record: dict, tz: ZoneInfo) -> dict:
         "hotline": record["hotline"],
         "customer_id": record["customer_id"] or "",
         "hangup_by": record["hangup_by"] or "",
+        "recording_error": record["recording_error"] or "",
         "legs": legs,
     }
 

@@ -38,6 +38,9 @@ class Settings:
     ring_timeout: int = 30  # seconds the agent's extension rings
     dial_timeout: int = 60  # seconds the customer's phone rings
     timezone: str = "UTC"  # how CDR times are written and date filters are read
+    record: bool = False  # record calls unless the request says otherwise
+    recordings_dir: str = "recordings"  # local copies of recordings fetched from Asterisk, served by the API
+    public_url: str = ""  # how CRMs reach this service, for recording_url; default http://C2C_LISTEN
     webhook_url: str | None = None  # the static default hook: receives every event
     webhook_secrets: tuple[str, ...] = ()  # whsec_...; several while rotating; the first is the newest
     webhook_timeout: float = 5.0
@@ -81,6 +84,9 @@ class Settings:
             ring_timeout=_seconds(env.get("C2C_RING_TIMEOUT", "30"), "C2C_RING_TIMEOUT", 1, 600),
             dial_timeout=_seconds(env.get("C2C_DIAL_TIMEOUT", "60"), "C2C_DIAL_TIMEOUT", 1, 600),
             timezone=_timezone(env.get("C2C_TIMEZONE", "UTC")),
+            record=_boolean(env.get("C2C_RECORD", "false"), "C2C_RECORD"),
+            recordings_dir=env.get("C2C_RECORDINGS_DIR", cls.recordings_dir),
+            public_url=(env.get("C2C_PUBLIC_URL") or f"http://{host or '127.0.0.1'}:{port}").rstrip("/"),
             **_webhook_settings(env),
         )
 
@@ -128,6 +134,13 @@ def _webhook_settings(env: Mapping[str, str]) -> dict:
         "webhook_backoff": _number(env.get("C2C_WEBHOOK_BACKOFF", "1"), "C2C_WEBHOOK_BACKOFF", 0.01, 3600),
         "webhook_concurrency": _seconds(env.get("C2C_WEBHOOK_CONCURRENCY", "8"), "C2C_WEBHOOK_CONCURRENCY", 1, 256),
     }
+
+
+def _boolean(text: str, name: str) -> bool:
+    try:
+        return validation.boolean(text, name)
+    except ApiError as exc:
+        raise ConfigError(exc.message) from None
 
 
 def _timezone(name: str) -> str:

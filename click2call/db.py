@@ -47,6 +47,8 @@ calls = sa.Table(
     ],
     sa.Column("recording_url", sa.String(255)),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("recording_error", sa.String(255)),  # 0003
+    sa.Column("agent_channel", sa.String(255)),  # 0003: a dialplan handoff's agent channel (Asterisk's id)
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),
     sa.Index("ix_calls_status", "status"),

@@ -16,6 +16,8 @@ CODES: dict[str, tuple[int, str]] = {
     "CALL_NOT_FOUND": (404, "No such call"),
     "HOOK_NOT_FOUND": (404, "No such webhook subscription"),
     "DELIVERY_NOT_FOUND": (404, "No such webhook delivery"),
+    "RECORDING_NOT_FOUND": (404, "No such recording"),
+    "RECORDING_IN_PROGRESS": (409, "The call is still being recorded"),
     "USER_BUSY": (409, "The extension is busy"),
     "USER_NOT_REGISTERED": (409, "User not registered extension with Softphone or IP Phone"),
     "CALL_REJECTED": (409, "The extension declined the call"),

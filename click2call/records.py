@@ -77,6 +77,8 @@ def row(state: CallState) -> dict:
         "result": state.result,
         "hangup_by": state.hangup_by,
         "answered_at": state.customer.answered_at,
+        "recording_url": state.spec.recording_url if state.recording else None,
+        "recording_error": state.recording_error,
     }
     for name in (ids.AGENT, ids.CUSTOMER):
         leg = state.leg(name)
@@ -104,7 +106,8 @@ def state_from_row(r: dict) -> CallState:
         call_id=r["call_id"], ext=r["extension"], phone=r["phone"], hotline=r["hotline"], trunk=r["trunk"],
         src_cid_name=r["src_cid_name"] or "", src_cid_number=r["src_cid_number"] or "",
         dest_cid_name=r["dest_cid_name"], dest_cid_number=r["dest_cid_number"] or "", auto_answer=False,
-        ring_timeout=0, dial_timeout=0, customer_id=r["customer_id"],
+        ring_timeout=0, dial_timeout=0, customer_id=r["customer_id"], recording_url=r["recording_url"],
+        agent_channel=r["agent_channel"],
     )
     phase = Phase(r["phase"])
 
@@ -122,6 +125,7 @@ def state_from_row(r: dict) -> CallState:
     return CallState(
         spec=spec, created_at=r["created_at"], phase=Phase.AGENT_RINGING if phase is Phase.NEW else phase,
         agent=leg(ids.AGENT), customer=leg(ids.CUSTOMER), result=r["result"], hangup_by=r["hangup_by"],
+        recording=r["recording_url"] is not None, recording_error=r["recording_error"],
     )
 
 
@@ -138,6 +142,7 @@ class CallStore:
                 hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
                 src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
                 dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=IN_PROGRESS,
+                agent_channel=spec.agent_channel,
                 created_at=state.created_at, updated_at=time.time(), **row(state),
             ))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from .config import Settings
 from .errors import ApiError
@@ -11,7 +12,7 @@ from .stasis_app.call_flow import CallSpec
 from .stasis_app.calls import StasisApp
 from .validation import ClickToCall
 from .records import CallStore
-from . import cdr
+from . import cdr, handoff
 
 
 class ClickToCallService:
@@ -20,6 +21,13 @@ class ClickToCallService:
         self.ari = ari
         self.stasis = stasis
         self._trunks = {h.trunk for h in settings.hotlines}
+        stasis.handoff_spec = self.handoff_spec
+
+    def handoff_spec(self, channel: dict, args: list[str]) -> CallSpec:
+        """A dialplan handoff, with the same validation and defaults as the API (see click2call.handoff)."""
+        found = handoff.parse(channel, args)
+        req = ClickToCall(ext=found.ext, phone=found.phone, hotline=found.hotline)
+        return replace(self.spec(req, str(uuid.uuid4())), agent_channel=channel["id"])
 
     def spec(self, req: ClickToCall, call_id: str) -> CallSpec:
         hotline = self.settings.hotline(req.hotline)
@@ -37,6 +45,8 @@ class ClickToCallService:
             ring_timeout=self.settings.ring_timeout,
             dial_timeout=self.settings.dial_timeout,
             customer_id=req.customer_id,
+            recording_url=f"{self.settings.public_url}/v1/recordings/{call_id}"
+            if (self.settings.record if req.record is None else req.record) else None,
         )
 
     async def click_to_call(self, req: ClickToCall, *, wait: bool) -> str:

@@ -95,6 +95,7 @@ class ClickToCall:
     auto_answer: bool = False
     hotline: str | None = None
     customer_id: str | None = None
+    record: bool | None = None  # None: the service's default (C2C_RECORD)
 
 
 def _required(params: Mapping[str, str], name: str) -> str:
@@ -130,4 +131,29 @@ def click_to_call(params: Mapping[str, str]) -> ClickToCall:
         auto_answer=boolean(params.get("auto_answer", ""), "auto_answer"),
         hotline=opt("hotline", phone),
         customer_id=opt("customer_id", customer_id),
+        record=opt("record", boolean),
     )
+
+
+V2_NAMES = {"id": "customer_id", "mobile": "phone", "agent": "ext"}
+
+
+def click_to_call_v2(body) -> ClickToCall:
+    """TEL4VN's v2 JSON body: {"id": customer id, "mobile": phone, "agent": extension} plus the v1 optional fields."""
+    if not isinstance(body, dict):
+        raise ApiError("INVALID_PARAMETER", "the body must be a JSON object")
+    params: dict[str, str] = {}
+    for key, value in body.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, int):
+            value = str(value)
+        elif value is None:
+            continue
+        elif not isinstance(value, str):
+            raise ApiError("INVALID_PARAMETER", f"{key} must be a string")
+        params[V2_NAMES.get(key, key)] = value
+    for v1, v2 in (("ext", "agent"), ("phone", "mobile")):
+        if not params.get(v1):
+            raise ApiError("MISSING_PARAMETER", f"{v2} is required")
+    return click_to_call(params)

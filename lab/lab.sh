@@ -200,7 +200,7 @@ install_conf() {
     chmod 600 "$dst"/*
     # Directories named in asterisk.conf.
     mkdir -p "$ROOT$AST_RUNDIR" "$ROOT/var/log/click2call-asterisk" \
-        "$ROOT/var/spool/click2call-asterisk" "$ROOT/var/lib/click2call-asterisk" \
+        "$ROOT/var/spool/click2call-asterisk/recording" "$ROOT/var/lib/click2call-asterisk" \
         "$ROOT/var/cache/click2call-asterisk"
 }
 

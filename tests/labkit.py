@@ -458,3 +458,78 @@ def unregister(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
                password: str | None = None, **kw) -> None:
     """Remove the registrations made by register() (REGISTER with Expires: 0)."""
     register(exts, contact_port, password, expires=0, **kw)
+
+
+# --------------------------------------------------------------------------
+# calls from an agent phone (lab/sipp/uac_call.xml)
+# --------------------------------------------------------------------------
+
+def _free_media_port() -> int:
+    """An even UDP port with port+2 free too (sipp binds audio and video there)."""
+    for _ in range(50):
+        p = free_udp_port()
+        if p % 2 == 0 and p + 2 < 65536 and not _udp_bound(p + 2):
+            return p
+    raise LabError("no free even UDP port pair for sipp media")
+
+
+def place_call(ext: str, number: str, *, password: str | None = None,
+               sip_port: int | None = None, hold_ms: int | None = None,
+               timeout: float = 30) -> dict:
+    """Let extension `ext` dial `number` like a desk phone; blocks for one call.
+
+    Sends INVITE sip:<number>@127.0.0.1:<sip_port> From sip:<ext>@..., answers
+    the digest challenge (password: LAB_PHONE_PASSWORD by default), ACKs the
+    200, then waits for the far end's BYE, or with hold_ms sends BYE itself
+    after that many ms.  No REGISTER is needed (PJSIP identifies the endpoint
+    by the From user).  Returns {"returncode": 0, "messages": [...received
+    SIP messages, see parse_messages...], "workdir": Path}.  Raises LabError
+    (with the tail of sipp's error log; .messages/.workdir attached) if the
+    call was not answered and ended normally within `timeout` seconds.
+    """
+    ext, number = str(ext), str(number)
+    if password is None:
+        password = _lab_value("LAB_PHONE_PASSWORD")
+        if not password:
+            raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
+    if sip_port is None:
+        sip_port = int(_lab_value("LAB_SIP_PORT", "5060"))
+    base = run_dir() / "sipp"
+    base.mkdir(parents=True, exist_ok=True)
+    wd = Path(tempfile.mkdtemp(prefix=f"uac_call-{ext}-", dir=base))
+    message_file, error_file, output_file = wd / "messages.log", wd / "errors.log", wd / "stdout.log"
+    cmd = ["sipp", "-sf", str(SIPP_DIR / "uac_call.xml"),
+           "-s", number, "-set", "ext", ext, "-au", ext, "-ap", password,
+           "-m", "1", "-i", HOST, "-p", str(free_udp_port()),
+           "-mi", HOST, "-mp", str(_free_media_port()),
+           "-nostdin", "-aa",
+           "-trace_msg", "-message_file", str(message_file),
+           "-trace_err", "-error_file", str(error_file)]
+    if hold_ms is not None:
+        cmd += ["-set", "hold_ms", str(int(hold_ms))]
+    cmd.append(f"{HOST}:{sip_port}")
+
+    def fail(why: str) -> LabError:
+        try:
+            msgs = parse_messages(message_file.read_text(errors="replace"))
+        except FileNotFoundError:
+            msgs = []
+        got = ", ".join(m["start_line"] for m in msgs[-8:]) or "nothing"
+        exc = LabError(f"call {ext} -> {number} {why}; received: {got}; log dir {wd}"
+                       f"{Sipp._tail(error_file)}{Sipp._tail(output_file, 1000)}")
+        exc.messages, exc.workdir = msgs, wd  # type: ignore[attr-defined]
+        return exc
+
+    with open(output_file, "wb") as out:
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, cwd=wd, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise fail(f"did not finish within {timeout}s") from None
+    if proc.returncode == 97:      # uac_call.xml: final error response, ACKed
+        raise fail("was rejected (sipp exit 97)")
+    if proc.returncode != 0:
+        raise fail(f"failed (sipp exit {proc.returncode})")
+    return {"returncode": proc.returncode,
+            "messages": parse_messages(message_file.read_text(errors="replace")),
+            "workdir": wd}

@@ -20,6 +20,7 @@ from ..db import open_database
 from ..delivery import Dispatcher, Policy, Target
 from ..hooks import HooksService
 from ..records import CallStore
+from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
 from ..webhooks import Outbox
 from ..stasis_app.ari import Ari
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.service = ClickToCallService(settings, ari, stasis)
             app.state.records = RecordsService(settings, store, stasis)
             app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake)
+            app.state.recordings = Recordings(settings.recordings_dir, store, ari)
             await stasis.adopt_unfinished()  # before the event stream starts, so no event for them is missed
             events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect), name="ari-events")
             sender = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from .. import validation
@@ -28,6 +28,18 @@ async def click2call_sync(request: Request) -> JSONResponse:
 
 async def click2call_async(request: Request) -> JSONResponse:
     return await _click_to_call(request, wait=False)
+
+
+async def click2call_v2(request: Request) -> JSONResponse:
+    """TEL4VN's v2: a JSON body, async behaviour, and "code" "0" / "1" beside "status" in every answer."""
+    state = request.app.state
+    try:
+        require_token(request, state.settings.api_tokens)
+        req = validation.click_to_call_v2(await _json_body(request))
+        call_id = await state.service.click_to_call(req, wait=False)
+    except ApiError as exc:
+        return JSONResponse({**exc.body(), "code": "1"}, status_code=exc.status)
+    return JSONResponse({"status": "success", "code": "0", "call_id": call_id})
 
 
 async def cdr_list(request: Request) -> JSONResponse:
@@ -87,6 +99,12 @@ async def delivery_resend(request: Request) -> JSONResponse:
     return JSONResponse({"status": "success"})
 
 
+async def recording(request: Request) -> FileResponse:
+    require_token(request, request.app.state.settings.api_tokens)
+    path = await request.app.state.recordings.path(request.path_params["call_id"])
+    return FileResponse(path, media_type="audio/wav")
+
+
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
@@ -100,6 +118,7 @@ async def readyz(request: Request) -> JSONResponse:
 routes = [
     Route("/v1/click2call", click2call_sync, methods=["GET"]),
     Route("/v1/click2call/async", click2call_async, methods=["GET"]),
+    Route("/v2/click2call", click2call_v2, methods=["POST"]),
     Route("/v1/cdr", cdr_list, methods=["GET"]),
     Route("/v1/cdr/{id}", cdr_get, methods=["GET"]),
     Route("/v1/call", calls_in_progress, methods=["GET"]),
@@ -110,6 +129,7 @@ routes = [
     Route("/v1/event/{id}", hook_delete, methods=["DELETE"]),
     Route("/v1/event/{id}/deliveries", hook_deliveries, methods=["GET"]),
     Route("/v1/deliveries/{id}/resend", delivery_resend, methods=["POST"]),
+    Route("/v1/recordings/{call_id}", recording, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

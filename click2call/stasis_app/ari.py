@@ -60,6 +60,16 @@ class Ari:
             raise AriError(response.status_code, message)
         return response.json() if response.content else None
 
+    async def download(self, path: str) -> bytes:
+        """A binary resource (e.g. a stored recording's file)."""
+        try:
+            response = await self.http.get(self.base + path, auth=self._auth, timeout=60)
+        except httpx.TransportError as exc:
+            raise AriUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            raise AriError(response.status_code, response.text[:200])
+        return response.content
+
     async def run_events(self, handle: Callable[[dict], None], on_connect: Callable[[], Awaitable[None]]) -> None:
         """Read the event stream forever; reconnect with backoff. Cancel the task to stop."""
         attempt = 0

@@ -47,12 +47,16 @@ class CallSpec:
     ring_timeout: int
     dial_timeout: int
     customer_id: str | None = None  # the CRM's id for the customer: recorded and sent in webhooks
+    recording_url: str | None = None  # where the recording will be served, when the call is recorded
+    agent_channel: str | None = None  # a dialplan handoff: the agent's channel exists already, with Asterisk's id
 
     @property
     def bridge_id(self) -> str:
         return ids.bridge_id(self.call_id)
 
     def channel_id(self, leg: str) -> str:
+        if leg == ids.AGENT and self.agent_channel:
+            return self.agent_channel
         return ids.channel_id(self.call_id, leg)
 
 
@@ -86,6 +90,8 @@ class CallState:
     customer: Leg = field(default_factory=Leg)
     result: str | None = None  # "success" or an error code, once the agent leg is decided
     hangup_by: str | None = None  # agent, customer, api, system
+    recording: bool = False  # the bridge is being recorded
+    recording_error: str | None = None  # why a recording asked for did not happen (the call goes on)
 
     def leg(self, name: str) -> Leg:
         return self.agent if name == ids.AGENT else self.customer
@@ -100,6 +106,14 @@ class CallState:
 @dataclass(frozen=True)
 class Start:
     pass
+
+
+@dataclass(frozen=True)
+class HandedOff:
+    """The dialplan gave us the agent's channel (Stasis): it is the agent leg, already with us."""
+
+    at: float = 0.0
+    sip_call_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,13 +163,23 @@ class CustomerFailed:
 
 
 @dataclass(frozen=True)
+class RecordingStarted:
+    pass
+
+
+@dataclass(frozen=True)
+class RecordingFailed:
+    reason: str
+
+
+@dataclass(frozen=True)
 class HangupRequested:
     by: str = "api"
 
 
 Event = (
-    Start | Originated | OriginateFailed | Ringing | Answered | CustomerReady | ChannelGone | CustomerFailed
-    | HangupRequested
+    Start | HandedOff | Originated | OriginateFailed | Ringing | Answered | CustomerReady | ChannelGone | CustomerFailed
+    | HangupRequested | RecordingStarted | RecordingFailed
 )
 
 # ---- commands (what the edges must do) ----
@@ -164,6 +188,13 @@ Event = (
 @dataclass(frozen=True)
 class OriginateAgent:
     spec: CallSpec
+
+
+@dataclass(frozen=True)
+class AnswerAgent:
+    """Answer the handed-off agent channel (a no-op if it is up), so it hears the customer's ringback."""
+
+    channel_id: str
 
 
 @dataclass(frozen=True)
@@ -176,6 +207,13 @@ class CreateCustomer:
 @dataclass(frozen=True)
 class DialCustomer:
     """Put both legs in the bridge, set the caller ID the customer sees, then dial the customer."""
+
+    spec: CallSpec
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    """Record the bridge (both sides mixed) from the customer's answer to the end."""
 
     spec: CallSpec
 
@@ -212,7 +250,7 @@ class Finish:
 
 
 Command = (
-    OriginateAgent | CreateCustomer | DialCustomer | Hangup | DestroyBridge | ReportOriginated | ReportAnswered | Finish
+    OriginateAgent | AnswerAgent | CreateCustomer | DialCustomer | StartRecording | Hangup | DestroyBridge | ReportOriginated | ReportAnswered | Finish
 )
 
 # Q.850 causes of an agent leg that ended before answering -> the API's error code.
@@ -242,6 +280,13 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
         case Start() if phase is Phase.NEW:
             return state, [OriginateAgent(spec)]
 
+        case HandedOff(at, sip_call_id) if phase is Phase.NEW:
+            state = state.with_leg(ids.AGENT, created=True, created_at=at, answered=True, answered_at=at,
+                                   sip_call_id=sip_call_id or None)
+            state = replace(state.with_leg(ids.CUSTOMER, created=True, created_at=at), phase=Phase.DIALING,
+                            result="success")
+            return state, [AnswerAgent(spec.channel_id(ids.AGENT)), CreateCustomer(spec)]
+
         case Originated(at) if phase is Phase.NEW:
             state = state.with_leg(ids.AGENT, created=True, created_at=at)
             return replace(state, phase=Phase.AGENT_RINGING), [ReportOriginated(None)]
@@ -266,7 +311,13 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
         case Answered(ids.CUSTOMER, at, sip_call_id) if phase is Phase.DIALING:
             state = state.with_leg(ids.CUSTOMER, answered=True, answered_at=at,
                                    sip_call_id=sip_call_id or state.customer.sip_call_id)
-            return replace(state, phase=Phase.CONNECTED), []
+            return replace(state, phase=Phase.CONNECTED), [StartRecording(spec)] if spec.recording_url else []
+
+        case RecordingStarted() if phase is Phase.CONNECTED:
+            return replace(state, recording=True), []
+
+        case RecordingFailed(reason) if state.recording_error is None:
+            return replace(state, recording=False, recording_error=reason), []
 
         case ChannelGone(leg, cause, cause_txt, at):
             return _leg_gone(state, leg, cause, cause_txt, at)

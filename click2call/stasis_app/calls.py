@@ -11,9 +11,11 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from collections.abc import Callable
+
 from ..errors import ApiError
 from . import call_flow as flow
-from . import events
+from . import events, ids
 from .ari import Ari
 from .commands import Executor
 
@@ -44,14 +46,26 @@ class StasisApp:
     def __init__(self, ari: Ari, store: "CallStore") -> None:
         self.ari = ari
         self.store = store
+        # Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
+        self.handoff_spec: Callable[[dict, list[str]], flow.CallSpec] | None = None
+        self._foreign: dict[str, str] = {}  # handed-off agent channel id -> call_id
+        self._refusals: set[asyncio.Task] = set()
         self.executor = Executor(ari)
         self.calls: dict[str, Call] = {}
         self._by_extension: dict[str, str] = {}  # ext -> call_id of our call that occupies it
 
     # ---- the event stream ----
 
+    def _resolve(self, channel_id: str) -> tuple[str, str] | None:
+        call_id = self._foreign.get(channel_id)
+        return (call_id, ids.AGENT) if call_id else ids.parse(channel_id)
+
     def on_event(self, raw: dict) -> None:
-        routed = events.translate(raw)
+        args = events.handoff_args(raw)
+        if args is not None:
+            self._handoff(raw, args)
+            return
+        routed = events.translate(raw, self._resolve)
         if routed is None:
             return
         call = self.calls.get(routed[0])
@@ -104,6 +118,8 @@ class StasisApp:
         for row in rows:
             state = state_from_row(row)
             self._by_extension.setdefault(state.spec.ext, state.spec.call_id)
+            if state.spec.agent_channel:
+                self._foreign[state.spec.agent_channel] = state.spec.call_id
             call = Call(state.spec, state)
             _settle(call.originated, None)
             _settle(call.answered, None)
@@ -112,9 +128,28 @@ class StasisApp:
             log.info("adopted %d unfinished call(s) from the previous run", len(rows))
         return len(rows)
 
-    def _launch(self, call: Call, first: list[flow.Event]) -> None:
+    def _handoff(self, raw: dict, args: list[str]) -> None:
+        channel = raw["channel"]
+        try:
+            if self.handoff_spec is None:
+                raise ApiError("CALL_FAILED", "this app takes no dialplan handoffs")
+            spec = self.handoff_spec(channel, args)
+        except ApiError as exc:
+            log.warning("dialplan handoff of %s refused (%s): %s; hanging it up", channel.get("name"), args, exc.message)
+            task = asyncio.create_task(self.executor.hangup(channel["id"]))
+            self._refusals.add(task)
+            task.add_done_callback(self._refusals.discard)
+            return
+        call = Call(spec)
+        self._foreign[channel["id"]] = spec.call_id
+        self._by_extension.setdefault(spec.ext, spec.call_id)
+        _settle(call.originated, None)
+        log.info("call %s: dialplan handoff of %s (%s) to %s", spec.call_id, channel.get("name"), args[0], spec.phone)
+        self._launch(call, [flow.HandedOff(events.timestamp(raw), channel.get("protocol_id") or "")], record=True)
+
+    def _launch(self, call: Call, first: list[flow.Event], record: bool = False) -> None:
         self.calls[call.call_id] = call
-        call.task = asyncio.create_task(self._run(call, first), name=f"call-{call.call_id}")
+        call.task = asyncio.create_task(self._run(call, first, record), name=f"call-{call.call_id}")
 
     def hangup(self, call_id: str, by: str = "api") -> Call:
         call = self.calls.get(call_id)
@@ -123,9 +158,11 @@ class StasisApp:
         call.queue.put_nowait(flow.HangupRequested(by))
         return call
 
-    async def _run(self, call: Call, first: list[flow.Event]) -> None:
+    async def _run(self, call: Call, first: list[flow.Event], record: bool = False) -> None:
         pending = list(first)
         try:
+            if record:  # a handoff: the record is written here, off the event reader
+                await self.store.create(call.state)
             while call.state.phase is not flow.Phase.ENDED:
                 event = pending.pop(0) if pending else await call.queue.get()
                 before = call.state
@@ -150,6 +187,10 @@ class StasisApp:
                 return await self.executor.create_customer(spec)
             case flow.DialCustomer(spec):
                 return await self.executor.dial_customer(spec)
+            case flow.StartRecording(spec):
+                return await self.executor.start_recording(spec)
+            case flow.AnswerAgent(channel_id):
+                await self.executor.answer(channel_id)
             case flow.Hangup(channel_id):
                 await self.executor.hangup(channel_id)
             case flow.DestroyBridge(bridge_id):
@@ -166,6 +207,7 @@ class StasisApp:
         _settle(call.originated, failure)
         _settle(call.answered, failure)
         self.calls.pop(call.call_id, None)
+        self._foreign.pop(call.state.spec.channel_id(ids.AGENT), None)
         self.release(call.state.spec.ext, call.call_id)
         call.done.set()
         log.info("call %s ended: result=%s hangup_by=%s", call.call_id, call.state.result, call.state.hangup_by)

@@ -89,6 +89,22 @@ class Executor:
             return flow.CustomerFailed(exc.message, channel_exists=True)
         return None
 
+    async def start_recording(self, spec: flow.CallSpec) -> flow.Event:
+        try:
+            await self.ari.request("POST", f"/bridges/{spec.bridge_id}/record", params={
+                "name": spec.call_id, "format": "wav", "ifExists": "overwrite", "beep": "false",
+                "terminateOn": "none"})
+        except AriError as exc:
+            log.warning("call %s: recording not started: %s", spec.call_id, exc)
+            return flow.RecordingFailed(f"ARI {exc.status}: {exc.message}"[:255])
+        return flow.RecordingStarted()
+
+    async def answer(self, channel_id: str) -> None:
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/answer")
+        except AriError as exc:  # the channel may be gone already: its ChannelDestroyed ends the call
+            log.warning("answer %s failed: %s", channel_id, exc)
+
     async def hangup(self, channel_id: str) -> None:
         await self._delete(f"/channels/{channel_id}", {"reason": "normal"})
 

@@ -13,8 +13,11 @@ from . import call_flow as flow
 from . import ids
 
 
-def _channel(raw: dict) -> tuple[str, str] | None:
-    parsed = ids.parse(raw.get("channel", {}).get("id", ""))
+Resolver = Callable[[str], "tuple[str, str] | None"]
+
+
+def _channel(raw: dict, resolve: Resolver) -> tuple[str, str] | None:
+    parsed = resolve(raw.get("channel", {}).get("id", ""))
     if parsed is None or parsed[1] == "bridge":
         return None
     return parsed
@@ -32,9 +35,18 @@ def _sip_call_id(raw: dict) -> str:
     return raw["channel"].get("protocol_id") or ""
 
 
+def handoff_args(raw: dict) -> list[str] | None:
+    """The Stasis arguments of a channel the dialplan hands to the app (not one we created); else None."""
+    if raw.get("type") != "StasisStart" or ids.parse(raw["channel"]["id"]) is not None:
+        return None
+    return list(raw.get("args", []))
+
+
 def _stasis_start(raw: dict, call_id: str, leg: str) -> flow.Event | None:
     # An originated channel enters the app when it is answered; the created customer leg enters right after
-    # its creation, and only from then on can it join the bridge.
+    # its creation, and only from then on can it join the bridge. A handed-off channel starts its call instead.
+    if leg == ids.AGENT and raw["channel"]["id"] != ids.channel_id(call_id, ids.AGENT):
+        return None
     if leg == ids.AGENT:
         return flow.Answered(leg, timestamp(raw), _sip_call_id(raw))
     return flow.CustomerReady()
@@ -53,19 +65,46 @@ def _destroyed(raw: dict, call_id: str, leg: str) -> flow.Event | None:
     return flow.ChannelGone(leg, int(raw.get("cause", 0)), raw.get("cause_txt", ""), timestamp(raw))
 
 
+def _stasis_end(raw: dict, call_id: str, leg: str) -> flow.Event | None:
+    # A channel the dialplan handed over goes back to the dialplan when it leaves the app, and we hear no more
+    # of it (no ChannelDestroyed): for the call, that leg is gone. Our own channels' ChannelDestroyed follows
+    # with the real cause, so their StasisEnd is ignored.
+    if raw["channel"]["id"] == ids.channel_id(call_id, leg):
+        return None
+    return flow.ChannelGone(leg, 16, "left the app", timestamp(raw))
+
+
+def _recording_failed(raw: dict, call_id: str, leg: str) -> flow.Event | None:
+    return flow.RecordingFailed(f"Asterisk: {raw['recording'].get('cause') or 'recording failed'}")
+
+
 HANDLERS: dict[str, Callable[[dict, str, str], flow.Event | None]] = {
     "StasisStart": _stasis_start,
     "ChannelStateChange": _state_change,
     "ChannelDestroyed": _destroyed,
+    "StasisEnd": _stasis_end,
+    "RecordingFailed": _recording_failed,
 }
 
 
-def translate(raw: dict) -> tuple[str, flow.Event] | None:
-    """(call_id, event) for the events that move a call; None for everything else."""
+def _target(raw: dict, resolve: Resolver) -> tuple[str, str] | None:
+    """The call and leg an event is about: its channel, or the bridge a recording is of."""
+    if "recording" in raw:
+        kind, _, object_id = raw["recording"].get("target_uri", "").partition(":")
+        parsed = ids.parse(object_id) if kind == "bridge" else None
+        return parsed if parsed and parsed[1] == "bridge" else None
+    return _channel(raw, resolve)
+
+
+def translate(raw: dict, resolve: Resolver = ids.parse) -> tuple[str, flow.Event] | None:
+    """(call_id, event) for the events that move a call; None for everything else.
+
+    `resolve` maps a channel id to (call_id, leg): our ids parse; a handed-off agent channel is looked up.
+    """
     handler = HANDLERS.get(raw.get("type", ""))
     if handler is None:
         return None
-    target = _channel(raw)
+    target = _target(raw, resolve)
     if target is None:
         return None
     event = handler(raw, *target)

@@ -10,8 +10,7 @@ import pytest
 
 from click2call import signing
 
-from .conftest import HOTLINE_B, TOKEN, free_port
-from .receiver import Receiver
+from .conftest import HOTLINE_B, TOKEN
 from .test_click2call import unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
@@ -21,13 +20,6 @@ HOOK_SECRET = "whsec_" + base64.b64encode(b"a-hook-of-its-own-secret-000002").de
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 CONNECTED_CALL = [("ringing", "agent"), ("answered", "agent"), ("ringing", "customer"), ("answered", "customer"),
                   ("hangup", "customer"), ("cdr", "")]
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver(free_port()).start()
-    yield r
-    r.stop()
 
 
 def webhook_service(own_service, receiver, **extra):

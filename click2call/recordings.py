@@ -1,0 +1,46 @@
+"""Call recordings: made by Asterisk (the bridge, mixed), fetched once through ARI into a local directory, and
+served from there (Starlette's FileResponse answers HTTP Range requests)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import ApiError
+from .records import IN_PROGRESS, CallStore
+from .stasis_app.ari import Ari, AriError
+
+CALL_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Recordings:
+    def __init__(self, directory: str, store: CallStore, ari: Ari) -> None:
+        self.dir = Path(directory)
+        self.store = store
+        self.ari = ari
+
+    async def path(self, call_id: str) -> Path:
+        """The local wav of a call's recording, fetched from Asterisk on first use."""
+        if not CALL_ID_RE.fullmatch(call_id):  # also keeps any path out of the file name
+            raise ApiError("RECORDING_NOT_FOUND", "no recording for this id")
+        record = await self.store.get(call_id)
+        if record is None or record["call_id"] != call_id or not record["recording_url"]:
+            why = (record or {}).get("recording_error")
+            raise ApiError("RECORDING_NOT_FOUND", f"no recording for this call{': ' + why if why else ''}")
+        local = self.dir / f"{call_id}.wav"
+        if local.exists():
+            return local
+        if record["status"] == IN_PROGRESS:
+            raise ApiError("RECORDING_IN_PROGRESS", "the call is still being recorded")
+        try:
+            data = await self.ari.download(f"/recordings/stored/{call_id}/file")
+        except AriError as exc:
+            if exc.status == 404:
+                raise ApiError("RECORDING_NOT_FOUND", "Asterisk has no stored recording for this call") from None
+            raise ApiError("SERVICE_UNAVAILABLE", "cannot fetch the recording from Asterisk") from None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        partial = local.with_suffix(".part")
+        partial.write_bytes(data)
+        os.replace(partial, local)  # readers never see half a file
+        return local
