@@ -1,7 +1,7 @@
 """The lab: a real Asterisk 22 (lab/lab.sh), sipp phones and carriers, and `click2call serve` as a process.
 
 Extensions and what their phone does (each group registered to its own sipp UAS):
-  101-110, 116, 117 answer after 0.3 s    111 busy (486)    112 answers after 2.5 s
+  101-110, 115-117 answer after 0.3 s    111 busy (486)    112 answers after 2.5 s
   113 never answers                 114 declines (603)     119 never registered
 Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
           02873000002 -> trunk-b -> carrier on 5071 that answers and hangs up after 1.5 s;
@@ -34,7 +34,7 @@ EARLY_MEDIA_PCAP = "/usr/share/sip-tester/g711a.pcap"  # 7 s of speech, PCMA (pa
 API_PORT = 18080
 
 PHONES = {  # port: (scenario, sipp variables, extensions)
-    5081: ("uas_answer", {"ring_ms": 300}, [str(e) for e in range(101, 111)] + ["116", "117"]),
+    5081: ("uas_answer", {"ring_ms": 300}, [str(e) for e in range(101, 111)] + ["115", "116", "117"]),
     5082: ("uas_decline", {"code": 486}, ["111"]),
     5083: ("uas_answer", {"ring_ms": 2500}, ["112"]),
     5084: ("uas_noanswer", {}, ["113"]),
