@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -25,9 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"click2call: configuration error: {exc}", file=sys.stderr)
         return 2
+    # uvicorn re-raises the signal it stopped on once it is done; with these handlers in place that ends in a
+    # normal exit (status 0) instead of death by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    # SIGTERM: uvicorn stops accepting connections, lets requests in flight (sync click-to-calls waiting for
+    # the agent) finish for up to C2C_SHUTDOWN_TIMEOUT, then the lifespan closes the rest; exit status 0.
     uvicorn.run(
         create_app(settings), host=settings.listen_host, port=settings.listen_port,
         log_level=args.log_level, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
     return 0
 

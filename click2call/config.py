@@ -37,6 +37,8 @@ class Settings:
     database_url: str = "sqlite:///click2call.db"
     ring_timeout: int = 30  # seconds the agent's extension rings
     dial_timeout: int = 60  # seconds the customer's phone rings
+    ari_grace: float = 5.0  # seconds requests waiting on a call wait for a lost ARI connection to come back
+    shutdown_timeout: int = 30  # seconds a SIGTERM waits for requests in flight
     timezone: str = "UTC"  # how CDR times are written and date filters are read
     record: bool = False  # record calls unless the request says otherwise
     recordings_dir: str = "recordings"  # local copies of recordings fetched from Asterisk, served by the API
@@ -83,6 +85,8 @@ class Settings:
             database_url=env.get("C2C_DATABASE_URL", cls.database_url),
             ring_timeout=_seconds(env.get("C2C_RING_TIMEOUT", "30"), "C2C_RING_TIMEOUT", 1, 600),
             dial_timeout=_seconds(env.get("C2C_DIAL_TIMEOUT", "60"), "C2C_DIAL_TIMEOUT", 1, 600),
+            ari_grace=_number(env.get("C2C_ARI_GRACE", "5"), "C2C_ARI_GRACE", 0, 600),
+            shutdown_timeout=_seconds(env.get("C2C_SHUTDOWN_TIMEOUT", "30"), "C2C_SHUTDOWN_TIMEOUT", 0, 3600),
             timezone=_timezone(env.get("C2C_TIMEZONE", "UTC")),
             record=_boolean(env.get("C2C_RECORD", "false"), "C2C_RECORD"),
             recordings_dir=env.get("C2C_RECORDINGS_DIR", cls.recordings_dir),

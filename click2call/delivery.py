@@ -208,5 +208,9 @@ class Dispatcher:
                      outcome.status, item["attempts"] + 1, status_code or error)
 
     async def close(self) -> None:
+        """Let sends in flight finish (each is bounded by the request timeout) so their outcome is recorded;
+        anything unsent stays pending in the outbox for the next start."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.timeout + 1)
         for task in list(self._tasks):
             task.cancel()

@@ -3,6 +3,7 @@
 # configured from ../asterisk-conf, reachable only on 127.0.0.1.
 #
 # Usage: lab/lab.sh provision|start|stop|restart|status|cli '<asterisk command>'
+#   start makes new random passwords; restart keeps the running lab's (a crash-and-recover of Asterisk).
 #
 # Environment (all optional):
 #   C2C_LAB_DIR     where the chroot lives       (default /var/cache/click2call-lab)
@@ -205,15 +206,20 @@ install_conf() {
 }
 
 cmd_start() {
+    # $1 = keep: reuse the running lab's passwords (a restart that clients survive), else new random ones.
     need_root
     cmd_provision
+    local ari_pw="" phone_pw="" url pid deadline
+    if [ "${1:-}" = keep ] && [ -f "$RUN/lab.env" ]; then
+        ari_pw="$(sed -n 's/^C2C_ARI_PASSWORD=//p' "$RUN/lab.env")"
+        phone_pw="$(sed -n 's/^LAB_PHONE_PASSWORD=//p' "$RUN/lab.env")"
+    fi
     cmd_stop
     mkdir -p "$RUN"
     rm -f "$RUN/lab.env"
 
-    local ari_pw phone_pw url pid deadline
-    ari_pw="$(rand_secret)"
-    phone_pw="$(rand_secret)"
+    [ -n "$ari_pw" ] || ari_pw="$(rand_secret)"
+    [ -n "$phone_pw" ] || phone_pw="$(rand_secret)"
     install_conf "$ari_pw" "$phone_pw"
     copy_hosts
     mount_proc
@@ -267,7 +273,8 @@ cmd_status() {
 
 case "${1:-}" in
     provision) cmd_provision ;;
-    start|restart) cmd_start ;;
+    start) cmd_start ;;
+    restart) cmd_start keep ;;  # same passwords: the service and phones reconnect without new settings
     stop) cmd_stop ;;
     status) cmd_status ;;
     cli)

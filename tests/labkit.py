@@ -92,8 +92,24 @@ def start() -> dict[str, str]:
     return read_env()
 
 
+def restart() -> dict[str, str]:
+    """Restart Asterisk keeping its passwords (a PBX crash-and-recover that clients survive).
+    Registrations are lost, as on a real restart."""
+    _lab_sh("restart")
+    return read_env()
+
+
 def stop() -> None:
     _lab_sh("stop", timeout=60)
+
+
+def crash() -> None:
+    """SIGKILL Asterisk: no hangups, no goodbye on the ARI websocket - the connection just dies."""
+    pid = int((run_dir() / "asterisk.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def cli(cmd: str) -> str:

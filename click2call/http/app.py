@@ -69,7 +69,9 @@ def create_app(settings: Settings) -> Starlette:
             app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake)
             app.state.recordings = Recordings(settings.recordings_dir, store, ari)
             await stasis.adopt_unfinished()  # before the event stream starts, so no event for them is missed
-            events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect), name="ari-events")
+            stasis.ari_grace = settings.ari_grace
+            events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect, stasis.on_disconnect),
+                                         name="ari-events")
             sender = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
             try:
                 yield

@@ -70,7 +70,8 @@ class Ari:
             raise AriError(response.status_code, response.text[:200])
         return response.content
 
-    async def run_events(self, handle: Callable[[dict], None], on_connect: Callable[[], Awaitable[None]]) -> None:
+    async def run_events(self, handle: Callable[[dict], None], on_connect: Callable[[], Awaitable[None]],
+                         on_disconnect: Callable[[], None] = lambda: None) -> None:
         """Read the event stream forever; reconnect with backoff. Cancel the task to stop."""
         attempt = 0
         while True:
@@ -95,7 +96,9 @@ class Ari:
             except Exception as exc:  # any failure of the stream: reconnect
                 log.warning("ARI events disconnected: %s: %s", type(exc).__name__, exc)
             finally:
-                self.connected.clear()
+                if self.connected.is_set():
+                    self.connected.clear()
+                    on_disconnect()
             self.reconnects += 1
             await asyncio.sleep(backoff.delay(attempt))
             attempt += 1

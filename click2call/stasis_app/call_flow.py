@@ -152,6 +152,7 @@ class ChannelGone:
     cause: int
     cause_txt: str = ""
     at: float = 0.0
+    by: str | None = None  # who ended it, when not the leg itself (e.g. "system": the PBX lost it)
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,9 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
         case RecordingFailed(reason) if state.recording_error is None:
             return replace(state, recording=False, recording_error=reason), []
 
-        case ChannelGone(leg, cause, cause_txt, at):
+        case ChannelGone(leg, cause, cause_txt, at, by):
+            if by and state.leg(leg).alive:
+                state = replace(state, hangup_by=state.hangup_by or by)
             return _leg_gone(state, leg, cause, cause_txt, at)
 
         case CustomerFailed(_, channel_exists) if phase in (Phase.DIALING, Phase.CONNECTED):
@@ -364,3 +367,29 @@ def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command
         cleanup = [DestroyBridge(state.spec.bridge_id)] if state.agent.answered else []
         return replace(state, phase=Phase.ENDED), [*cleanup, Finish()]
     return replace(state, phase=Phase.ENDING), [Hangup(c) for c in channels]
+
+
+# Q.850 38, network out of order: a leg that vanished while we could not see Asterisk (it restarted or the
+# channel was hung up unseen). Said by "system", not by either party.
+LOST_CAUSE = 38
+
+
+def resync(state: CallState, channels: dict[str, str], at: float) -> list[Event]:
+    """After a reconnect, ARI replays nothing: compare what we believe with the channels Asterisk has now
+    (`channel id -> state`) and return the events we missed, so the call catches up."""
+    spec, out = state.spec, []
+    for name in (ids.AGENT, ids.CUSTOMER):
+        leg = state.leg(name)
+        if not leg.alive:
+            continue
+        now = channels.get(spec.channel_id(name))
+        if now is None:
+            out.append(ChannelGone(name, LOST_CAUSE, "vanished while ARI was disconnected", at, by="system"))
+        elif name == ids.AGENT and state.phase is Phase.AGENT_RINGING and now == "Up":
+            out.append(Answered(name, at))
+        elif name == ids.CUSTOMER and state.phase is Phase.DIALING:
+            if not leg.bridged:
+                out.append(CustomerReady())
+            elif now == "Up":
+                out.append(Answered(name, at))
+    return out

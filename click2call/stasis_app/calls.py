@@ -50,6 +50,8 @@ class StasisApp:
         self.handoff_spec: Callable[[dict, list[str]], flow.CallSpec] | None = None
         self._foreign: dict[str, str] = {}  # handed-off agent channel id -> call_id
         self._refusals: set[asyncio.Task] = set()
+        self._grace: asyncio.Task | None = None
+        self.ari_grace = 5.0  # seconds waiting requests wait for a lost ARI to come back
         self.executor = Executor(ari)
         self.calls: dict[str, Call] = {}
         self._by_extension: dict[str, str] = {}  # ext -> call_id of our call that occupies it
@@ -73,15 +75,30 @@ class StasisApp:
             call.queue.put_nowait(routed[1])
 
     async def on_connect(self) -> None:
-        """After a (re)connect nothing is replayed: end what vanished while we were not listening."""
+        """After a (re)connect nothing is replayed: catch every call up with what Asterisk has now."""
+        if self._grace is not None:
+            self._grace.cancel()
         if not self.calls:
             return
-        channels = await self.ari.request("GET", "/channels")
-        alive = {c["id"] for c in channels}
+        channels = {c["id"]: c["state"] for c in await self.ari.request("GET", "/channels")}
+        now = time.time()
         for call in list(self.calls.values()):
-            for leg in ("agent", "customer"):
-                if call.state.leg(leg).alive and call.state.spec.channel_id(leg) not in alive:
-                    call.queue.put_nowait(flow.ChannelGone(leg, 0, "vanished while ARI was disconnected", time.time()))
+            for event in flow.resync(call.state, channels, now):
+                call.queue.put_nowait(event)
+
+    def on_disconnect(self) -> None:
+        """Lost ARI: requests waiting for a call must not hang. Give Asterisk a short grace to come back."""
+        if self._grace is None or self._grace.done():
+            self._grace = asyncio.create_task(self._fail_waiters_after_grace())
+
+    async def _fail_waiters_after_grace(self) -> None:
+        await asyncio.sleep(self.ari_grace)
+        if self.ari.connected.is_set():
+            return
+        failure = ("SERVICE_UNAVAILABLE", "lost contact with Asterisk; the call is reconciled when it returns")
+        for call in self.calls.values():
+            _settle(call.originated, failure)
+            _settle(call.answered, failure)
 
     # ---- calls ----
 

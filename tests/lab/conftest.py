@@ -49,6 +49,12 @@ def lab():
     labkit.stop()
 
 
+def register_phones() -> None:
+    """(Re-)register every lab extension to its phone (registrations die with an Asterisk restart)."""
+    for port, (_, _, exts) in PHONES.items():
+        labkit.register(exts, port)
+
+
 @pytest.fixture(scope="session")
 def phones(lab):
     procs = {}

@@ -143,3 +143,19 @@ def test_replayed_and_late_events_change_nothing():
 def test_agent_answer_is_only_taken_while_ringing():
     state = bridged()
     assert flow.transition(state, Answered("agent")) == (state, [])
+
+
+def test_resync_after_reconnect_catches_up_on_missed_events():
+    # The agent answered while we were disconnected: Asterisk has it Up.
+    assert flow.resync(ringing(), {AGENT: "Up"}, 9.0) == [Answered("agent", 9.0)]
+    assert flow.resync(ringing(), {AGENT: "Ringing"}, 9.0) == []
+    # The customer leg entered the app (and may have answered) unseen.
+    assert flow.resync(bridged(), {AGENT: "Up", CUSTOMER: "Down"}, 9.0) == [CustomerReady()]
+    dialled = run(CustomerReady(), state=bridged())[0]
+    assert flow.resync(dialled, {AGENT: "Up", CUSTOMER: "Up"}, 9.0) == [Answered("customer", 9.0)]
+    # Asterisk restarted: both legs vanished; the system, not a party, ended the call.
+    lost = flow.resync(dialled, {}, 9.0)
+    assert lost == [ChannelGone("agent", 38, "vanished while ARI was disconnected", 9.0, by="system"),
+                    ChannelGone("customer", 38, "vanished while ARI was disconnected", 9.0, by="system")]
+    state, _ = run(*lost, state=dialled)
+    assert state.phase is Phase.ENDED and state.hangup_by == "system"
