@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
+from .metrics import Metrics
 from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, webhook_events
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ class Target:
 
 class Dispatcher:
     def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient, *, default: Target | None,
-                 global_secrets: tuple[str, ...], policy: Policy, concurrency: int = 8, timeout: float = 5.0) -> None:
+                 global_secrets: tuple[str, ...], policy: Policy, concurrency: int = 8, timeout: float = 5.0,
+                 metrics: Metrics | None = None) -> None:
         self.engine = engine
+        self.metrics = metrics or Metrics()
         self.http = http
         self.default = default
         self.global_secrets = global_secrets
@@ -184,6 +187,7 @@ class Dispatcher:
 
     async def _finish(self, item: dict, outcome: Outcome, status_code: int | None, error: str | None, now: float,
                       elapsed_ms: int) -> None:
+        self.metrics.deliveries.labels(outcome.status).inc()
         values = {"attempts": item["attempts"] + 1, "last_status_code": status_code, "last_error": error}
         if outcome.status == "delivered":
             values.update(status="delivered", delivered_at=time.time())
@@ -206,6 +210,11 @@ class Dispatcher:
         if outcome.status != "delivered":
             log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],
                      outcome.status, item["attempts"] + 1, status_code or error)
+
+    async def queue_depth(self) -> int:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(
+                sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == "pending"))).scalar_one()
 
     async def close(self) -> None:
         """Let sends in flight finish (each is bounded by the request timeout) so their outcome is recorded;

@@ -63,7 +63,15 @@ class ClickToCallService:
         except BaseException:
             self.stasis.release(spec.ext, spec.call_id)
             raise
-        outcome = await (call.answered if wait else call.originated)
+        if wait:
+            pending = self.ari.metrics.pending_sync
+            pending.inc()
+            try:
+                outcome = await call.answered
+            finally:
+                pending.dec()
+        else:
+            outcome = await call.originated
         if outcome is not None:
             raise ApiError(*outcome)
         return spec.call_id

@@ -19,6 +19,7 @@ from ..errors import ApiError
 from ..db import open_database
 from ..delivery import Dispatcher, Policy, Target
 from ..hooks import HooksService
+from ..metrics import Metrics
 from ..records import CallStore
 from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
@@ -53,12 +54,13 @@ def create_app(settings: Settings) -> Starlette:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         engine = await open_database(settings.database_url)
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits) as client:
-            ari = Ari(client, settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app)
+            metrics = Metrics()
+            ari = Ari(client, settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app, metrics)
             default = Target(settings.webhook_url, None, settings.webhook_secrets) if settings.webhook_url else None
             policy = Policy(max_age=settings.webhook_retry_hours * 3600, base=settings.webhook_backoff)
             dispatcher = Dispatcher(engine, client, default=default, global_secrets=settings.webhook_secrets,
                                     policy=policy, concurrency=settings.webhook_concurrency,
-                                    timeout=settings.webhook_timeout)
+                                    timeout=settings.webhook_timeout, metrics=metrics)
             store = CallStore(engine, Outbox(settings.zoneinfo, default is not None, dispatcher.wake))
             stasis = StasisApp(ari, store)
             app.state.settings = settings
@@ -68,6 +70,8 @@ def create_app(settings: Settings) -> Starlette:
             app.state.records = RecordsService(settings, store, stasis)
             app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake)
             app.state.recordings = Recordings(settings.recordings_dir, store, ari)
+            app.state.metrics = metrics
+            app.state.dispatcher = dispatcher
             await stasis.adopt_unfinished()  # before the event stream starts, so no event for them is missed
             stasis.ari_grace = settings.ari_grace
             events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect, stasis.on_disconnect),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import validation
 from ..errors import ApiError
+from ..metrics import CONTENT_TYPE_LATEST
 from .auth import require_token
 
 
@@ -105,6 +106,16 @@ async def recording(request: Request) -> FileResponse:
     return FileResponse(path, media_type="audio/wav")
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition; carries no secrets, so it needs no token (keep it on a trusted network)."""
+    state = request.app.state
+    try:
+        state.metrics.webhook_queue.set(await state.dispatcher.queue_depth())
+    except Exception:  # the database being down must not hide the other metrics
+        pass
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
@@ -130,6 +141,7 @@ routes = [
     Route("/v1/event/{id}/deliveries", hook_deliveries, methods=["GET"]),
     Route("/v1/deliveries/{id}/resend", delivery_resend, methods=["POST"]),
     Route("/v1/recordings/{call_id}", recording, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

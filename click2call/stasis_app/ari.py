@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from .. import backoff
+from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ class AriUnavailable(AriError):
 
 
 class Ari:
-    def __init__(self, http: httpx.AsyncClient, url: str, user: str, password: str, app: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, url: str, user: str, password: str, app: str,
+                 metrics: Metrics | None = None) -> None:
         self.http = http
         self.base = url.rstrip("/") + "/ari"
         self.app = app
@@ -45,14 +48,18 @@ class Ari:
         self._ws_headers = {"Authorization": f"Basic {token}"}
         self._ws_url = self.base.replace("http", "ws", 1) + f"/events?app={app}&subscribeAll=false"
         self.connected = asyncio.Event()
-        self.reconnects = 0
+        self.metrics = metrics or Metrics()
 
     async def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None) -> Any:
+        started = time.perf_counter()
         try:
             response = await self.http.request(method, self.base + path, params=params, json=body, auth=self._auth)
         except httpx.TransportError as exc:
+            self.metrics.ari_errors.labels("unreachable").inc()
             raise AriUnavailable(f"{type(exc).__name__}: {exc}") from None
+        self.metrics.ari_latency.labels(method).observe(time.perf_counter() - started)
         if response.status_code >= 400:
+            self.metrics.ari_errors.labels(f"{response.status_code // 100}xx").inc()
             try:
                 message = response.json().get("message", response.text)
             except ValueError:
@@ -99,6 +106,6 @@ class Ari:
                 if self.connected.is_set():
                     self.connected.clear()
                     on_disconnect()
-            self.reconnects += 1
+            self.metrics.ws_reconnects.inc()
             await asyncio.sleep(backoff.delay(attempt))
             attempt += 1

@@ -166,6 +166,7 @@ class StasisApp:
 
     def _launch(self, call: Call, first: list[flow.Event], record: bool = False) -> None:
         self.calls[call.call_id] = call
+        self.ari.metrics.active_calls.set(len(self.calls))
         call.task = asyncio.create_task(self._run(call, first, record), name=f"call-{call.call_id}")
 
     def hangup(self, call_id: str, by: str = "api") -> Call:
@@ -223,7 +224,11 @@ class StasisApp:
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.originated, failure)
         _settle(call.answered, failure)
+        from ..records import final_status
+
         self.calls.pop(call.call_id, None)
+        self.ari.metrics.active_calls.set(len(self.calls))
+        self.ari.metrics.calls.labels(final_status(call.state)).inc()
         self._foreign.pop(call.state.spec.channel_id(ids.AGENT), None)
         self.release(call.state.spec.ext, call.call_id)
         call.done.set()

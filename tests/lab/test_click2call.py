@@ -259,3 +259,30 @@ def test_bad_or_missing_token(service, headers):
 def test_health_and_readiness(service):
     assert httpx.get(f"http://127.0.0.1:{API_PORT}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"http://127.0.0.1:{API_PORT}/readyz").status_code == 200
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample line `name value` in a Prometheus exposition."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_prometheus_metrics_count_what_happened(api, ari, phones, carriers):
+    before = api.get("/metrics").text
+    r = click(api, ext="103", hotline=HOTLINE_B)  # answered; the carrier hangs up after 1.5 s
+    fail(click(api, ext="111"), 409, "USER_BUSY")  # the agent's phone answers 486
+    assert_cleaned_up(ari, r.json()["call_id"])
+    wait_for(lambda: metric(api.get("/metrics").text, 'click2call_calls_total{status="ANSWERED"}')
+             > metric(before, 'click2call_calls_total{status="ANSWERED"}'), 10, "the answered call counted")
+    after = api.get("/metrics")
+    assert after.headers["content-type"].startswith("text/plain")
+    text = after.text
+    assert metric(text, 'click2call_calls_total{status="BUSY"}') > metric(before, 'click2call_calls_total{status="BUSY"}')
+    assert metric(text, 'click2call_ari_request_seconds_count{method="POST"}') > metric(
+        before, 'click2call_ari_request_seconds_count{method="POST"}')
+    wait_for(lambda: metric(api.get("/metrics").text, "click2call_active_calls") == 0, 10, "no call active")
+    assert metric(text, "click2call_pending_sync_requests") == 0
+    assert "click2call_webhook_queue_depth" in text and "click2call_ari_websocket_reconnects_total" in text
+    assert TOKEN not in text
