@@ -39,6 +39,9 @@ class Settings:
     dial_timeout: int = 60  # seconds the customer's phone rings
     ari_grace: float = 5.0  # seconds requests waiting on a call wait for a lost ARI connection to come back
     shutdown_timeout: int = 30  # seconds a SIGTERM waits for requests in flight
+    rate_limit: float = 20.0  # click-to-call requests per second per token (0: no limit)
+    rate_burst: float = 40.0  # requests a token may send at once
+    max_calls_per_token: int = 500  # calls in progress per token (0: no cap); one per extension always
     timezone: str = "UTC"  # how CDR times are written and date filters are read
     record: bool = False  # record calls unless the request says otherwise
     recordings_dir: str = "recordings"  # local copies of recordings fetched from Asterisk, served by the API
@@ -87,6 +90,9 @@ class Settings:
             dial_timeout=_seconds(env.get("C2C_DIAL_TIMEOUT", "60"), "C2C_DIAL_TIMEOUT", 1, 600),
             ari_grace=_number(env.get("C2C_ARI_GRACE", "5"), "C2C_ARI_GRACE", 0, 600),
             shutdown_timeout=_seconds(env.get("C2C_SHUTDOWN_TIMEOUT", "30"), "C2C_SHUTDOWN_TIMEOUT", 0, 3600),
+            rate_limit=_number(env.get("C2C_RATE_LIMIT", "20"), "C2C_RATE_LIMIT", 0, 100000),
+            rate_burst=_number(env.get("C2C_RATE_BURST", "40"), "C2C_RATE_BURST", 1, 100000),
+            max_calls_per_token=_seconds(env.get("C2C_MAX_CALLS_PER_TOKEN", "500"), "C2C_MAX_CALLS_PER_TOKEN", 0, 10**6),
             timezone=_timezone(env.get("C2C_TIMEZONE", "UTC")),
             record=_boolean(env.get("C2C_RECORD", "false"), "C2C_RECORD"),
             recordings_dir=env.get("C2C_RECORDINGS_DIR", cls.recordings_dir),

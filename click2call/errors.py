@@ -23,6 +23,8 @@ CODES: dict[str, tuple[int, str]] = {
     "CALL_REJECTED": (409, "The extension declined the call"),
     "NO_ANSWER": (409, "The extension did not answer"),
     "CANCELLED": (409, "The call was cancelled before the extension answered"),
+    "RATE_LIMITED": (429, "Too many requests"),
+    "TOO_MANY_CALLS": (429, "Too many calls in progress"),
     "CALL_FAILED": (502, "The PBX could not place the call"),
     "SERVICE_UNAVAILABLE": (503, "The PBX (Asterisk ARI) is not reachable"),
 }
@@ -31,12 +33,13 @@ CODES: dict[str, tuple[int, str]] = {
 class ApiError(Exception):
     """A refusal that reaches the client as {"status":"fail","error":code,"message":text}."""
 
-    def __init__(self, code: str, message: str | None = None) -> None:
+    def __init__(self, code: str, message: str | None = None, headers: dict[str, str] | None = None) -> None:
         status, default = CODES[code]
         super().__init__(message or default)
         self.code = code
         self.status = status
         self.message = message or default
+        self.headers = headers or {}  # e.g. Retry-After on 429
 
     def body(self) -> dict[str, str]:
         return {"status": "fail", "error": self.code, "message": self.message}

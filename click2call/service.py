@@ -11,13 +11,15 @@ from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec
 from .stasis_app.calls import StasisApp
 from .validation import ClickToCall
+from .ratelimit import Limits
 from .records import CallStore
 from . import cdr, handoff
 
 
 class ClickToCallService:
-    def __init__(self, settings: Settings, ari: Ari, stasis: StasisApp) -> None:
+    def __init__(self, settings: Settings, ari: Ari, stasis: StasisApp, limits: Limits | None = None) -> None:
         self.settings = settings
+        self.limits = limits or Limits(0, 0, 0)
         self.ari = ari
         self.stasis = stasis
         self._trunks = {h.trunk for h in settings.hotlines}
@@ -49,7 +51,7 @@ class ClickToCallService:
             if (self.settings.record if req.record is None else req.record) else None,
         )
 
-    async def click_to_call(self, req: ClickToCall, *, wait: bool) -> str:
+    async def click_to_call(self, req: ClickToCall, *, wait: bool, token: str = "") -> str:
         """Ring the agent; return the call_id once originated (wait=False) or once answered (wait=True)."""
         if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
             raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
@@ -57,12 +59,18 @@ class ClickToCallService:
         if not self.ari.connected.is_set():
             raise ApiError("SERVICE_UNAVAILABLE")
         self.stasis.reserve(spec.ext, spec.call_id)
+        counted = None
         try:
             await self._check_extension(spec.ext)
+            counted = self.limits.call_started(token) if token else None
             call = await self.stasis.start(spec)
         except BaseException:
             self.stasis.release(spec.ext, spec.call_id)
+            if counted:
+                self.limits.call_ended(counted)
             raise
+        if counted:  # the token's call count drops when the call ends
+            call.task.add_done_callback(lambda _: self.limits.call_ended(counted))
         if wait:
             pending = self.ari.metrics.pending_sync
             pending.inc()

@@ -31,3 +31,27 @@ def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
     finally:
         svc.stop()
         refusing.close()
+
+
+def test_rate_limit_per_token_answers_429_with_retry_after(tmp_path):
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    env = service_env({}, C2C_ARI_URL=f"http://127.0.0.1:{refusing.getsockname()[1]}", C2C_ARI_PASSWORD="x",
+                      C2C_DATABASE_URL=f"sqlite:///{tmp_path}/c.db", C2C_LISTEN=f"127.0.0.1:{free_port()}",
+                      C2C_RATE_LIMIT="0.5", C2C_RATE_BURST="2")
+    svc = Service(env, str(tmp_path / "svc.log"))
+    try:
+        svc.start(ready=False)
+        ask = lambda token: httpx.get(svc.base + "/v1/click2call/async", params={"ext": "101", "phone": "0899"},  # noqa: E731
+                                      headers={"Authorization": f"Bearer {token}"})
+        assert [ask(TOKEN).status_code for _ in range(2)] == [503, 503]  # within the burst (ARI is down here)
+        limited = ask(TOKEN)
+        assert limited.status_code == 429 and limited.json()["error"] == "RATE_LIMITED"
+        assert int(limited.headers["retry-after"]) >= 1
+        assert ask("other-token").status_code == 503  # another token is not limited by this one
+        v2 = httpx.post(svc.base + "/v2/click2call", json={"mobile": "0899", "agent": "101"},
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+        assert (v2.status_code, v2.json()["code"], v2.json()["error"]) == (429, "1", "RATE_LIMITED")
+    finally:
+        svc.stop()
+        refusing.close()

@@ -20,6 +20,7 @@ from ..db import open_database
 from ..delivery import Dispatcher, Policy, Target
 from ..hooks import HooksService
 from ..metrics import Metrics
+from ..ratelimit import Limits
 from ..records import CallStore
 from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 async def api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -66,7 +67,8 @@ def create_app(settings: Settings) -> Starlette:
             app.state.settings = settings
             app.state.ari = ari
             app.state.stasis = stasis
-            app.state.service = ClickToCallService(settings, ari, stasis)
+            app.state.limits = Limits(settings.rate_limit, settings.rate_burst, settings.max_calls_per_token)
+            app.state.service = ClickToCallService(settings, ari, stasis, app.state.limits)
             app.state.records = RecordsService(settings, store, stasis)
             app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake)
             app.state.recordings = Recordings(settings.recordings_dir, store, ari)

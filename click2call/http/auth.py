@@ -9,14 +9,17 @@ from starlette.requests import Request
 from ..errors import ApiError
 
 
-def require_token(request: Request, tokens: tuple[str, ...]) -> None:
+def require_token(request: Request, tokens: tuple[str, ...]) -> str:
+    """The Bearer token the request presented, if it is one of ours; else 401."""
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented:
         raise ApiError("UNAUTHORIZED")
     given = presented.strip().encode()
     # Compare against every token, so timing reveals neither the token nor which one matched.
-    matched = False
+    found = ""
     for token in tokens:
-        matched |= hmac.compare_digest(given, token.encode())
-    if not matched:
+        if hmac.compare_digest(given, token.encode()):
+            found = token
+    if not found:
         raise ApiError("UNAUTHORIZED")
+    return found

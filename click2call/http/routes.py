@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -18,9 +20,10 @@ def success(call_id: str) -> JSONResponse:
 
 async def _click_to_call(request: Request, wait: bool) -> JSONResponse:
     state = request.app.state
-    require_token(request, state.settings.api_tokens)
+    token = require_token(request, state.settings.api_tokens)
+    state.limits.request(token, time.monotonic())
     req = validation.click_to_call(request.query_params)
-    return success(await state.service.click_to_call(req, wait=wait))
+    return success(await state.service.click_to_call(req, wait=wait, token=token))
 
 
 async def click2call_sync(request: Request) -> JSONResponse:
@@ -35,11 +38,12 @@ async def click2call_v2(request: Request) -> JSONResponse:
     """TEL4VN's v2: a JSON body, async behaviour, and "code" "0" / "1" beside "status" in every answer."""
     state = request.app.state
     try:
-        require_token(request, state.settings.api_tokens)
+        token = require_token(request, state.settings.api_tokens)
+        state.limits.request(token, time.monotonic())
         req = validation.click_to_call_v2(await _json_body(request))
-        call_id = await state.service.click_to_call(req, wait=False)
+        call_id = await state.service.click_to_call(req, wait=False, token=token)
     except ApiError as exc:
-        return JSONResponse({**exc.body(), "code": "1"}, status_code=exc.status)
+        return JSONResponse({**exc.body(), "code": "1"}, status_code=exc.status, headers=exc.headers)
     return JSONResponse({"status": "success", "code": "0", "call_id": call_id})
 
 

@@ -91,3 +91,20 @@ def test_sigterm_lets_a_waiting_sync_request_finish_refuses_new_ones_and_exits_0
     ari.delete(f"/channels/{call_id}.customer")
     ari.delete(f"/bridges/{call_id}.bridge")
     wait_for(lambda: not leftovers(ari, call_id), 10, "the call cleaned up")
+
+
+def test_cap_on_calls_in_progress_per_token(own_service, phones, ari):
+    svc = own_service(C2C_MAX_CALLS_PER_TOKEN="1")
+    ask = lambda ext, token=TOKEN: httpx.get(svc.base + "/v1/click2call/async",  # noqa: E731
+                                             params={"ext": ext, "phone": unique_phone(), "hotline": "02873000002"},
+                                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    first = ask("112")  # rings 2.5 s, then a 1.5 s call
+    assert first.json()["status"] == "success"
+    capped = ask("101")
+    assert capped.status_code == 429 and capped.json()["error"] == "TOO_MANY_CALLS" and capped.headers["retry-after"]
+    other = ask("102", token="other-token")  # the cap is per token
+    assert other.json()["status"] == "success"
+    for call_id in (first.json()["call_id"], other.json()["call_id"]):
+        wait_for(lambda: not leftovers(ari, call_id), 15, "the call ended")
+    last = wait_for(lambda: (r := ask("101")).status_code == 200 and r, 5, "a new call once the first ended")
+    wait_for(lambda: not leftovers(ari, last.json()["call_id"]), 15, "the last call ended")
