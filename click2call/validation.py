@@ -32,7 +32,8 @@ def phone(value: str, name: str = "phone") -> str:
 
 
 def extension(value: str, name: str = "ext") -> str:
-    if not EXTENSION_RE.fullmatch(value):
+    # At least one letter or digit: "." and ".." would walk ARI's URL path (/endpoints/PJSIP/..).
+    if not EXTENSION_RE.fullmatch(value) or not any(c.isalnum() for c in value):
         raise ApiError("INVALID_PARAMETER", f"{name} must be 1-40 letters, digits, '.', '_' or '-'")
     return value
 

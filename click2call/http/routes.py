@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import validation
 from ..errors import ApiError
 from ..metrics import CONTENT_TYPE_LATEST
+from . import openapi
 from .auth import require_token
 
 
@@ -120,6 +121,14 @@ async def metrics(request: Request) -> Response:
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+async def openapi_json(request: Request) -> JSONResponse:
+    return JSONResponse(openapi.SPEC)
+
+
+async def docs(request: Request) -> HTMLResponse:
+    return HTMLResponse(openapi.docs_page())
+
+
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
@@ -147,5 +156,7 @@ routes = [
     Route("/v1/recordings/{call_id}", recording, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/docs", docs, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

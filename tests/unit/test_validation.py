@@ -55,7 +55,7 @@ def test_hostile_phone_refused(bad):
         assert code_of(phone=bad) == ("INVALID_PARAMETER", 400)
 
 
-@pytest.mark.parametrize("bad", ["10 1", "101&x", "PJSIP/101", "101@h", "1" * 41, "101\n"])
+@pytest.mark.parametrize("bad", ["10 1", "101&x", "PJSIP/101", "101@h", "1" * 41, "101\n", ".", "..", "-_."])
 def test_hostile_extension_refused(bad):
     assert code_of(ext=bad) == ("INVALID_PARAMETER", 400)
 

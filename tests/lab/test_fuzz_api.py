@@ -1,0 +1,44 @@
+"""Schemathesis against /openapi.json on the real service and Asterisk: whatever is sent, no 5xx but the
+documented 502/503, every answer in its documented status, content type and schema (the fail shape included)."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance, response_schema_conformance, status_code_conformance,
+)
+
+from click2call.http.openapi import SPEC
+
+from .conftest import TOKEN, Service, free_port, service_env
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def fuzz_service(lab, phones, carriers, tmp_path_factory):
+    work = tmp_path_factory.mktemp("fuzz")
+    env = service_env(lab, C2C_ARI_APP="click2call-fuzz", C2C_LISTEN=f"127.0.0.1:{free_port()}",
+                      C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RATE_LIMIT="0")
+    svc = Service(env, str(work / "svc.log")).start()
+    yield svc
+    svc.stop()
+
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+OPERATIONS = [result.ok() for result in schemathesis.openapi.from_dict(SPEC).get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
+def test_every_operation_answers_as_documented(operation, fuzz_service):
+    @given(case=operation.as_strategy())
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(case):
+        response = case.call(base_url=fuzz_service.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        case.validate_response(response, checks=CHECKS)
+        assert response.status_code not in (500, 501), response.text
+
+    check()
