@@ -23,17 +23,21 @@ def call_connected(svc: Service, carriers, ext: str = "110") -> str:
     r = httpx.get(svc.base + "/v1/click2call", params={"ext": ext, "phone": phone, "hotline": HOTLINE_A},
                   headers=HEADERS, timeout=30)
     invite_to(carriers[HOTLINE_A], phone)
-    return r.json()["call_id"]
+    call_id = r.json()["call_id"]
+    wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=HEADERS).json()["time_answered"], 5,
+             "customer answered")
+    return call_id
+
+
+def kill(svc: Service) -> None:
+    svc.proc.send_signal(signal.SIGKILL)
+    svc.proc.wait(5)
 
 
 def test_sigkill_mid_call_then_restart_adopts_the_call(own_service, carriers, ari):
     svc, headers = own_service(), HEADERS
     call_id = call_connected(svc, carriers)
-    wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()["time_answered"], 5,
-             "customer answered")
-
-    svc.proc.send_signal(signal.SIGKILL)
-    svc.proc.wait(5)
+    kill(svc)
     assert ari.get(f"/channels/{call_id}.customer").status_code == 200  # the call lives on in Asterisk
 
     svc.start()
@@ -51,10 +55,7 @@ def test_sigkill_mid_call_then_restart_adopts_the_call(own_service, carriers, ar
 def test_call_that_ended_while_the_service_was_down_is_closed(own_service, carriers, ari):
     svc, headers = own_service(), HEADERS
     call_id = call_connected(svc, carriers)
-    wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()["time_answered"], 5,
-             "customer answered")
-    svc.proc.send_signal(signal.SIGKILL)
-    svc.proc.wait(5)
+    kill(svc)
     ari.delete(f"/channels/{call_id}.agent")
     ari.delete(f"/channels/{call_id}.customer")
     wait_for(lambda: leftovers(ari, call_id) == [f"{call_id}.bridge"], 10, "only the bridge left")
