@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import signal
 import sys
 
 import uvicorn
 
+from . import logs
 from .config import ConfigError, Settings
 from .http.app import create_app
 
@@ -20,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    fmt = os.environ.get("C2C_LOG_FORMAT", "text")
+    if fmt not in ("text", "json"):
+        print("click2call: configuration error: C2C_LOG_FORMAT must be text or json", file=sys.stderr)
+        return 2
+    log_config = logs.setup(args.log_level, fmt)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -34,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # the agent) finish for up to C2C_SHUTDOWN_TIMEOUT, then the lifespan closes the rest; exit status 0.
     uvicorn.run(
         create_app(settings), host=settings.listen_host, port=settings.listen_port,
-        log_level=args.log_level, access_log=False, lifespan="on",
+        log_level=args.log_level, access_log=False, lifespan="on", log_config=log_config,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
     return 0

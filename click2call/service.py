@@ -11,6 +11,7 @@ from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec
 from .stasis_app.calls import StasisApp
 from .validation import ClickToCall
+from .logs import call_id_var
 from .ratelimit import Limits
 from .records import CallStore
 from . import cdr, handoff
@@ -56,6 +57,7 @@ class ClickToCallService:
         if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
             raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
         spec = self.spec(req, str(uuid.uuid4()))
+        call_id_var.set(spec.call_id)
         if not self.ari.connected.is_set():
             raise ApiError("SERVICE_UNAVAILABLE")
         self.stasis.reserve(spec.ext, spec.call_id)

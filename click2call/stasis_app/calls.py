@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from collections.abc import Callable
 
 from ..errors import ApiError
+from ..logs import call_id_var
 from . import call_flow as flow
 from . import events, ids
 from .ari import Ari
@@ -177,6 +178,7 @@ class StasisApp:
         return call
 
     async def _run(self, call: Call, first: list[flow.Event], record: bool = False) -> None:
+        call_id_var.set(call.call_id)  # every line logged by this call's worker names the call
         pending = list(first)
         try:
             if record:  # a handoff: the record is written here, off the event reader

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -286,3 +287,18 @@ def test_prometheus_metrics_count_what_happened(api, ari, phones, carriers):
     assert metric(text, "click2call_pending_sync_requests") == 0
     assert "click2call_webhook_queue_depth" in text and "click2call_ari_websocket_reconnects_total" in text
     assert TOKEN not in text
+
+
+def test_json_logs_name_the_call_and_hold_no_secrets(own_service, lab, phones, carriers, ari):
+    svc = own_service(C2C_LOG_FORMAT="json")
+    r = httpx.get(svc.base + "/v1/click2call", params={"ext": "104", "phone": unique_phone(), "hotline": HOTLINE_B},
+                  headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    call_id = r.json()["call_id"]
+    assert_cleaned_up(ari, call_id)
+    svc.stop()
+    lines = [json.loads(line) for line in svc.log().splitlines()[-200:] if line.startswith("{")]
+    about = [line for line in lines if call_id in line["message"]]
+    assert about and all(line.get("call_id") == call_id for line in about)  # every line about the call says so
+    assert any("ended" in line["message"] for line in about)
+    text = svc.log()
+    assert TOKEN not in text and lab["C2C_ARI_PASSWORD"] not in text and lab["LAB_PHONE_PASSWORD"] not in text
