@@ -111,3 +111,35 @@ def test_no_accepted_name_carries_header_syntax(text):
     except ApiError:
         return
     assert not (set(value) & set('"<>\r\n;,@&\\:'))
+
+
+FIELDS = ["ext", "phone", "src_cid_name", "src_cid_number", "dest_cid_name", "dest_cid_number", "auto_answer",
+          "hotline", "is_encode", "customer_id", "record"]
+SEPARATORS = set("&,/@;:<>\"'\r\n\t\\|!%?#[]{}`$^~=") | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+@given(st.dictionaries(st.sampled_from(FIELDS), st.text(max_size=120), max_size=len(FIELDS)))
+def test_any_query_is_refused_cleanly_or_safe_to_dial(params):
+    """Whatever a client sends: a 400 in the API's shape, or values with nothing that splits a dial string or
+    a SIP header (numbers ASCII digits, names without separators, all of bounded length)."""
+    try:
+        req = validation.click_to_call(params)
+    except ApiError as exc:
+        assert exc.status == 400 and exc.body()["status"] == "fail" and exc.message
+        return
+    for value in (req.ext, req.phone, req.src_cid_number, req.dest_cid_number, req.hotline, req.customer_id):
+        assert value is None or (value.isascii() and not set(value) & SEPARATORS and len(value) <= 64)
+    for number in (req.phone, req.src_cid_number, req.dest_cid_number, req.hotline):
+        assert number is None or validation.PHONE_RE.fullmatch(number)
+    for name in (req.src_cid_name, req.dest_cid_name):
+        assert name is None or (len(name) <= 64 and not set(name) & SEPARATORS)
+
+
+@given(st.binary(max_size=40))
+def test_any_base64_phone_is_refused_cleanly_or_digits(raw):
+    import base64 as b64
+    for text in (b64.b64encode(raw).decode(), b64.urlsafe_b64encode(raw).decode().rstrip("=")):
+        try:
+            assert validation.PHONE_RE.fullmatch(validation.base64_phone(text))
+        except ApiError as exc:
+            assert exc.status == 400
