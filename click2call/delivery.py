@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
-from .metrics import Metrics
 from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, webhook_events
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 

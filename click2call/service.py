@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+from . import cdr, handoff
 from .config import Settings
 from .errors import ApiError
+from .logs import call_id_var
+from .ratelimit import Limits
+from .records import CallStore
 from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec
 from .stasis_app.calls import StasisApp
 from .validation import ClickToCall
-from .logs import call_id_var
-from .ratelimit import Limits
-from .records import CallStore
-from . import cdr, handoff
 
 
 class ClickToCallService:
@@ -33,6 +33,9 @@ class ClickToCallService:
         return replace(self.spec(req, str(uuid.uuid4())), agent_channel=channel["id"])
 
     def spec(self, req: ClickToCall, call_id: str) -> CallSpec:
+        """The call as placed, defaults resolved; the same for API calls and dialplan handoffs."""
+        if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
+            raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
         hotline = self.settings.hotline(req.hotline)
         return CallSpec(
             call_id=call_id,
@@ -54,8 +57,6 @@ class ClickToCallService:
 
     async def click_to_call(self, req: ClickToCall, *, wait: bool, token: str = "") -> str:
         """Ring the agent; return the call_id once originated (wait=False) or once answered (wait=True)."""
-        if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
-            raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
         spec = self.spec(req, str(uuid.uuid4()))
         call_id_var.set(spec.call_id)
         if not self.ari.connected.is_set():

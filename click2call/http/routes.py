@@ -15,13 +15,18 @@ from . import openapi
 from .auth import require_token
 
 
+def authorized(request: Request) -> str:
+    """The request's Bearer token, if it is one of ours (else 401)."""
+    return require_token(request, request.app.state.settings.api_tokens)
+
+
 def success(call_id: str) -> JSONResponse:
     return JSONResponse({"status": "success", "call_id": call_id})
 
 
 async def _click_to_call(request: Request, wait: bool) -> JSONResponse:
     state = request.app.state
-    token = require_token(request, state.settings.api_tokens)
+    token = authorized(request)
     state.limits.request(token, time.monotonic())
     req = validation.click_to_call(request.query_params)
     return success(await state.service.click_to_call(req, wait=wait, token=token))
@@ -39,7 +44,7 @@ async def click2call_v2(request: Request) -> JSONResponse:
     """TEL4VN's v2: a JSON body, async behaviour, and "code" "0" / "1" beside "status" in every answer."""
     state = request.app.state
     try:
-        token = require_token(request, state.settings.api_tokens)
+        token = authorized(request)
         state.limits.request(token, time.monotonic())
         req = validation.click_to_call_v2(await _json_body(request))
         call_id = await state.service.click_to_call(req, wait=False, token=token)
@@ -49,22 +54,22 @@ async def click2call_v2(request: Request) -> JSONResponse:
 
 
 async def cdr_list(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     return JSONResponse(await request.app.state.records.cdr_list(request.query_params))
 
 
 async def cdr_get(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     return JSONResponse(await request.app.state.records.cdr_get(request.path_params["id"]))
 
 
 async def calls_in_progress(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     return JSONResponse({"status": "success", "data": request.app.state.records.active_calls()})
 
 
 async def call_hangup(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     call_id = request.path_params["call_id"]
     await request.app.state.records.hangup(call_id)
     return success(call_id)
@@ -78,35 +83,35 @@ async def _json_body(request: Request):
 
 
 async def hook_create(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     hook = await request.app.state.hooks.create(await _json_body(request))
     return JSONResponse({"status": "success", "data": hook}, status_code=201)
 
 
 async def hook_list(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     return JSONResponse({"status": "success", "data": await request.app.state.hooks.list()})
 
 
 async def hook_delete(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     await request.app.state.hooks.delete(request.path_params["id"])
     return JSONResponse({"status": "success"})
 
 
 async def hook_deliveries(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     return JSONResponse({"status": "success", "data": await request.app.state.hooks.deliveries(request.path_params["id"])})
 
 
 async def delivery_resend(request: Request) -> JSONResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     await request.app.state.hooks.resend(request.path_params["id"])
     return JSONResponse({"status": "success"})
 
 
 async def recording(request: Request) -> FileResponse:
-    require_token(request, request.app.state.settings.api_tokens)
+    authorized(request)
     path = await request.app.state.recordings.path(request.path_params["call_id"])
     return FileResponse(path, media_type="audio/wav")
 

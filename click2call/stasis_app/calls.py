@@ -9,19 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
-
 from collections.abc import Callable
 
 from ..errors import ApiError
 from ..logs import call_id_var
+from ..records import CallStore, final_status, state_from_row
 from . import call_flow as flow
 from . import events, ids
 from .ari import Ari
 from .commands import Executor
-
-if TYPE_CHECKING:
-    from ..records import CallStore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +40,7 @@ class Call:
 
 
 class StasisApp:
-    def __init__(self, ari: Ari, store: "CallStore") -> None:
+    def __init__(self, ari: Ari, store: CallStore) -> None:
         self.ari = ari
         self.store = store
         # Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
@@ -130,14 +126,9 @@ class StasisApp:
         Their channels live on in Asterisk under the same app; the reconnect check (on_connect) ends the
         legs that vanished, and the rest stay controllable through the API.
         """
-        from ..records import state_from_row  # records builds on the call flow, not the reverse
-
         rows = await self.store.unfinished()
         for row in rows:
             state = state_from_row(row)
-            self._by_extension.setdefault(state.spec.ext, state.spec.call_id)
-            if state.spec.agent_channel:
-                self._foreign[state.spec.agent_channel] = state.spec.call_id
             call = Call(state.spec, state)
             _settle(call.originated, None)
             _settle(call.answered, None)
@@ -159,14 +150,17 @@ class StasisApp:
             task.add_done_callback(self._refusals.discard)
             return
         call = Call(spec)
-        self._foreign[channel["id"]] = spec.call_id
-        self._by_extension.setdefault(spec.ext, spec.call_id)
         _settle(call.originated, None)
         log.info("call %s: dialplan handoff of %s (%s) to %s", spec.call_id, channel.get("name"), args[0], spec.phone)
         self._launch(call, [flow.HandedOff(events.timestamp(raw), channel.get("protocol_id") or "")], record=True)
 
     def _launch(self, call: Call, first: list[flow.Event], record: bool = False) -> None:
+        """Register the call (an API call has reserved its extension already) and start its worker."""
+        spec = call.state.spec
         self.calls[call.call_id] = call
+        self._by_extension.setdefault(spec.ext, call.call_id)
+        if spec.agent_channel:  # a handoff: events of Asterisk's channel id find the call through this map
+            self._foreign[spec.agent_channel] = call.call_id
         self.ari.metrics.active_calls.set(len(self.calls))
         call.task = asyncio.create_task(self._run(call, first, record), name=f"call-{call.call_id}")
 
@@ -226,8 +220,6 @@ class StasisApp:
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.originated, failure)
         _settle(call.answered, failure)
-        from ..records import final_status
-
         self.calls.pop(call.call_id, None)
         self.ari.metrics.active_calls.set(len(self.calls))
         self.ari.metrics.calls.labels(final_status(call.state)).inc()

@@ -42,8 +42,6 @@ def originate_params(spec: flow.CallSpec, app: str) -> tuple[dict, dict]:
     return params, {"variables": variables}
 
 
-
-
 class Executor:
     def __init__(self, ari: Ari) -> None:
         self.ari = ari
