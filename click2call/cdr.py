@@ -8,7 +8,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -56,6 +56,7 @@ def serialise(record: dict, tz: ZoneInfo) -> dict:
         "status": record["status"],
         "hotline": record["hotline"],
         "customer_id": record["customer_id"] or "",
+        "tenant": record.get("tenant") or "",
         "hangup_by": record["hangup_by"] or "",
         "recording_error": record["recording_error"] or "",
         "legs": legs,

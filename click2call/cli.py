@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import sys
 
@@ -12,6 +13,7 @@ import uvicorn
 from . import logs
 from .config import ConfigError, Settings
 from .http.app import create_app
+from .tenants import hash_token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API and the Stasis app (configured by C2C_* environment variables)")
     serve.add_argument("--log-level", default="info")
+    hasher = sub.add_parser("hash-token", help="print a token's stored form for C2C_TENANTS_FILE (reads stdin)")
+    hasher.add_argument("--generate", action="store_true", help="make a new random token; print it and its hash")
     args = parser.parse_args(argv)
+    if args.command == "hash-token":
+        return _hash_token(args.generate)
 
     fmt = os.environ.get("C2C_LOG_FORMAT", "text")
     if fmt not in ("text", "json"):
@@ -42,6 +48,20 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level, access_log=False, lifespan="on", log_config=log_config,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+    return 0
+
+
+def _hash_token(generate: bool) -> int:
+    """The token is read from stdin (not argv, which other users can see in `ps`)."""
+    if generate:
+        token = secrets.token_urlsafe(32)
+        print(f"token: {token}\nstore: {hash_token(token)}")
+        return 0
+    token = sys.stdin.readline().strip()
+    if len(token) < 16:
+        print("click2call: a token must be at least 16 characters", file=sys.stderr)
+        return 2
+    print(hash_token(token))
     return 0
 
 

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import os
-import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import validation
-from .errors import ApiError
+from pathlib import Path
 
-TRUNK_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+from . import signing, tenants, validation
+from .errors import ApiError
+from .hooks import callback_url
+from .tenants import TRUNK_RE, Directory, Hotline, Tenant
 
 
 class ConfigError(ValueError):
     """The service cannot start with this configuration."""
-
-
-@dataclass(frozen=True)
-class Hotline:
-    number: str  # the caller ID the customer sees, and the key CRMs pass as `hotline`
-    trunk: str  # the PJSIP endpoint the customer leg is dialled through
 
 
 @dataclass(frozen=True)
@@ -30,8 +25,9 @@ class Settings:
     ari_user: str = "click2call"
     ari_password: str = ""
     ari_app: str = "click2call"
-    api_tokens: tuple[str, ...] = ()
+    api_tokens: tuple[str, ...] = ()  # the operator's: every extension, hotline, record and hook
     hotlines: tuple[Hotline, ...] = ()
+    tenants: tuple[tuple[Tenant, tuple[str, ...]], ...] = ()  # from C2C_TENANTS_FILE: (tenant, token digests)
     listen_host: str = "127.0.0.1"
     listen_port: int = 8000
     database_url: str = "sqlite:///click2call.db"
@@ -50,20 +46,27 @@ class Settings:
     webhook_secrets: tuple[str, ...] = ()  # whsec_...; several while rotating; the first is the newest
     webhook_timeout: float = 5.0
     webhook_retry_hours: float = 24.0
-    webhook_backoff: float = 1.0  # first retry delay (seconds), doubling up to 10 minutes
+    webhook_backoff: float = 1.0  # first retry delay (seconds), doubling up to webhook_backoff_max
+    webhook_backoff_max: float = 600.0  # longest wait between two attempts (seconds)
     webhook_concurrency: int = 8
 
     @property
     def zoneinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def hotline(self, number: str | None) -> Hotline:
-        if number is None:
-            return self.hotlines[0]
-        for h in self.hotlines:
-            if h.number == number:
-                return h
-        raise ApiError("HOTLINE_NOT_FOUND", f"hotline {number} is not configured")
+    @property
+    def operator(self) -> Tenant:
+        """The operator: C2C_HOTLINES first (the default), then the tenants' own hotlines."""
+        merged = {h.number: h for t, _ in reversed(self.tenants) for h in t.hotlines}
+        merged.update({h.number: h for h in self.hotlines})
+        first = [h for h in self.hotlines]
+        return Tenant(name=None, hotlines=tuple(first + [h for n, h in merged.items() if h not in first]))
+
+    def directory(self) -> Directory:
+        return Directory(self.api_tokens, self.operator, self.tenants)
+
+    def trunks(self) -> set[str]:
+        return {h.trunk for h in self.operator.hotlines}
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(ari_url={self.ari_url!r}, ari_app={self.ari_app!r}, hotlines={self.hotlines!r})"
@@ -72,9 +75,19 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         tokens = tuple(t.strip() for t in env.get("C2C_API_TOKENS", "").split(",") if t.strip())
-        if not tokens:
-            raise ConfigError("C2C_API_TOKENS must list at least one Bearer token")
-        hotlines = parse_hotlines(env.get("C2C_HOTLINES", ""))
+        try:
+            hotlines = tenants.parse_hotlines(env.get("C2C_HOTLINES", ""))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        tenant_list = _tenants(env.get("C2C_TENANTS_FILE"), hotlines)
+        if not tokens and not tenant_list:
+            raise ConfigError("C2C_API_TOKENS must list at least one Bearer token (or give C2C_TENANTS_FILE)")
+        if not hotlines and not tenant_list:
+            raise ConfigError("C2C_HOTLINES must name at least one NUMBER=TRUNK_ENDPOINT")
+        _check_hotlines_agree(hotlines, tenant_list)
+        stored = {d for _, digests in tenant_list for d in digests}
+        if any(tenants.stored_form(t) in stored for t in tokens):
+            raise ConfigError("a token is both in C2C_API_TOKENS and in C2C_TENANTS_FILE")
         host, _, port = env.get("C2C_LISTEN", "127.0.0.1:8000").rpartition(":")
         return cls(
             ari_url=env.get("C2C_ARI_URL", cls.ari_url).rstrip("/"),
@@ -83,6 +96,7 @@ class Settings:
             ari_app=_app_name(env.get("C2C_ARI_APP", cls.ari_app)),
             api_tokens=tokens,
             hotlines=hotlines,
+            tenants=tenant_list,
             listen_host=host or "127.0.0.1",
             listen_port=_seconds(port, "C2C_LISTEN port", 1, 65535),
             database_url=env.get("C2C_DATABASE_URL", cls.database_url),
@@ -101,27 +115,32 @@ class Settings:
         )
 
 
-def parse_hotlines(text: str) -> tuple[Hotline, ...]:
-    """`NUMBER=TRUNK_ENDPOINT,...`; the first is the default."""
-    hotlines = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        number, sep, trunk = item.partition("=")
-        try:
-            validation.phone(number.strip(), "hotline")
-        except ApiError as exc:
-            raise ConfigError(f"C2C_HOTLINES: {exc.message}: {item!r}") from None
-        if not sep or not TRUNK_RE.fullmatch(trunk.strip()):
-            raise ConfigError(f"C2C_HOTLINES: expected NUMBER=TRUNK_ENDPOINT, got {item!r}")
-        hotlines.append(Hotline(number.strip(), trunk.strip()))
-    if not hotlines:
-        raise ConfigError("C2C_HOTLINES must name at least one NUMBER=TRUNK_ENDPOINT")
-    return tuple(hotlines)
+def _tenants(path: str | None, hotlines: tuple[Hotline, ...]) -> tuple[tuple[Tenant, tuple[str, ...]], ...]:
+    if not path:
+        return ()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"C2C_TENANTS_FILE: cannot read {path}: {exc.strerror}") from None
+    try:
+        found = tenants.load(text, hotlines, source=f"C2C_TENANTS_FILE {path}")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not found:
+        raise ConfigError(f"C2C_TENANTS_FILE {path}: defines no [[tenant]]")
+    return found
+
+
+def _check_hotlines_agree(hotlines: tuple[Hotline, ...], tenant_list) -> None:
+    """One hotline number is one trunk everywhere, so records and the operator's view stay unambiguous."""
+    trunk_of = {h.number: h.trunk for h in hotlines}
+    for tenant, _ in tenant_list:
+        for h in tenant.hotlines:
+            if trunk_of.setdefault(h.number, h.trunk) != h.trunk:
+                raise ConfigError(f"hotline {h.number} is given two trunks ({trunk_of[h.number]}, {h.trunk})")
 
 
 def _webhook_settings(env: Mapping[str, str]) -> dict:
-    from . import signing
-    from .hooks import callback_url
-
     secrets = tuple(env.get("C2C_WEBHOOK_SECRET", "").replace(",", " ").split())
     for secret in secrets:
         try:
@@ -142,6 +161,7 @@ def _webhook_settings(env: Mapping[str, str]) -> dict:
         "webhook_timeout": _number(env.get("C2C_WEBHOOK_TIMEOUT", "5"), "C2C_WEBHOOK_TIMEOUT", 0.1, 120),
         "webhook_retry_hours": _number(env.get("C2C_WEBHOOK_RETRY_HOURS", "24"), "C2C_WEBHOOK_RETRY_HOURS", 0, 24 * 30),
         "webhook_backoff": _number(env.get("C2C_WEBHOOK_BACKOFF", "1"), "C2C_WEBHOOK_BACKOFF", 0.01, 3600),
+        "webhook_backoff_max": _number(env.get("C2C_WEBHOOK_BACKOFF_MAX", "600"), "C2C_WEBHOOK_BACKOFF_MAX", 0.1, 86400),
         "webhook_concurrency": _seconds(env.get("C2C_WEBHOOK_CONCURRENCY", "8"), "C2C_WEBHOOK_CONCURRENCY", 1, 256),
     }
 

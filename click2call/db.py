@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = sa.MetaData()
 
@@ -49,11 +53,13 @@ calls = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("recording_error", sa.String(255)),  # 0003
     sa.Column("agent_channel", sa.String(255)),  # 0003: a dialplan handoff's agent channel (Asterisk's id)
+    sa.Column("tenant", sa.String(64)),  # 0004: whose call (C2C_TENANTS_FILE); NULL: the operator's
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),
     sa.Index("ix_calls_status", "status"),
     sa.Index("ix_calls_agent_sip_call_id", "agent_sip_call_id"),
     sa.Index("ix_calls_customer_sip_call_id", "customer_sip_call_id"),
+    sa.Index("ix_calls_tenant", "tenant", "created_at"),
 )
 
 
@@ -69,6 +75,9 @@ hooks = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("disabled_at", sa.Float),
     sa.Column("disabled_reason", sa.String(255)),
+    # 0004: the tenant whose calls it receives; NULL: the operator's hook, for every call
+    sa.Column("tenant", sa.String(64)),
+    sa.Column("configured", sa.Boolean, nullable=False, server_default=sa.false()),  # from C2C_TENANTS_FILE
     sa.Index("ix_hooks_event", "event"),
 )
 
@@ -141,6 +150,23 @@ def _upgrade(connection: sa.Connection) -> None:
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+_write_locks: "weakref.WeakKeyDictionary[sa.Engine, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction. SQLite takes one writer at a time, and its busy handler is not fair: with 200
+    calls writing at once some writers starved past busy_timeout ("database is locked", and a refused call).
+    So on SQLite this process's writers queue here, first come first served; PostgreSQL needs no queue."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            yield conn
+        return
+    lock = _write_locks.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock, engine.begin() as conn:
+        yield conn
 
 
 async def open_database(url: str) -> AsyncEngine:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
-from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, webhook_events
+from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, transaction, webhook_events
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class Dispatcher:
         """Lease the delivery for this attempt. A stale read of the outbox (the delivery was sent meanwhile)
         fails the claim, so it is not sent twice; a lease left by a crash expires and the delivery is retried."""
         lease = time.time() + self.timeout + 5
-        async with self.engine.begin() as conn:
+        async with transaction(self.engine) as conn:
             claimed = await conn.execute(deliveries.update().where(
                 deliveries.c.id == item["id"], deliveries.c.status == "pending",
                 deliveries.c.attempts == item["attempts"], deliveries.c.next_attempt_at == item["next_attempt_at"],
@@ -195,7 +195,7 @@ class Dispatcher:
             values.update(next_attempt_at=now + outcome.delay)
         else:
             values.update(status="failed")
-        async with self.engine.begin() as conn:
+        async with transaction(self.engine) as conn:
             await conn.execute(delivery_attempts.insert().values(
                 delivery_id=item["id"], attempted_at=now, status_code=status_code, error=error, duration_ms=elapsed_ms))
             # Guarded: a delivery re-sent by API meanwhile is not overwritten by this older attempt.

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import signing
-from .db import deliveries, delivery_attempts, hooks, webhook_events
+from .db import deliveries, delivery_attempts, hooks, transaction, webhook_events
 from .errors import ApiError
 from .webhooks import EVENTS
+
+if TYPE_CHECKING:
+    from .tenants import Tenant
 
 MAX_URL = 2048
 
@@ -40,8 +45,14 @@ def hook_view(row: dict) -> dict:
         "id": row["id"], "event": row["event"], "callback_url": row["callback_url"],
         "has_callback_apikey": bool(row["callback_apikey"]), "has_secret": bool(row["secret"]),
         "created_at": row["created_at"], "disabled": row["disabled_at"] is not None,
-        "disabled_reason": row["disabled_reason"] or "",
+        "disabled_reason": row["disabled_reason"] or "", "tenant": row["tenant"],
+        "configured": bool(row["configured"]),
     }
+
+
+def _visible(tenant: "Tenant"):
+    """The hooks this caller may see and change: a tenant's own; the operator sees all."""
+    return sa.true() if tenant.is_operator else hooks.c.tenant == tenant.name
 
 
 class HooksService:
@@ -50,7 +61,7 @@ class HooksService:
         self.global_secrets = global_secrets
         self.wake = wake
 
-    async def create(self, body) -> dict:
+    async def create(self, body, tenant: "Tenant") -> dict:
         if not isinstance(body, dict):
             raise ApiError("INVALID_PARAMETER", "the body must be a JSON object")
         event = body.get("event")
@@ -67,25 +78,26 @@ class HooksService:
         row = {
             "id": uuid.uuid4().hex, "event": event, "callback_url": callback_url(body.get("callback_url")),
             "callback_apikey": header_value(body.get("callback_apikey"), "callback_apikey"), "secret": secret,
-            "created_at": time.time(), "disabled_at": None, "disabled_reason": None,
+            "created_at": time.time(), "disabled_at": None, "disabled_reason": None, "tenant": tenant.name,
+            "configured": False,
         }
-        async with self.engine.begin() as conn:
+        async with transaction(self.engine) as conn:
             await conn.execute(hooks.insert().values(**row))
         return hook_view(row)
 
-    async def list(self) -> list[dict]:
+    async def list(self, tenant: "Tenant") -> list[dict]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(hooks).order_by(hooks.c.created_at))
+            rows = await conn.execute(sa.select(hooks).where(_visible(tenant)).order_by(hooks.c.created_at))
             return [hook_view(dict(r)) for r in rows.mappings()]
 
-    async def delete(self, hook_id: str) -> None:
-        async with self.engine.begin() as conn:
-            if (await conn.execute(hooks.delete().where(hooks.c.id == hook_id))).rowcount != 1:
+    async def delete(self, hook_id: str, tenant: "Tenant") -> None:
+        async with transaction(self.engine) as conn:
+            if (await conn.execute(hooks.delete().where(hooks.c.id == hook_id, _visible(tenant)))).rowcount != 1:
                 raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
 
-    async def deliveries(self, hook_id: str, limit: int = 100) -> list[dict]:
+    async def deliveries(self, hook_id: str, tenant: "Tenant", limit: int = 100) -> list[dict]:
         async with self.engine.connect() as conn:
-            if not (await conn.execute(sa.select(hooks.c.id).where(hooks.c.id == hook_id))).first():
+            if not (await conn.execute(sa.select(hooks.c.id).where(hooks.c.id == hook_id, _visible(tenant)))).first():
                 raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
             rows = [dict(r) for r in (await conn.execute(
                 sa.select(deliveries, webhook_events.c.event)
@@ -111,15 +123,38 @@ class HooksService:
             for r in rows
         ]
 
-    async def resend(self, delivery_id: str) -> None:
+    async def resend(self, delivery_id: str, tenant: "Tenant") -> None:
         """Send a failed (or delivered) delivery again, same webhook-id and body; its retry window restarts."""
         now = time.time()
-        async with self.engine.begin() as conn:
+        own = deliveries.c.hook_id.in_(sa.select(hooks.c.id).where(_visible(tenant))) \
+            if not tenant.is_operator else sa.true()
+        async with transaction(self.engine) as conn:
             done = await conn.execute(deliveries.update().where(
-                deliveries.c.id == delivery_id, deliveries.c.status != "pending",
+                deliveries.c.id == delivery_id, deliveries.c.status != "pending", own,
             ).values(status="pending", next_attempt_at=now, created_at=now, attempts=0))
             if done.rowcount != 1:
-                exists = (await conn.execute(sa.select(deliveries.c.id).where(deliveries.c.id == delivery_id))).first()
+                exists = (await conn.execute(
+                    sa.select(deliveries.c.id).where(deliveries.c.id == delivery_id, own))).first()
                 if not exists:
                     raise ApiError("DELIVERY_NOT_FOUND", f"no delivery with id {delivery_id}")
         self.wake()
+
+    async def sync_configured(self, tenants: "tuple[Tenant, ...]") -> None:
+        """Make the hooks table hold exactly the tenants file's hooks (beside those made through the API).
+        A hook keeps its id, and so its delivery history, while its tenant, event and URL stay the same."""
+        wanted = {}
+        for tenant in tenants:
+            for h in tenant.hooks:
+                hook_id = "cfg_" + hashlib.sha256(f"{tenant.name}\n{h.event}\n{h.callback_url}".encode()).hexdigest()[:28]
+                wanted[hook_id] = {"tenant": tenant.name, "event": h.event, "callback_url": h.callback_url,
+                                   "callback_apikey": h.callback_apikey, "secret": h.secret}
+        async with transaction(self.engine) as conn:
+            existing = {r for (r,) in await conn.execute(sa.select(hooks.c.id).where(hooks.c.configured))}
+            if gone := existing - wanted.keys():
+                await conn.execute(hooks.delete().where(hooks.c.id.in_(gone)))
+            for hook_id, values in wanted.items():
+                if hook_id in existing:  # the secret or apikey may have changed; re-enable only by editing the file
+                    await conn.execute(hooks.update().where(hooks.c.id == hook_id).values(**values))
+                else:
+                    await conn.execute(hooks.insert().values(
+                        id=hook_id, created_at=time.time(), configured=True, **values))

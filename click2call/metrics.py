@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
@@ -26,6 +26,8 @@ class Metrics:
                                   ["result"], registry=r)
         self.webhook_queue = Gauge("click2call_webhook_queue_depth", "Webhook deliveries waiting to be sent",
                                    registry=r)
+        self.tasks = Gauge("click2call_asyncio_tasks", "asyncio tasks alive (a leak shows as growth)", registry=r)
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import ApiError
 from .records import IN_PROGRESS, CallStore
 from .stasis_app.ari import Ari, AriError
+from .tenants import Tenant
 
 CALL_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -20,12 +21,14 @@ class Recordings:
         self.store = store
         self.ari = ari
 
-    async def path(self, call_id: str) -> Path:
+    async def path(self, call_id: str, tenant: Tenant) -> Path:
         """The local wav of a call's recording, fetched from Asterisk on first use."""
         if not CALL_ID_RE.fullmatch(call_id):  # also keeps any path out of the file name
             raise ApiError("RECORDING_NOT_FOUND", "no recording for this id")
         record = await self.store.get(call_id)
-        if record is None or record["call_id"] != call_id or not record["recording_url"]:
+        if record is None or record["call_id"] != call_id or not tenant.sees(record["tenant"]):
+            raise ApiError("RECORDING_NOT_FOUND", "no recording for this id")
+        if not record["recording_url"]:
             why = (record or {}).get("recording_error")
             raise ApiError("RECORDING_NOT_FOUND", f"no recording for this call{': ' + why if why else ''}")
         local = self.dir / f"{call_id}.wav"

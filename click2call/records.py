@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .db import calls
+from .db import calls, transaction
 from .stasis_app import ids
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase
 
@@ -107,7 +107,7 @@ def state_from_row(r: dict) -> CallState:
         src_cid_name=r["src_cid_name"] or "", src_cid_number=r["src_cid_number"] or "",
         dest_cid_name=r["dest_cid_name"], dest_cid_number=r["dest_cid_number"] or "", auto_answer=False,
         ring_timeout=0, dial_timeout=0, customer_id=r["customer_id"], recording_url=r["recording_url"],
-        agent_channel=r["agent_channel"],
+        agent_channel=r["agent_channel"], tenant=r["tenant"],
     )
     phase = Phase(r["phase"])
 
@@ -136,13 +136,13 @@ class CallStore:
 
     async def create(self, state: CallState, direction: str = "outbound") -> None:
         spec = state.spec
-        async with self.engine.begin() as conn:
+        async with transaction(self.engine) as conn:
             await conn.execute(calls.insert().values(
                 call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
                 hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
                 src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
                 dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=IN_PROGRESS,
-                agent_channel=spec.agent_channel,
+                agent_channel=spec.agent_channel, tenant=spec.tenant,
                 created_at=state.created_at, updated_at=time.time(), **row(state),
             ))
 
@@ -157,7 +157,7 @@ class CallStore:
             calls.c.status == IN_PROGRESS,
             calls.c.phase_rank <= values["phase_rank"],
         )
-        async with self.engine.begin() as conn:
+        async with transaction(self.engine) as conn:
             result = await conn.execute(calls.update().where(guard).values(updated_at=time.time(), **values))
             saved = result.rowcount == 1
             added = saved and before is not None and self.outbox is not None and \

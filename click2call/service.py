@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from . import cdr, handoff
 from .config import Settings
+from .db import calls
 from .errors import ApiError
 from .logs import call_id_var
 from .ratelimit import Limits
@@ -14,31 +15,38 @@ from .records import CallStore
 from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec
 from .stasis_app.calls import StasisApp
+from .tenants import Directory, Tenant
 from .validation import ClickToCall
 
 
 class ClickToCallService:
-    def __init__(self, settings: Settings, ari: Ari, stasis: StasisApp, limits: Limits | None = None) -> None:
+    def __init__(self, settings: Settings, ari: Ari, stasis: StasisApp, limits: Limits | None = None,
+                 directory: Directory | None = None) -> None:
         self.settings = settings
         self.limits = limits or Limits(0, 0, 0)
+        self.directory = directory or settings.directory()
         self.ari = ari
         self.stasis = stasis
-        self._trunks = {h.trunk for h in settings.hotlines}
+        self._trunks = settings.trunks()
         stasis.handoff_spec = self.handoff_spec
 
     def handoff_spec(self, channel: dict, args: list[str]) -> CallSpec:
-        """A dialplan handoff, with the same validation and defaults as the API (see click2call.handoff)."""
+        """A dialplan handoff, with the same validation and defaults as the API (see click2call.handoff).
+        It belongs to the tenant whose extension placed it."""
         found = handoff.parse(channel, args)
         req = ClickToCall(ext=found.ext, phone=found.phone, hotline=found.hotline)
-        return replace(self.spec(req, str(uuid.uuid4())), agent_channel=channel["id"])
+        tenant = self.directory.owner_of(found.ext)
+        return replace(self.spec(req, str(uuid.uuid4()), tenant), agent_channel=channel["id"])
 
-    def spec(self, req: ClickToCall, call_id: str) -> CallSpec:
+    def spec(self, req: ClickToCall, call_id: str, tenant: Tenant) -> CallSpec:
         """The call as placed, defaults resolved; the same for API calls and dialplan handoffs."""
         if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
             raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
-        hotline = self.settings.hotline(req.hotline)
+        tenant.check_extension(req.ext)  # before anything asks Asterisk about it
+        hotline = tenant.hotline(req.hotline)
         return CallSpec(
             call_id=call_id,
+            tenant=tenant.name,
             ext=req.ext,
             phone=req.phone,
             hotline=hotline.number,
@@ -55,9 +63,9 @@ class ClickToCallService:
             if (self.settings.record if req.record is None else req.record) else None,
         )
 
-    async def click_to_call(self, req: ClickToCall, *, wait: bool, token: str = "") -> str:
+    async def click_to_call(self, req: ClickToCall, tenant: Tenant, *, wait: bool, limit_key: str = "") -> str:
         """Ring the agent; return the call_id once originated (wait=False) or once answered (wait=True)."""
-        spec = self.spec(req, str(uuid.uuid4()))
+        spec = self.spec(req, str(uuid.uuid4()), tenant)
         call_id_var.set(spec.call_id)
         if not self.ari.connected.is_set():
             raise ApiError("SERVICE_UNAVAILABLE")
@@ -65,7 +73,7 @@ class ClickToCallService:
         counted = None
         try:
             await self._check_extension(spec.ext)
-            counted = self.limits.call_started(token) if token else None
+            counted = self.limits.call_started(limit_key) if limit_key else None
             call = await self.stasis.start(spec)
         except BaseException:
             self.stasis.release(spec.ext, spec.call_id)
@@ -110,9 +118,10 @@ class RecordsService:
         self.store = store
         self.stasis = stasis
 
-    async def cdr_list(self, params) -> dict:
+    async def cdr_list(self, params, tenant: Tenant) -> dict:
         query = cdr.parse_query(params, self.tz)
-        rows, total = await self.store.search(query.where, query.limit, page=query.page, after=query.after)
+        where = query.where if tenant.is_operator else [*query.where, calls.c.tenant == tenant.name]
+        rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after)
         body: dict = {"data": [cdr.serialise(r, self.tz) for r in rows], "limit": query.limit}
         if query.page is not None:
             body.update(page=query.page, total=total)
@@ -120,22 +129,25 @@ class RecordsService:
             body["scroll_id"] = cdr.encode_cursor(rows[-1]) if len(rows) == query.limit else None
         return body
 
-    async def cdr_get(self, key: str) -> dict:
+    async def cdr_get(self, key: str, tenant: Tenant) -> dict:
         record = await self.store.get(key)
-        if record is None:
+        if record is None or not tenant.sees(record["tenant"]):
             raise ApiError("CALL_NOT_FOUND", f"no call record with id {key}")
         return cdr.serialise(record, self.tz)
 
-    def active_calls(self) -> list[dict]:
+    def active_calls(self, tenant: Tenant) -> list[dict]:
         return [
             {
                 "call_id": call.call_id, "extension": call.state.spec.ext, "destination": call.state.spec.phone,
                 "hotline": call.state.spec.hotline, "direction": "outbound", "state": call.state.phase.value,
                 "time_started": cdr.fmt_time(call.state.created_at, self.tz),
             }
-            for call in self.stasis.calls.values()
+            for call in self.stasis.calls.values() if tenant.sees(call.state.spec.tenant)
         ]
 
-    async def hangup(self, call_id: str) -> None:
+    async def hangup(self, call_id: str, tenant: Tenant) -> None:
+        call = self.stasis.calls.get(call_id)
+        if call is not None and not tenant.sees(call.state.spec.tenant):
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
         call = self.stasis.hangup(call_id, "api")
         await call.done.wait()

@@ -81,7 +81,7 @@ class Outbox:
             sa.select(sa.func.max(webhook_events.c.sequence)).where(webhook_events.c.call_id == call_id)
         )).scalar()
         sequence = last or 0
-        subscribed = await self._subscribers(conn, {event for event, _ in happened})
+        subscribed = await self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
         now = time.time()
         for event, leg in happened:
             sequence += 1
@@ -105,9 +105,12 @@ class Outbox:
                 ])
         return len(happened)
 
-    async def _subscribers(self, conn: AsyncConnection, events: set[str]) -> dict[str, list[str]]:
+    async def _subscribers(self, conn: AsyncConnection, events: set[str], tenant: str | None
+                           ) -> dict[str, list[str]]:
+        # The operator's hooks (tenant NULL) get every call; a tenant's hooks only that tenant's calls.
+        mine = hooks.c.tenant.is_(None) if tenant is None else sa.or_(hooks.c.tenant.is_(None), hooks.c.tenant == tenant)
         rows = await conn.execute(
-            sa.select(hooks.c.id, hooks.c.event).where(hooks.c.event.in_(events), hooks.c.disabled_at.is_(None))
+            sa.select(hooks.c.id, hooks.c.event).where(hooks.c.event.in_(events), hooks.c.disabled_at.is_(None), mine)
         )
         found: dict[str, list[str]] = {}
         for hook_id, event in rows:

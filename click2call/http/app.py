@@ -58,19 +58,22 @@ def create_app(settings: Settings) -> Starlette:
             metrics = Metrics()
             ari = Ari(client, settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app, metrics)
             default = Target(settings.webhook_url, None, settings.webhook_secrets) if settings.webhook_url else None
-            policy = Policy(max_age=settings.webhook_retry_hours * 3600, base=settings.webhook_backoff)
+            policy = Policy(max_age=settings.webhook_retry_hours * 3600, base=settings.webhook_backoff,
+                            cap=settings.webhook_backoff_max)
             dispatcher = Dispatcher(engine, client, default=default, global_secrets=settings.webhook_secrets,
                                     policy=policy, concurrency=settings.webhook_concurrency,
                                     timeout=settings.webhook_timeout, metrics=metrics)
             store = CallStore(engine, Outbox(settings.zoneinfo, default is not None, dispatcher.wake))
             stasis = StasisApp(ari, store)
             app.state.settings = settings
+            app.state.directory = directory = settings.directory()
             app.state.ari = ari
             app.state.stasis = stasis
             app.state.limits = Limits(settings.rate_limit, settings.rate_burst, settings.max_calls_per_token)
-            app.state.service = ClickToCallService(settings, ari, stasis, app.state.limits)
+            app.state.service = ClickToCallService(settings, ari, stasis, app.state.limits, directory)
             app.state.records = RecordsService(settings, store, stasis)
             app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake)
+            await app.state.hooks.sync_configured(directory.tenants)
             app.state.recordings = Recordings(settings.recordings_dir, store, ari)
             app.state.metrics = metrics
             app.state.dispatcher = dispatcher

@@ -1,25 +1,29 @@
-"""Bearer-token check, constant time whichever token matches."""
+"""Bearer-token check: which tenant is calling (constant time whichever token matches)."""
 
 from __future__ import annotations
 
-import hmac
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from ..errors import ApiError
+from ..ratelimit import key
+from ..tenants import Directory, Tenant
 
 
-def require_token(request: Request, tokens: tuple[str, ...]) -> str:
-    """The Bearer token the request presented, if it is one of ours; else 401."""
+@dataclass(frozen=True)
+class Caller:
+    tenant: Tenant
+    key: str  # a digest of the token: what rate limits and call caps are kept under
+
+
+def require_token(request: Request, directory: Directory) -> Caller:
+    """The caller behind the request's Bearer token; else 401."""
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not presented:
+    if scheme.lower() != "bearer" or not presented.strip():
         raise ApiError("UNAUTHORIZED")
-    given = presented.strip().encode()
-    # Compare against every token, so timing reveals neither the token nor which one matched.
-    found = ""
-    for token in tokens:
-        if hmac.compare_digest(given, token.encode()):
-            found = token
-    if not found:
+    token = presented.strip()
+    tenant = directory.authenticate(token)
+    if tenant is None:
         raise ApiError("UNAUTHORIZED")
-    return found
+    return Caller(tenant, key(token))

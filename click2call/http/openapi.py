@@ -45,7 +45,7 @@ CLICK_PARAMS = [
     _q("auto_answer", BOOL), _q("hotline", PHONE), _q("is_encode", BOOL),
     _q("customer_id", CUSTOMER_ID), _q("record", BOOL),
 ]
-CALL_FAILS = (400, 404, 409, 502, 503)
+CALL_FAILS = (400, 403, 404, 409, 502, 503)
 SUCCESS = {"200": {"description": "placed", **_json(_ref("Success"))}}
 CDR_FILTERS = [
     _q("start_date", {"type": "string"}, description="YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"),
@@ -71,7 +71,7 @@ SCHEMAS = {
                 **{k: {"type": "string"} for k in (
                     "id", "sip_call_id", "cause", "direction", "recording_url", "extension", "from_number",
                     "to_number", "time_started", "time_answered", "time_ended", "status", "hotline", "customer_id",
-                    "hangup_by", "recording_error")},
+                    "hangup_by", "recording_error", "tenant")},
                 "duration": {"type": "integer"}, "billsec": {"type": "integer"},
                 "cause_code": {"type": ["integer", "null"]},
                 "legs": {"type": "object", "properties": {"agent": LEG, "customer": LEG}}}},
@@ -83,7 +83,8 @@ SCHEMAS = {
              "properties": {"id": {"type": "string"}, "event": {"type": "string", "enum": list(EVENTS)},
                             "callback_url": {"type": "string"}, "has_callback_apikey": {"type": "boolean"},
                             "has_secret": {"type": "boolean"}, "created_at": {"type": "number"},
-                            "disabled": {"type": "boolean"}, "disabled_reason": {"type": "string"}}},
+                            "disabled": {"type": "boolean"}, "disabled_reason": {"type": "string"},
+                            "tenant": {"type": ["string", "null"]}, "configured": {"type": "boolean"}}},
     "Ok": {"type": "object", "required": ["status"], "properties": {"status": {"const": "success"}}},
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.requests import Request
@@ -12,12 +13,12 @@ from .. import validation
 from ..errors import ApiError
 from ..metrics import CONTENT_TYPE_LATEST
 from . import openapi
-from .auth import require_token
+from .auth import Caller, require_token
 
 
-def authorized(request: Request) -> str:
-    """The request's Bearer token, if it is one of ours (else 401)."""
-    return require_token(request, request.app.state.settings.api_tokens)
+def authorized(request: Request) -> Caller:
+    """Who is calling: the tenant behind the request's Bearer token (else 401)."""
+    return require_token(request, request.app.state.directory)
 
 
 def success(call_id: str) -> JSONResponse:
@@ -26,10 +27,10 @@ def success(call_id: str) -> JSONResponse:
 
 async def _click_to_call(request: Request, wait: bool) -> JSONResponse:
     state = request.app.state
-    token = authorized(request)
-    state.limits.request(token, time.monotonic())
+    caller = authorized(request)
+    state.limits.request(caller.key, time.monotonic())
     req = validation.click_to_call(request.query_params)
-    return success(await state.service.click_to_call(req, wait=wait, token=token))
+    return success(await state.service.click_to_call(req, caller.tenant, wait=wait, limit_key=caller.key))
 
 
 async def click2call_sync(request: Request) -> JSONResponse:
@@ -44,34 +45,34 @@ async def click2call_v2(request: Request) -> JSONResponse:
     """TEL4VN's v2: a JSON body, async behaviour, and "code" "0" / "1" beside "status" in every answer."""
     state = request.app.state
     try:
-        token = authorized(request)
-        state.limits.request(token, time.monotonic())
+        caller = authorized(request)
+        state.limits.request(caller.key, time.monotonic())
         req = validation.click_to_call_v2(await _json_body(request))
-        call_id = await state.service.click_to_call(req, wait=False, token=token)
+        call_id = await state.service.click_to_call(req, caller.tenant, wait=False, limit_key=caller.key)
     except ApiError as exc:
         return JSONResponse({**exc.body(), "code": "1"}, status_code=exc.status, headers=exc.headers)
     return JSONResponse({"status": "success", "code": "0", "call_id": call_id})
 
 
 async def cdr_list(request: Request) -> JSONResponse:
-    authorized(request)
-    return JSONResponse(await request.app.state.records.cdr_list(request.query_params))
+    tenant = authorized(request).tenant
+    return JSONResponse(await request.app.state.records.cdr_list(request.query_params, tenant))
 
 
 async def cdr_get(request: Request) -> JSONResponse:
-    authorized(request)
-    return JSONResponse(await request.app.state.records.cdr_get(request.path_params["id"]))
+    tenant = authorized(request).tenant
+    return JSONResponse(await request.app.state.records.cdr_get(request.path_params["id"], tenant))
 
 
 async def calls_in_progress(request: Request) -> JSONResponse:
-    authorized(request)
-    return JSONResponse({"status": "success", "data": request.app.state.records.active_calls()})
+    tenant = authorized(request).tenant
+    return JSONResponse({"status": "success", "data": request.app.state.records.active_calls(tenant)})
 
 
 async def call_hangup(request: Request) -> JSONResponse:
-    authorized(request)
+    tenant = authorized(request).tenant
     call_id = request.path_params["call_id"]
-    await request.app.state.records.hangup(call_id)
+    await request.app.state.records.hangup(call_id, tenant)
     return success(call_id)
 
 
@@ -83,42 +84,44 @@ async def _json_body(request: Request):
 
 
 async def hook_create(request: Request) -> JSONResponse:
-    authorized(request)
-    hook = await request.app.state.hooks.create(await _json_body(request))
+    tenant = authorized(request).tenant
+    hook = await request.app.state.hooks.create(await _json_body(request), tenant)
     return JSONResponse({"status": "success", "data": hook}, status_code=201)
 
 
 async def hook_list(request: Request) -> JSONResponse:
-    authorized(request)
-    return JSONResponse({"status": "success", "data": await request.app.state.hooks.list()})
+    tenant = authorized(request).tenant
+    return JSONResponse({"status": "success", "data": await request.app.state.hooks.list(tenant)})
 
 
 async def hook_delete(request: Request) -> JSONResponse:
-    authorized(request)
-    await request.app.state.hooks.delete(request.path_params["id"])
+    tenant = authorized(request).tenant
+    await request.app.state.hooks.delete(request.path_params["id"], tenant)
     return JSONResponse({"status": "success"})
 
 
 async def hook_deliveries(request: Request) -> JSONResponse:
-    authorized(request)
-    return JSONResponse({"status": "success", "data": await request.app.state.hooks.deliveries(request.path_params["id"])})
+    tenant = authorized(request).tenant
+    data = await request.app.state.hooks.deliveries(request.path_params["id"], tenant)
+    return JSONResponse({"status": "success", "data": data})
 
 
 async def delivery_resend(request: Request) -> JSONResponse:
-    authorized(request)
-    await request.app.state.hooks.resend(request.path_params["id"])
+    tenant = authorized(request).tenant
+    await request.app.state.hooks.resend(request.path_params["id"], tenant)
     return JSONResponse({"status": "success"})
 
 
 async def recording(request: Request) -> FileResponse:
-    authorized(request)
-    path = await request.app.state.recordings.path(request.path_params["call_id"])
+    tenant = authorized(request).tenant
+    path = await request.app.state.recordings.path(request.path_params["call_id"], tenant)
     return FileResponse(path, media_type="audio/wav")
 
 
 async def metrics(request: Request) -> Response:
     """Prometheus exposition; carries no secrets, so it needs no token (keep it on a trusted network)."""
     state = request.app.state
+    state.metrics.tasks.set(len(asyncio.all_tasks()))
     try:
         state.metrics.webhook_queue.set(await state.dispatcher.queue_depth())
     except Exception:  # the database being down must not hide the other metrics

@@ -49,6 +49,7 @@ class CallSpec:
     customer_id: str | None = None  # the CRM's id for the customer: recorded and sent in webhooks
     recording_url: str | None = None  # where the recording will be served, when the call is recorded
     agent_channel: str | None = None  # a dialplan handoff: the agent's channel exists already, with Asterisk's id
+    tenant: str | None = None  # whose call it is (C2C_TENANTS_FILE); None: the operator's
 
     @property
     def bridge_id(self) -> str:

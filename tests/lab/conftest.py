@@ -166,7 +166,8 @@ class Service:
 @pytest.fixture(scope="session")
 def service(lab, phones, carriers, tmp_path_factory):
     work = tmp_path_factory.mktemp("service")
-    svc = Service(service_env(lab, C2C_DATABASE_URL=f"sqlite:///{work}/calls.db"), str(work / "click2call.log")).start()
+    svc = Service(service_env(lab, C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RECORDINGS_DIR=str(work / "rec")),
+                  str(work / "click2call.log")).start()
     yield svc
     svc.stop()
 
@@ -183,7 +184,7 @@ def pg_api(lab, phones, carriers, postgres, tmp_path_factory):
     """A twin of the session's service that keeps its records in a real PostgreSQL (own app name and port)."""
     work = tmp_path_factory.mktemp("pg-service")
     env = service_env(lab, C2C_ARI_APP="click2call-pg", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=postgres.new_database())
+                      C2C_DATABASE_URL=postgres.new_database(), C2C_RECORDINGS_DIR=str(work / "rec"))
     svc = Service(env, str(work / "click2call.log")).start()
     with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
         yield client
@@ -198,7 +199,7 @@ def own_service(lab, phones, carriers, tmp_path, database_url):
 
     def start(**extra: str) -> Service:
         env = service_env(lab, C2C_ARI_APP="click2call-own", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                          C2C_DATABASE_URL=database_url, **extra)
+                          C2C_DATABASE_URL=database_url, C2C_RECORDINGS_DIR=str(tmp_path / "recordings"), **extra)
         started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")).start())
         return started[-1]
 

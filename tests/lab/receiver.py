@@ -3,6 +3,7 @@ status per path, and be stopped (connection refused) and started again on the sa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ class Receiver:
         self.port = port
         self.requests: list[dict] = []
         self.status: dict[str, int] = {}  # path -> status to answer (default 200)
+        self.delay: dict[str, float] = {}  # path -> seconds to wait before answering (a slow CRM)
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
@@ -33,6 +35,8 @@ class Receiver:
             "path": scope["path"], "headers": {k.decode().lower(): v.decode() for k, v in scope["headers"]},
             "body": body, "at": time.time(),
         })
+        if self.delay.get(scope["path"]):
+            await asyncio.sleep(self.delay[scope["path"]])
         await send({"type": "http.response.start", "status": self.status.get(scope["path"], 200),
                     "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"ok"})

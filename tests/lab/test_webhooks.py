@@ -23,8 +23,8 @@ CONNECTED_CALL = [("ringing", "agent"), ("answered", "agent"), ("ringing", "cust
 
 
 def webhook_service(own_service, receiver, **extra):
-    return own_service(C2C_WEBHOOK_URL=receiver.url("/all"), C2C_WEBHOOK_SECRET=SECRET, C2C_WEBHOOK_BACKOFF="0.2",
-                       **extra)
+    return own_service(**{"C2C_WEBHOOK_URL": receiver.url("/all"), "C2C_WEBHOOK_SECRET": SECRET,
+                          "C2C_WEBHOOK_BACKOFF": "0.2", **extra})
 
 
 def call(svc, ext="110") -> str:
@@ -150,3 +150,42 @@ def test_hook_api_refusals_and_resend(own_service, receiver):
     assert first["headers"]["webhook-id"] == again["headers"]["webhook-id"] and first["body"] == again["body"]
     assert httpx.delete(f"{svc.base}/v1/event/{hook['id']}", headers=HEADERS).json()["status"] == "success"
     assert httpx.get(svc.base + "/v1/event", headers=HEADERS).json()["data"] == []
+
+
+def test_a_crm_down_then_slow_for_long_loses_nothing_and_holds_up_no_call(own_service, receiver):
+    """The CRM answers 500, then answers too slowly (past C2C_WEBHOOK_TIMEOUT), while calls go on: every call
+    connects and is recorded as usual, every delivery keeps being retried (the attempts say why), and once the
+    CRM is well again every event of every call arrives, complete and in order."""
+    svc = webhook_service(own_service, receiver, C2C_WEBHOOK_BACKOFF="0.1", C2C_WEBHOOK_BACKOFF_MAX="2",
+                          C2C_WEBHOOK_TIMEOUT="0.5")
+    hook = httpx.post(svc.base + "/v1/event", headers=HEADERS, json={
+        "callback_url": receiver.url("/hangups"), "event": "hangup"}).json()["data"]
+    def hangup_attempts(n: int):
+        """The hangup hook's deliveries, once there are n of them, each tried at least twice."""
+        found = httpx.get(f"{svc.base}/v1/event/{hook['id']}/deliveries", headers=HEADERS).json()["data"]
+        return found if len(found) == n and all(d["attempts"] >= 2 for d in found) else None
+
+    def ended(call_id: str) -> None:  # the calls themselves go through as if nothing were wrong
+        wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=HEADERS).json()["status"] == "ANSWERED",
+                 10, "the call's final record")
+
+    receiver.status["/all"] = receiver.status["/hangups"] = 500
+    calls = [call(svc, ext) for ext in ("104", "105")]
+    for call_id in calls:
+        ended(call_id)
+    wait_for(lambda: hangup_attempts(2), 20, "the hangups refused with 500, again and again")
+    receiver.status["/all"] = receiver.status["/hangups"] = 200
+    receiver.delay["/all"] = receiver.delay["/hangups"] = 2.0  # 4x the timeout: every attempt times out
+    calls += [call(svc, ext) for ext in ("106", "107")]
+    for call_id in calls[2:]:
+        ended(call_id)
+    history = wait_for(lambda: hangup_attempts(4), 20, "the hangups of the later calls timing out, again and again")
+    seen = {(a["status_code"], a["error"].split(":")[0]) for d in history for a in d["history"]}
+    assert (500, "") in seen and (None, "ReadTimeout") in seen, seen
+    assert all(d["status"] == "pending" for d in history)  # still retried, not given up
+
+    receiver.delay.clear()  # the CRM is well again
+    for call_id in calls:
+        assert_complete_and_ordered(first_receipts(receiver, "/all", call_id, 6, timeout=30))
+        hangups = first_receipts(receiver, "/hangups", call_id, 1, timeout=30)
+        assert hangups[0]["json"]["state"] == "hangup"

@@ -12,10 +12,10 @@ def test_from_env_defaults_and_hotlines():
     s = Settings.from_env(BASE)
     assert s.api_tokens == ("t1", "t2")
     assert s.hotlines == (Hotline("02873000001", "trunk-a"), Hotline("02873000002", "trunk-b"))
-    assert s.hotline(None).trunk == "trunk-a" and s.hotline("02873000002").trunk == "trunk-b"
+    assert s.operator.hotline(None).trunk == "trunk-a" and s.operator.hotline("02873000002").trunk == "trunk-b"
     assert (s.ari_url, s.ari_app, s.listen_host, s.listen_port) == ("http://127.0.0.1:8088", "click2call", "127.0.0.1", 8000)
     with pytest.raises(ApiError) as exc:
-        s.hotline("0999")
+        s.operator.hotline("0999")
     assert exc.value.code == "HOTLINE_NOT_FOUND"
 
 
@@ -44,13 +44,14 @@ class FakeRequest:  # only the headers matter to the check
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer wrong", "Basic t1", "t1", "Bearer t1x"])
 def test_bad_tokens_refused(header):
     with pytest.raises(ApiError) as exc:
-        require_token(FakeRequest(header), ("t1", "t2"))
+        require_token(FakeRequest(header), Settings.from_env({**BASE, "C2C_API_TOKENS": "t1,t2"}).directory())
     assert exc.value.status == 401
 
 
 def test_good_tokens_accepted():
-    require_token(FakeRequest("Bearer t2"), ("t1", "t2"))
-    require_token(FakeRequest("bearer t1"), ("t1", "t2"))
+    directory = Settings.from_env({**BASE, "C2C_API_TOKENS": "t1,t2"}).directory()
+    assert require_token(FakeRequest("Bearer t2"), directory).tenant.is_operator
+    assert require_token(FakeRequest("bearer t1"), directory).key != require_token(FakeRequest("Bearer t2"), directory).key
 
 
 def test_backoff_grows_to_a_cap_with_jitter():
