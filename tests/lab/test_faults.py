@@ -4,6 +4,7 @@ wait, and close every record right."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests import labkit
 
-from .conftest import HOTLINE_A, TOKEN, register_phones
+from .conftest import HOTLINE_A, HOTLINE_B, TOKEN, register_phones
 from .test_click2call import invite_to, leftovers, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
@@ -108,3 +109,101 @@ def test_cap_on_calls_in_progress_per_token(own_service, phones, ari):
         wait_for(lambda: not leftovers(ari, call_id), 15, "the call ended")
     last = wait_for(lambda: (r := ask("101")).status_code == 200 and r, 5, "a new call once the first ended")
     wait_for(lambda: not leftovers(ari, last.json()["call_id"]), 15, "the last call ended")
+
+
+class Cable:
+    """A TCP proxy between the service and Asterisk's HTTP server that the test can unplug: every connection
+    (the ARI websocket and REST alike) drops, and new ones are refused, until it is plugged back in."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.plugged = True
+        self.loop = asyncio.new_event_loop()
+        self.writers: set[asyncio.StreamWriter] = set()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.port = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
+
+    async def _serve(self) -> int:
+        self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _connection(self, reader, writer) -> None:
+        if not self.plugged:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+                self.writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def unplug(self) -> None:
+        def cut():
+            self.plugged = False
+            for w in list(self.writers):
+                w.transport.abort()  # a reset, as when a network path dies
+            self.writers.clear()
+        self.loop.call_soon_threadsafe(cut)
+
+    def plug(self) -> None:
+        self.loop.call_soon_threadsafe(setattr, self, "plugged", True)
+
+    def close(self) -> None:
+        self.unplug()
+        self.loop.call_soon_threadsafe(self.server.close)
+
+
+def test_ari_connection_lost_while_calls_ring_and_talk_then_back(own_service, lab, phones, carriers, ari):
+    """The network between service and Asterisk fails for 4 s; Asterisk and its calls live on. Meanwhile the
+    service answers 503 at once. Back, it reconnects and resyncs: a call still talking stays controllable, a call
+    whose customer hung up during the outage is closed (the agent is not left alone in the bridge), and a call
+    whose agent answered into the unreachable app is closed; nothing stays behind in Asterisk."""
+    cable = Cable(int(lab["LAB_ARI_PORT"]))
+    try:
+        svc = own_service(C2C_ARI_URL=f"http://127.0.0.1:{cable.port}", C2C_ARI_GRACE="2")
+        get = lambda path, **params: httpx.get(svc.base + path, params=params, headers=HEADERS, timeout=30)  # noqa: E731
+        talking = get("/v1/click2call", ext="109", phone=unique_phone(), hotline=HOTLINE_A).json()["call_id"]
+        hanging_up = get("/v1/click2call", ext="108", phone=unique_phone(), hotline=HOTLINE_B).json()["call_id"]
+        ringing = get("/v1/click2call/async", ext="112", phone=unique_phone()).json()["call_id"]  # answers at 2.5 s
+        for call_id in (talking, hanging_up):
+            wait_for(lambda: get(f"/v1/cdr/{call_id}").json()["time_answered"], 5, "customer answered")
+
+        cable.unplug()  # carrier B hangs up 1.5 s after answering, 112 answers: both while we cannot hear it
+        wait_for(lambda: httpx.get(svc.base + "/readyz").status_code == 503, 5, "not ready")
+        started = time.monotonic()
+        refused = get("/v1/click2call/async", ext="101", phone=unique_phone())
+        assert refused.status_code == 503 and refused.json()["error"] == "SERVICE_UNAVAILABLE"
+        assert time.monotonic() - started < 1.0
+        time.sleep(4)
+        cable.plug()
+        wait_for(lambda: httpx.get(svc.base + "/readyz").status_code == 200, 20, "ready again")
+
+        closed = wait_for(lambda: (r := get(f"/v1/cdr/{hanging_up}").json())["status"] != "IN_PROGRESS" and r, 10,
+                          "the call whose customer left to be closed")
+        assert closed["status"] == "ANSWERED" and closed["hangup_by"] == "system", closed
+        rang = wait_for(lambda: (r := get(f"/v1/cdr/{ringing}").json())["status"] != "IN_PROGRESS" and r, 10,
+                        "the call whose agent answered into the outage to be closed")
+        for call_id in (hanging_up, ringing):
+            wait_for(lambda: not leftovers(ari, call_id), 10, f"no channel or bridge of {call_id} left")
+        print("closed after the outage:", closed["status"], closed["cause"], "|", rang["status"], rang["cause"])
+
+        # The call that talked through the outage is still ours: listed, and hung up by the API as usual.
+        assert [c["call_id"] for c in get("/v1/call").json()["data"]] == [talking]
+        assert get(f"/v1/cdr/{talking}").json()["status"] == "IN_PROGRESS"
+        assert httpx.delete(f"{svc.base}/v1/call/{talking}", headers=HEADERS, timeout=15).json()["status"] == "success"
+        rec = get(f"/v1/cdr/{talking}").json()
+        assert (rec["status"], rec["hangup_by"]) == ("ANSWERED", "api") and rec["billsec"] >= 4, rec
+        wait_for(lambda: not leftovers(ari, talking), 10, "the talking call's channels gone")
+    finally:
+        cable.close()
