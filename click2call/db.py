@@ -145,9 +145,15 @@ def _upgrade(connection: sa.Connection) -> None:
 
 async def open_database(url: str) -> AsyncEngine:
     """Create the engine and bring the schema to the newest migration."""
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
+    url = async_url(url)
+    if url.startswith("sqlite"):
+        # SQLite has one writer at a time: several pooled connections only make our own transactions wait on each
+        # other in SQLite's busy handler (sleeps of up to 100 ms). One connection queues them without sleeping
+        # instead; and a file needs no liveness ping before each use.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=120)
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
     return engine
