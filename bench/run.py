@@ -63,6 +63,7 @@ class Config:
     phone: str = "0899098899"
     webhooks: bool = True
     profile: str | None = None  # "py-spy": record the service during the last repeat's highest step
+    sides: tuple[str, ...] = ("floor", "service")  # development runs may leave one out
 
     def calls_at(self, rate: float) -> int:
         return self.calls_per_step or max(1, round(rate * self.step_seconds))
@@ -264,14 +265,15 @@ class Bench:
     async def throughput(self, client: httpx.AsyncClient) -> list[dict]:
         steps = []
         self.say(f"warm-up: {self.cfg.warmup_calls} calls each")
-        await self.floor_step(self.cfg.rates[0], self.cfg.warmup_calls)
+        if "floor" in self.cfg.sides:
+            await self.floor_step(self.cfg.rates[0], self.cfg.warmup_calls)
         await self.service_step(self.cfg.rates[0], self.cfg.warmup_calls, client)
         for rep in range(self.cfg.repeats):
             for rate in self.cfg.rates:
                 n = self.cfg.calls_at(rate)
                 # alternate who goes first, so a drift of the machine does not favour one side
                 order = ("floor", "service") if (rep + self.cfg.rates.index(rate)) % 2 == 0 else ("service", "floor")
-                for who in order:
+                for who in (w for w in order if w in self.cfg.sides):
                     profile = None
                     if who == "service" and self.cfg.profile and rep == self.cfg.repeats - 1 \
                             and rate == self.cfg.rates[-1]:
@@ -286,8 +288,9 @@ class Bench:
         return steps
 
     def start_profile(self, name: str) -> subprocess.Popen:
-        out = self.cfg.out / f"profile-{name}.svg"
-        return subprocess.Popen(["py-spy", "record", "-p", str(self.service.pid), "-o", str(out), "-r", "200"],
+        out = self.cfg.out / f"profile-{name}.txt"  # collapsed stacks: flamegraph.pl or speedscope read them
+        return subprocess.Popen(["py-spy", "record", "-p", str(self.service.pid), "-o", str(out), "-r", "200",
+                                 "--format", "raw", "--nonblocking"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     async def webhook_latency(self, client: httpx.AsyncClient, rate: float) -> dict:
@@ -525,11 +528,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold-ms", type=int, default=2000)
     p.add_argument("--no-webhooks", action="store_true")
     p.add_argument("--profile", choices=["py-spy"])
+    p.add_argument("--sides", default="floor,service", help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="a few calls per part, to see that it works")
     a = p.parse_args(argv)
     cfg = Config(out=a.out, rates=[float(r) for r in a.rates.split(",")], step_seconds=a.step_seconds,
                  calls_per_step=a.calls_per_step, repeats=a.repeats, sync_pending=a.sync, sync_ring_ms=a.sync_ring_ms,
-                 hold_ms=a.hold_ms, webhooks=not a.no_webhooks, profile=a.profile)
+                 hold_ms=a.hold_ms, webhooks=not a.no_webhooks, profile=a.profile,
+                 sides=tuple(a.sides.split(",")))
     if a.quick:
         cfg.rates, cfg.calls_per_step, cfg.repeats, cfg.sync_pending, cfg.warmup_calls = [5, 10], 10, 1, 20, 3
     run(cfg)
