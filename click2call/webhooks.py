@@ -76,12 +76,18 @@ class Outbox:
         happened = events_between(before, after)
         if not happened:
             return 0
+        subscribed = await self._subscribers(conn, {event for event, _ in happened})
+        default = [DEFAULT_HOOK] if self.default_hook else []
+        # An event no hook receives is not stored: nothing would ever send it. The sequence still increases per
+        # call over the events that are.
+        happened = [(event, leg) for event, leg in happened if subscribed.get(event) or default]
+        if not happened:
+            return 0
         call_id = after.spec.call_id
         last = (await conn.execute(
             sa.select(sa.func.max(webhook_events.c.sequence)).where(webhook_events.c.call_id == call_id)
         )).scalar()
         sequence = last or 0
-        subscribed = await self._subscribers(conn, {event for event, _ in happened})
         now = time.time()
         for event, leg in happened:
             sequence += 1
@@ -95,7 +101,7 @@ class Outbox:
                 id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now,
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
             ))
-            targets = subscribed.get(event, []) + ([DEFAULT_HOOK] if self.default_hook else [])
+            targets = subscribed.get(event, []) + default
             if targets:
                 await conn.execute(deliveries.insert(), [
                     {"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
