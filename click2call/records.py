@@ -129,6 +129,16 @@ def state_from_row(r: dict) -> CallState:
     )
 
 
+# One statement built once (the SET clause follows the keys passed), so SQLAlchemy's compiled cache serves every
+# save instead of building and hashing a new statement each time. The guard: never change a final status, never
+# move to an earlier phase.
+_GUARDED_UPDATE = calls.update().where(
+    calls.c.call_id == sa.bindparam("_call_id"),
+    calls.c.status == IN_PROGRESS,
+    calls.c.phase_rank <= sa.bindparam("_phase_rank"),
+)
+
+
 class CallStore:
     def __init__(self, engine: AsyncEngine, outbox: "Outbox | None" = None) -> None:
         self.engine = engine
@@ -152,13 +162,12 @@ class CallStore:
         False when the guard refused it (the call is final or further along): then no event either.
         """
         values = row(state)
-        guard = sa.and_(
-            calls.c.call_id == state.spec.call_id,
-            calls.c.status == IN_PROGRESS,
-            calls.c.phase_rank <= values["phase_rank"],
-        )
+        if before is not None and row(before) == values:
+            return True  # a change the record does not show (e.g. the customer leg joined the bridge)
         async with self.engine.begin() as conn:
-            result = await conn.execute(calls.update().where(guard).values(updated_at=time.time(), **values))
+            result = await conn.execute(_GUARDED_UPDATE, {
+                "_call_id": state.spec.call_id, "_phase_rank": values["phase_rank"], "updated_at": time.time(),
+                **values})
             saved = result.rowcount == 1
             added = saved and before is not None and self.outbox is not None and \
                 await self.outbox.add(conn, before, state, values)
