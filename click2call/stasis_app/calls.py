@@ -87,9 +87,8 @@ class StasisApp:
     async def _filter_events(self) -> None:
         """Ask Asterisk to send the app only the event types it handles: of the ~58 events a call makes, most are
         ChannelVarset, Dial, ChannelDialplan and the like, which we would only parse and drop."""
-        allowed = {"allowed": [{"type": kind} for kind in events.HANDLERS]}
         try:
-            await self.ari.request("PUT", f"/applications/{self.ari.app}/eventFilter", body=allowed)
+            await self.ari.filter_events(list(events.HANDLERS))
         except AriError as exc:  # an Asterisk without event filters: everything still works, only busier
             log.warning("ARI event filter not set (%s); the app receives every event", exc)
 
