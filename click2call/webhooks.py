@@ -64,6 +64,12 @@ def _event_time(state: CallState, event: str, leg: str) -> float:
     return time.time()
 
 
+# Built once, so SQLAlchemy's compiled cache serves every use instead of building and hashing a statement each time.
+_INSERT_EVENT = webhook_events.insert()
+_SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event).where(
+    hooks.c.event.in_(sa.bindparam("events", expanding=True)), hooks.c.disabled_at.is_(None))
+
+
 class Outbox:
     """Writes a call's new webhook events, and one delivery per subscribed hook, inside the caller's transaction."""
 
@@ -97,7 +103,7 @@ class Outbox:
                 body["cdr"] = cdr.serialise(dict(record), self.tz)
                 body["recording_url"] = body["cdr"]["recording_url"]
             event_id = "msg_" + uuid.uuid4().hex
-            await conn.execute(webhook_events.insert().values(
+            await conn.execute(_INSERT_EVENT, dict(
                 id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now,
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
             ))
@@ -112,9 +118,7 @@ class Outbox:
         return len(happened)
 
     async def _subscribers(self, conn: AsyncConnection, events: set[str]) -> dict[str, list[str]]:
-        rows = await conn.execute(
-            sa.select(hooks.c.id, hooks.c.event).where(hooks.c.event.in_(events), hooks.c.disabled_at.is_(None))
-        )
+        rows = await conn.execute(_SUBSCRIBERS, {"events": sorted(events)})
         found: dict[str, list[str]] = {}
         for hook_id, event in rows:
             found.setdefault(event, []).append(hook_id)
