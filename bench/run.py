@@ -307,6 +307,7 @@ class Bench:
                     "secret": "whsec_" + "YmVuY2gtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMhIQ=="})
                 r.raise_for_status()
                 hook_ids.append(r.json()["data"]["id"])
+            profile = self.start_profile(f"webhooks-{rate:g}cps") if self.cfg.profile else None
             step = await self.service_step(rate, self.cfg.calls_at(rate), client, kind="service+webhooks")
             svc0 = cpu_seconds(self.service.pid)
             deadline = time.monotonic() + 60
@@ -316,6 +317,9 @@ class Bench:
                     break
                 await asyncio.sleep(0.2)
             step["service_cpu"] += cpu_seconds(self.service.pid) - svc0  # the last sends belong to the step
+            if profile:
+                profile.send_signal(signal.SIGINT)
+                profile.wait(30)
             step["service_cpu_ms_per_call"] = per_call(step["service_cpu"], step["connected"])
         finally:
             for hook_id in hook_ids:
