@@ -130,6 +130,7 @@ def markdown(results: dict) -> str:
         f"each rate; {cfg['repeats']} repeat(s); figures are medians over the repeats. The service runs on SQLite "
         f"with no rate limit and no per-token cap; no webhook is subscribed in the throughput steps.",
         "",
+        *([f"Note: {cfg['note']}", ""] if cfg.get("note") else []),
         "## Targets",
         "",
         "| target | measured | wanted | |",
@@ -185,24 +186,29 @@ def markdown(results: dict) -> str:
         n = sum(s["offered"] for s in steps if s["kind"] == "floor")
         lines += ["", "ARI events per call the floor's app receives: " + ", ".join(
             f"{k} {v / n:.1f}" for k, v in sorted(total.items(), key=lambda kv: -kv[1])) + "."]
-    hook = results.get("webhook")
-    if hook:
-        w = hook["webhooks"]
+    hooks = [h for h in (results.get("webhook_low"), results.get("webhook")) if h]
+    if hooks:
         lines += [
             "",
             "## Webhook latency",
             "",
-            f"Hooks for ringing, answered, hangup and cdr to a local receiver; one service step at the knee "
-            f"({hook['rate']:g} calls/s, {hook['offered']} calls, {hook['connected']} connected). Latency: the "
-            f"event's Asterisk timestamp (in the payload) to the receiver's arrival time, for ringing and answered.",
+            "Hooks for ringing, answered, hangup and cdr to a local receiver (a bare asyncio HTTP server in its own "
+            "process); one service step at the lowest rate and one at the service's knee. Latency: the event's "
+            "Asterisk timestamp (in the payload) to the receiver's arrival time, for ringing and answered. Setup and "
+            "CPU are those of the same step (CPU includes sending the webhooks).",
             "",
-            f"| deliveries | by event | p50 | p95 | p99 | max (ms) | service CPU ms/call | Asterisk CPU ms/call |",
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            f"| {w['received']} | {', '.join(f'{k} {v}' for k, v in sorted(w['by_event'].items()))} | "
-            f"{_ms(w['latency']['p50'])} | {_ms(w['latency']['p95'])} | {_ms(w['latency']['p99'])} | "
-            f"{_ms(w['latency']['max'])} | {_f(hook['service_cpu_ms_per_call'])} | "
-            f"{_f(hook['asterisk_cpu_ms_per_call'])} |",
+            "| calls/s | calls connected | deliveries | by event | p50 | p95 | p99 | max (ms) | setup p50 (ms) | "
+            "service CPU ms/call | Asterisk CPU ms/call |",
+            "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
+        for hook in hooks:
+            w = hook["webhooks"]
+            lines.append(
+                f"| {hook['rate']:g} | {hook['connected']}/{hook['offered']} | {w['received']} | "
+                f"{', '.join(f'{k} {v}' for k, v in sorted(w['by_event'].items()))} | "
+                f"{_ms(w['latency']['p50'])} | {_ms(w['latency']['p95'])} | {_ms(w['latency']['p99'])} | "
+                f"{_ms(w['latency']['max'])} | {_ms(hook['setup']['p50'], 0)} | {_f(hook['service_cpu_ms_per_call'])} | "
+                f"{_f(hook['asterisk_cpu_ms_per_call'])} |")
     sync = results.get("sync")
     if sync:
         lines += [

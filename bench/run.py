@@ -1,9 +1,9 @@
 """The benchmark: the service against the floor Asterisk sets, side by side in one run, on the lab's real Asterisk.
 
 Needs a started lab (lab/lab.sh start, with a load-test pool large enough: LAB_LOADPOOL_LAST); scripts/bench.sh does
-that and runs this. Parts (see bench/README.md): throughput steps (floor and service alternate at each offered
-rate, repeated), webhook latency at the service's knee, and sync capacity (many sync requests pending at once).
-Writes results.json, REPORT.md and report.png to the output directory.
+that and runs this. Parts (see the README's "Benchmark" section): throughput steps (floor and service alternate at
+each offered rate, repeated), webhook latency at the lowest rate and at the service's knee, and sync capacity (many
+sync requests pending at once). Writes results.json, REPORT.md and report.png to the output directory.
 
     python -m bench.run --out bench/out            # the full run (about 15 minutes)
     python -m bench.run --out /tmp/b --quick       # a few calls per part
@@ -50,7 +50,7 @@ class Config:
     carrier_ring_ms: int = 300
     hold_ms: int = 2000  # the customer (carrier) hangs up after this long
     ext_first: int = 9001
-    throughput_exts: int = 400  # extensions for the throughput steps; the sync phase's follow them
+    throughput_exts: int = 1000  # extensions for the throughput steps; the sync phase's follow them
     agent_port: int = 5290
     slow_agent_port: int = 5291
     reuse_carrier: bool = False  # a carrier already on the trunk's port (the test suite's) is used as it is
@@ -64,6 +64,7 @@ class Config:
     webhooks: bool = True
     profile: str | None = None  # "py-spy": record the service during the last repeat's highest step
     sides: tuple[str, ...] = ("floor", "service")  # development runs may leave one out
+    note: str = ""  # said in the report (e.g. what else ran on the machine)
 
     def calls_at(self, rate: float) -> int:
         return self.calls_per_step or max(1, round(rate * self.step_seconds))
@@ -406,11 +407,16 @@ class Bench:
                                          limits=limits, timeout=60) as client:
                 steps = await self.throughput(client)
                 knee = report.knee(report.by_rate(steps, "service"), cfg.rates) or cfg.rates[0]
-                webhook = None
+                webhook = webhook_low = None
                 if cfg.webhooks:
-                    self.say(f"webhook latency at {knee:g} calls/s")
-                    webhook = await self.webhook_latency(client, knee)
-                    self.say(brief(webhook) + f" webhooks {webhook['webhooks']}")
+                    for rate in sorted({cfg.rates[0], knee}):
+                        self.say(f"webhook latency at {rate:g} calls/s")
+                        step = await self.webhook_latency(client, rate)
+                        self.say(brief(step) + f" webhooks {step['webhooks']}")
+                        if rate == knee:
+                            webhook = step
+                        else:
+                            webhook_low = step
             sync = None
             if cfg.sync_pending:
                 self.say(f"sync capacity: {cfg.sync_pending} requests at once, agents answer after "
@@ -424,7 +430,8 @@ class Bench:
             await self.ari.aclose()
         left = len(await self.channels_after())
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-        return {"machine": info, "config": config, "steps": steps, "webhook": webhook, "sync": sync,
+        return {"machine": info, "config": config, "steps": steps, "webhook": webhook, "webhook_low": webhook_low,
+                "sync": sync,
                 "service_rss_end_mb": rss[0], "service_rss_hwm_mb": rss[1], "channels_left": left,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
@@ -533,12 +540,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-webhooks", action="store_true")
     p.add_argument("--profile", choices=["py-spy"])
     p.add_argument("--sides", default="floor,service", help=argparse.SUPPRESS)
+    p.add_argument("--note", default="", help="a sentence for the report (e.g. what else ran on the machine)")
     p.add_argument("--quick", action="store_true", help="a few calls per part, to see that it works")
     a = p.parse_args(argv)
     cfg = Config(out=a.out, rates=[float(r) for r in a.rates.split(",")], step_seconds=a.step_seconds,
                  calls_per_step=a.calls_per_step, repeats=a.repeats, sync_pending=a.sync, sync_ring_ms=a.sync_ring_ms,
                  hold_ms=a.hold_ms, webhooks=not a.no_webhooks, profile=a.profile,
-                 sides=tuple(a.sides.split(",")))
+                 sides=tuple(a.sides.split(",")), note=a.note)
     if a.quick:
         cfg.rates, cfg.calls_per_step, cfg.repeats, cfg.sync_pending, cfg.warmup_calls = [5, 10], 10, 1, 20, 3
     run(cfg)
