@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -114,6 +115,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._in_flight: set[tuple[str, str]] = set()  # (hook_id, call_id): one at a time keeps the order
+        self.hooks_changed: Callable[[], None] = lambda: None  # tells the outbox a hook was disabled
         self._tasks: set[asyncio.Task] = set()
 
     def wake(self) -> None:
@@ -220,6 +222,8 @@ class Dispatcher:
                 await conn.execute(deliveries.update().where(
                     deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
                 ).values(status="failed", last_error="hook disabled (410 Gone)"))
+        if outcome.disable_hook:
+            self.hooks_changed()
         if outcome.status != "delivered":
             log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],
                      outcome.status, item["attempts"] + 1, status_code or error)

@@ -45,10 +45,11 @@ def hook_view(row: dict) -> dict:
 
 
 class HooksService:
-    def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake) -> None:
+    def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake, changed=lambda: None) -> None:
         self.engine = engine
         self.global_secrets = global_secrets
         self.wake = wake
+        self.changed = changed  # tells the outbox the hooks changed
 
     async def create(self, body) -> dict:
         if not isinstance(body, dict):
@@ -71,6 +72,7 @@ class HooksService:
         }
         async with self.engine.begin() as conn:
             await conn.execute(hooks.insert().values(**row))
+        self.changed()
         return hook_view(row)
 
     async def list(self) -> list[dict]:
@@ -82,6 +84,7 @@ class HooksService:
         async with self.engine.begin() as conn:
             if (await conn.execute(hooks.delete().where(hooks.c.id == hook_id))).rowcount != 1:
                 raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
+        self.changed()
 
     async def deliveries(self, hook_id: str, limit: int = 100) -> list[dict]:
         async with self.engine.connect() as conn:

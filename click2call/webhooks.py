@@ -66,8 +66,8 @@ def _event_time(state: CallState, event: str, leg: str) -> float:
 
 # Built once, so SQLAlchemy's compiled cache serves every use instead of building and hashing a statement each time.
 _INSERT_EVENT = webhook_events.insert()
-_SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event).where(
-    hooks.c.event.in_(sa.bindparam("events", expanding=True)), hooks.c.disabled_at.is_(None))
+_SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event).where(hooks.c.disabled_at.is_(None)).order_by(hooks.c.created_at)
+HOOKS_TTL = 1.0  # seconds the outbox trusts its copy of the hook table
 
 
 class Outbox:
@@ -77,6 +77,12 @@ class Outbox:
         self.tz = tz
         self.default_hook = default_hook
         self.wake = wake  # tells the dispatcher there is something to send
+        self._hooks: dict[str, list[str]] | None = None  # event -> enabled hook ids, as last read
+        self._hooks_read_at = 0.0
+
+    def hooks_changed(self) -> None:
+        """A hook was created or deleted here: read them again at the next event."""
+        self._hooks = None
 
     async def add(self, conn: AsyncConnection, before: CallState, after: CallState, values: dict) -> int:
         happened = events_between(before, after)
@@ -118,8 +124,13 @@ class Outbox:
         return len(happened)
 
     async def _subscribers(self, conn: AsyncConnection, events: set[str]) -> dict[str, list[str]]:
-        rows = await conn.execute(_SUBSCRIBERS, {"events": sorted(events)})
-        found: dict[str, list[str]] = {}
-        for hook_id, event in rows:
-            found.setdefault(event, []).append(hook_id)
-        return found
+        """The enabled hooks of each event. Read at most once a second (and again after a change made here), not
+        at every state change of every call: a hook created or deleted through another instance on the same
+        database is seen within HOOKS_TTL; deliveries to a hook disabled meanwhile fail at once when sent."""
+        now = time.monotonic()
+        if self._hooks is None or now - self._hooks_read_at > HOOKS_TTL:
+            found: dict[str, list[str]] = {}
+            for hook_id, event in await conn.execute(_SUBSCRIBERS):
+                found.setdefault(event, []).append(hook_id)
+            self._hooks, self._hooks_read_at = found, now
+        return {event: self._hooks[event] for event in events if event in self._hooks}
