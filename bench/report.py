@@ -256,8 +256,10 @@ def plot(results: dict, path: Path) -> bool:
                       label=f"{name} p99")
     all_rates = sorted(set(floor) | set(service))
     ax[0][0].plot(all_rates, all_rates, ":", color="grey", label="offered")
-    titles = ("calls connected per second", "setup latency (ms): request → customer answer",
-              "CPU per connected call (ms)", "async click-to-call latency (ms)")
+    titles = ("calls connected per second", "setup latency (ms, log): request → customer answer",
+              "CPU per connected call (ms)", "async click-to-call latency (ms, log)")
+    ax[0][1].set_yscale("log")
+    ax[1][1].set_yscale("log")
     for a, t in zip((ax[0][0], ax[0][1], ax[1][0], ax[1][1]), titles):
         a.set_title(t, fontsize=10)
         a.set_xlabel("offered calls/s")

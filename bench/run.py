@@ -39,7 +39,7 @@ TOKEN = "bench-token"
 @dataclass
 class Config:
     out: Path
-    rates: list[float] = field(default_factory=lambda: [10, 20, 40, 60, 80])
+    rates: list[float] = field(default_factory=lambda: [10, 20, 30, 40, 60, 80])
     step_seconds: float = 10.0  # each step offers rate * step_seconds calls ...
     calls_per_step: int | None = None  # ... unless this says how many
     repeats: int = 3
@@ -530,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "out")
-    p.add_argument("--rates", default="10,20,40,60,80", help="offered calls/s, comma-separated")
+    p.add_argument("--rates", default="10,20,30,40,60,80", help="offered calls/s, comma-separated")
     p.add_argument("--step-seconds", type=float, default=10.0)
     p.add_argument("--calls-per-step", type=int)
     p.add_argument("--repeats", type=int, default=3)
