@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import weakref
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 metadata = sa.MetaData()
 
@@ -152,28 +148,20 @@ def _upgrade(connection: sa.Connection) -> None:
     command.upgrade(config, "head")
 
 
-_write_locks: "weakref.WeakKeyDictionary[sa.Engine, asyncio.Lock]" = weakref.WeakKeyDictionary()
-
-
-@contextlib.asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction. SQLite takes one writer at a time, and its busy handler is not fair: with 200
-    calls writing at once some writers starved past busy_timeout ("database is locked", and a refused call).
-    So on SQLite this process's writers queue here, first come first served; PostgreSQL needs no queue."""
-    if engine.dialect.name != "sqlite":
-        async with engine.begin() as conn:
-            yield conn
-        return
-    lock = _write_locks.setdefault(engine.sync_engine, asyncio.Lock())
-    async with lock, engine.begin() as conn:
-        yield conn
-
-
 async def open_database(url: str) -> AsyncEngine:
     """Create the engine and bring the schema to the newest migration."""
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
+    url = async_url(url)
+    if url.startswith("sqlite"):
+        # SQLite has one writer at a time: several pooled connections only make our own transactions wait on each
+        # other in SQLite's busy handler (sleeps of up to 100 ms), which is not fair either: with 200 calls writing
+        # at once some writers starved past busy_timeout ("database is locked", a call refused). One connection
+        # queues them, first come first served, without sleeping instead; and a file needs no liveness ping before each use. No rollback when a connection goes back to
+        # the pool either: closing a Connection already ends its transaction, so that was one more trip to the
+        # driver's thread per transaction.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=120, pool_reset_on_return=None)
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
     return engine

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
-from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, transaction, webhook_events
+from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, webhook_events
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,31 @@ def decide(status_code: int | None, attempts: int, age: float, retry_after_s: fl
     return Outcome("retry", delay)
 
 
+# The dispatcher's statements, built once so that SQLAlchemy's compiled cache serves every delivery (building and
+# hashing them anew cost more CPU than sending the webhook).
+_earlier = deliveries.alias("earlier")
+_DUE = (
+    sa.select(deliveries, webhook_events.c.body)
+    .join(webhook_events, webhook_events.c.id == deliveries.c.event_id)
+    .where(
+        deliveries.c.status == "pending", deliveries.c.next_attempt_at <= sa.bindparam("now"),
+        ~sa.exists().where(  # an earlier event of the same call and hook still pending: keep the order
+            _earlier.c.hook_id == deliveries.c.hook_id, _earlier.c.call_id == deliveries.c.call_id,
+            _earlier.c.status == "pending", _earlier.c.sequence < deliveries.c.sequence,
+        ),
+    )
+    .order_by(deliveries.c.next_attempt_at).limit(sa.bindparam("limit"))
+)
+_HOOK = sa.select(hooks).where(hooks.c.id == sa.bindparam("hook_id"))
+_CLAIM = deliveries.update().where(
+    deliveries.c.id == sa.bindparam("_id"), deliveries.c.status == "pending",
+    deliveries.c.attempts == sa.bindparam("_attempts"), deliveries.c.next_attempt_at == sa.bindparam("_due_at"),
+)
+_INSERT_ATTEMPT = delivery_attempts.insert()
+_FINISH = deliveries.update().where(
+    deliveries.c.id == sa.bindparam("_id"), deliveries.c.attempts == sa.bindparam("_attempts"))
+
+
 @dataclass(frozen=True)
 class Target:
     url: str
@@ -89,6 +115,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._in_flight: set[tuple[str, str]] = set()  # (hook_id, call_id): one at a time keeps the order
+        self.hooks_changed: Callable[[], None] = lambda: None  # tells the outbox a hook was disabled
         self._tasks: set[asyncio.Task] = set()
 
     def wake(self) -> None:
@@ -116,25 +143,15 @@ class Dispatcher:
             self._wake.clear()
 
     async def _due(self) -> list[dict]:
-        d, earlier = deliveries, deliveries.alias("earlier")
-        blocked = sa.exists().where(
-            earlier.c.hook_id == d.c.hook_id, earlier.c.call_id == d.c.call_id,
-            earlier.c.status == "pending", earlier.c.sequence < d.c.sequence,
-        )
-        query = (
-            sa.select(d, webhook_events.c.body)
-            .join(webhook_events, webhook_events.c.id == d.c.event_id)
-            .where(d.c.status == "pending", d.c.next_attempt_at <= time.time(), ~blocked)
-            .order_by(d.c.next_attempt_at).limit(self.concurrency * 4)
-        )
         async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(query)).mappings()]
+            return [dict(r) for r in (await conn.execute(_DUE, {"now": time.time(), "limit": self.concurrency * 4}))
+                    .mappings()]
 
     async def _target(self, hook_id: str) -> Target | None:
         if hook_id == DEFAULT_HOOK:
             return self.default
         async with self.engine.connect() as conn:
-            hook = (await conn.execute(sa.select(hooks).where(hooks.c.id == hook_id))).mappings().first()
+            hook = (await conn.execute(_HOOK, {"hook_id": hook_id})).mappings().first()
         if hook is None or hook["disabled_at"] is not None:
             return None
         secrets = (hook["secret"],) if hook["secret"] else self.global_secrets
@@ -144,11 +161,10 @@ class Dispatcher:
         """Lease the delivery for this attempt. A stale read of the outbox (the delivery was sent meanwhile)
         fails the claim, so it is not sent twice; a lease left by a crash expires and the delivery is retried."""
         lease = time.time() + self.timeout + 5
-        async with transaction(self.engine) as conn:
-            claimed = await conn.execute(deliveries.update().where(
-                deliveries.c.id == item["id"], deliveries.c.status == "pending",
-                deliveries.c.attempts == item["attempts"], deliveries.c.next_attempt_at == item["next_attempt_at"],
-            ).values(next_attempt_at=lease))
+        async with self.engine.begin() as conn:
+            claimed = await conn.execute(_CLAIM, {
+                "_id": item["id"], "_attempts": item["attempts"], "_due_at": item["next_attempt_at"],
+                "next_attempt_at": lease})
         return claimed.rowcount == 1
 
     async def _send(self, item: dict) -> None:
@@ -195,18 +211,19 @@ class Dispatcher:
             values.update(next_attempt_at=now + outcome.delay)
         else:
             values.update(status="failed")
-        async with transaction(self.engine) as conn:
-            await conn.execute(delivery_attempts.insert().values(
+        async with self.engine.begin() as conn:
+            await conn.execute(_INSERT_ATTEMPT, dict(
                 delivery_id=item["id"], attempted_at=now, status_code=status_code, error=error, duration_ms=elapsed_ms))
             # Guarded: a delivery re-sent by API meanwhile is not overwritten by this older attempt.
-            await conn.execute(deliveries.update().where(
-                deliveries.c.id == item["id"], deliveries.c.attempts == item["attempts"]).values(**values))
+            await conn.execute(_FINISH, {"_id": item["id"], "_attempts": item["attempts"], **values})
             if outcome.disable_hook and item["hook_id"] != DEFAULT_HOOK:
                 await conn.execute(hooks.update().where(hooks.c.id == item["hook_id"], hooks.c.disabled_at.is_(None))
                                    .values(disabled_at=now, disabled_reason="receiver answered 410 Gone"))
                 await conn.execute(deliveries.update().where(
                     deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
                 ).values(status="failed", last_error="hook disabled (410 Gone)"))
+        if outcome.disable_hook:
+            self.hooks_changed()
         if outcome.status != "delivered":
             log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],
                      outcome.status, item["attempts"] + 1, status_code or error)

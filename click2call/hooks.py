@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import signing
-from .db import deliveries, delivery_attempts, hooks, transaction, webhook_events
+from .db import deliveries, delivery_attempts, hooks, webhook_events
 from .errors import ApiError
 from .webhooks import EVENTS
 
@@ -56,10 +56,11 @@ def _visible(tenant: "Tenant"):
 
 
 class HooksService:
-    def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake) -> None:
+    def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake, changed=lambda: None) -> None:
         self.engine = engine
         self.global_secrets = global_secrets
         self.wake = wake
+        self.changed = changed  # tells the outbox the hooks changed
 
     async def create(self, body, tenant: "Tenant") -> dict:
         if not isinstance(body, dict):
@@ -81,8 +82,9 @@ class HooksService:
             "created_at": time.time(), "disabled_at": None, "disabled_reason": None, "tenant": tenant.name,
             "configured": False,
         }
-        async with transaction(self.engine) as conn:
+        async with self.engine.begin() as conn:
             await conn.execute(hooks.insert().values(**row))
+        self.changed()
         return hook_view(row)
 
     async def list(self, tenant: "Tenant") -> list[dict]:
@@ -91,9 +93,10 @@ class HooksService:
             return [hook_view(dict(r)) for r in rows.mappings()]
 
     async def delete(self, hook_id: str, tenant: "Tenant") -> None:
-        async with transaction(self.engine) as conn:
+        async with self.engine.begin() as conn:
             if (await conn.execute(hooks.delete().where(hooks.c.id == hook_id, _visible(tenant)))).rowcount != 1:
                 raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
+        self.changed()
 
     async def deliveries(self, hook_id: str, tenant: "Tenant", limit: int = 100) -> list[dict]:
         async with self.engine.connect() as conn:
@@ -128,7 +131,7 @@ class HooksService:
         now = time.time()
         own = deliveries.c.hook_id.in_(sa.select(hooks.c.id).where(_visible(tenant))) \
             if not tenant.is_operator else sa.true()
-        async with transaction(self.engine) as conn:
+        async with self.engine.begin() as conn:
             done = await conn.execute(deliveries.update().where(
                 deliveries.c.id == delivery_id, deliveries.c.status != "pending", own,
             ).values(status="pending", next_attempt_at=now, created_at=now, attempts=0))
@@ -148,7 +151,7 @@ class HooksService:
                 hook_id = "cfg_" + hashlib.sha256(f"{tenant.name}\n{h.event}\n{h.callback_url}".encode()).hexdigest()[:28]
                 wanted[hook_id] = {"tenant": tenant.name, "event": h.event, "callback_url": h.callback_url,
                                    "callback_apikey": h.callback_apikey, "secret": h.secret}
-        async with transaction(self.engine) as conn:
+        async with self.engine.begin() as conn:
             existing = {r for (r,) in await conn.execute(sa.select(hooks.c.id).where(hooks.c.configured))}
             if gone := existing - wanted.keys():
                 await conn.execute(hooks.delete().where(hooks.c.id.in_(gone)))
@@ -158,3 +161,4 @@ class HooksService:
                 else:
                     await conn.execute(hooks.insert().values(
                         id=hook_id, created_at=time.time(), configured=True, **values))
+        self.changed()

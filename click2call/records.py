@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .db import calls, transaction
+from .db import calls
 from .stasis_app import ids
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase
 
@@ -129,6 +129,17 @@ def state_from_row(r: dict) -> CallState:
     )
 
 
+# Statements built once (the VALUES / SET clause follows the keys passed), so SQLAlchemy's compiled cache serves
+# every write instead of building and hashing a new statement of some 40 columns each time (about 1.3 ms of CPU per
+# write). The guard: never change a final status, never move to an earlier phase.
+_INSERT = calls.insert()
+_GUARDED_UPDATE = calls.update().where(
+    calls.c.call_id == sa.bindparam("_call_id"),
+    calls.c.status == IN_PROGRESS,
+    calls.c.phase_rank <= sa.bindparam("_phase_rank"),
+)
+
+
 class CallStore:
     def __init__(self, engine: AsyncEngine, outbox: "Outbox | None" = None) -> None:
         self.engine = engine
@@ -136,8 +147,8 @@ class CallStore:
 
     async def create(self, state: CallState, direction: str = "outbound") -> None:
         spec = state.spec
-        async with transaction(self.engine) as conn:
-            await conn.execute(calls.insert().values(
+        async with self.engine.begin() as conn:
+            await conn.execute(_INSERT, dict(
                 call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
                 hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
                 src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
@@ -152,13 +163,12 @@ class CallStore:
         False when the guard refused it (the call is final or further along): then no event either.
         """
         values = row(state)
-        guard = sa.and_(
-            calls.c.call_id == state.spec.call_id,
-            calls.c.status == IN_PROGRESS,
-            calls.c.phase_rank <= values["phase_rank"],
-        )
-        async with transaction(self.engine) as conn:
-            result = await conn.execute(calls.update().where(guard).values(updated_at=time.time(), **values))
+        if before is not None and row(before) == values:
+            return True  # a change the record does not show (e.g. the customer leg joined the bridge)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(_GUARDED_UPDATE, {
+                "_call_id": state.spec.call_id, "_phase_rank": values["phase_rank"], "updated_at": time.time(),
+                **values})
             saved = result.rowcount == 1
             added = saved and before is not None and self.outbox is not None and \
                 await self.outbox.add(conn, before, state, values)

@@ -64,6 +64,13 @@ def _event_time(state: CallState, event: str, leg: str) -> float:
     return time.time()
 
 
+# Built once, so SQLAlchemy's compiled cache serves every use instead of building and hashing a statement each time.
+_INSERT_EVENT = webhook_events.insert()
+_SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event, hooks.c.tenant).where(hooks.c.disabled_at.is_(None)).order_by(
+    hooks.c.created_at)
+HOOKS_TTL = 1.0  # seconds the outbox trusts its copy of the hook table
+
+
 class Outbox:
     """Writes a call's new webhook events, and one delivery per subscribed hook, inside the caller's transaction."""
 
@@ -71,9 +78,22 @@ class Outbox:
         self.tz = tz
         self.default_hook = default_hook
         self.wake = wake  # tells the dispatcher there is something to send
+        self._hooks: dict[str, list[tuple[str, str | None]]] | None = None  # event -> enabled (hook id, tenant)
+        self._hooks_read_at = 0.0
+
+    def hooks_changed(self) -> None:
+        """A hook was created or deleted here: read them again at the next event."""
+        self._hooks = None
 
     async def add(self, conn: AsyncConnection, before: CallState, after: CallState, values: dict) -> int:
         happened = events_between(before, after)
+        if not happened:
+            return 0
+        subscribed = await self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
+        default = [DEFAULT_HOOK] if self.default_hook else []
+        # An event no hook receives is not stored: nothing would ever send it. The sequence still increases per
+        # call over the events that are.
+        happened = [(event, leg) for event, leg in happened if subscribed.get(event) or default]
         if not happened:
             return 0
         call_id = after.spec.call_id
@@ -81,7 +101,6 @@ class Outbox:
             sa.select(sa.func.max(webhook_events.c.sequence)).where(webhook_events.c.call_id == call_id)
         )).scalar()
         sequence = last or 0
-        subscribed = await self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
         now = time.time()
         for event, leg in happened:
             sequence += 1
@@ -91,11 +110,11 @@ class Outbox:
                 body["cdr"] = cdr.serialise(dict(record), self.tz)
                 body["recording_url"] = body["cdr"]["recording_url"]
             event_id = "msg_" + uuid.uuid4().hex
-            await conn.execute(webhook_events.insert().values(
+            await conn.execute(_INSERT_EVENT, dict(
                 id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now,
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
             ))
-            targets = subscribed.get(event, []) + ([DEFAULT_HOOK] if self.default_hook else [])
+            targets = subscribed.get(event, []) + default
             if targets:
                 await conn.execute(deliveries.insert(), [
                     {"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
@@ -107,12 +126,17 @@ class Outbox:
 
     async def _subscribers(self, conn: AsyncConnection, events: set[str], tenant: str | None
                            ) -> dict[str, list[str]]:
-        # The operator's hooks (tenant NULL) get every call; a tenant's hooks only that tenant's calls.
-        mine = hooks.c.tenant.is_(None) if tenant is None else sa.or_(hooks.c.tenant.is_(None), hooks.c.tenant == tenant)
-        rows = await conn.execute(
-            sa.select(hooks.c.id, hooks.c.event).where(hooks.c.event.in_(events), hooks.c.disabled_at.is_(None), mine)
-        )
-        found: dict[str, list[str]] = {}
-        for hook_id, event in rows:
-            found.setdefault(event, []).append(hook_id)
-        return found
+        """The enabled hooks of each event for a call of this tenant: the operator's hooks (tenant NULL) get every
+        call, a tenant's hooks only that tenant's calls. The hook table is read at most once a second (and again
+        after a change made here), not at every state change of every call: a hook created or deleted through
+        another instance on the same database is seen within HOOKS_TTL; deliveries to a hook disabled meanwhile
+        fail at once when sent."""
+        now = time.monotonic()
+        if self._hooks is None or now - self._hooks_read_at > HOOKS_TTL:
+            found: dict[str, list[tuple[str, str | None]]] = {}
+            for hook_id, event, owner in await conn.execute(_SUBSCRIBERS):
+                found.setdefault(event, []).append((hook_id, owner))
+            self._hooks, self._hooks_read_at = found, now
+        picked = {event: [h for h, owner in self._hooks.get(event, ()) if owner is None or owner == tenant]
+                  for event in events}
+        return {event: ids for event, ids in picked.items() if ids}

@@ -63,7 +63,9 @@ def create_app(settings: Settings) -> Starlette:
             dispatcher = Dispatcher(engine, client, default=default, global_secrets=settings.webhook_secrets,
                                     policy=policy, concurrency=settings.webhook_concurrency,
                                     timeout=settings.webhook_timeout, metrics=metrics)
-            store = CallStore(engine, Outbox(settings.zoneinfo, default is not None, dispatcher.wake))
+            outbox = Outbox(settings.zoneinfo, default is not None, dispatcher.wake)
+            dispatcher.hooks_changed = outbox.hooks_changed
+            store = CallStore(engine, outbox)
             stasis = StasisApp(ari, store)
             app.state.settings = settings
             app.state.directory = directory = settings.directory()
@@ -72,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.limits = Limits(settings.rate_limit, settings.rate_burst, settings.max_calls_per_token)
             app.state.service = ClickToCallService(settings, ari, stasis, app.state.limits, directory)
             app.state.records = RecordsService(settings, store, stasis)
-            app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake)
+            app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, outbox.hooks_changed)
             await app.state.hooks.sync_configured(directory.tenants)
             app.state.recordings = Recordings(settings.recordings_dir, store, ari)
             app.state.metrics = metrics

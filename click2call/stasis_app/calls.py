@@ -16,7 +16,7 @@ from ..logs import call_id_var
 from ..records import CallStore, final_status, state_from_row
 from . import call_flow as flow
 from . import events, ids
-from .ari import Ari
+from .ari import Ari, AriError
 from .commands import Executor
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class StasisApp:
         """After a (re)connect nothing is replayed: catch every call up with what Asterisk has now."""
         if self._grace is not None:
             self._grace.cancel()
+        await self._filter_events()
         if not self.calls:
             return
         channels = {c["id"]: c["state"] for c in await self.ari.request("GET", "/channels")}
@@ -82,6 +83,14 @@ class StasisApp:
         for call in list(self.calls.values()):
             for event in flow.resync(call.state, channels, now):
                 call.queue.put_nowait(event)
+
+    async def _filter_events(self) -> None:
+        """Ask Asterisk to send the app only the event types it handles: of the ~58 events a call makes, most are
+        ChannelVarset, Dial, ChannelDialplan and the like, which we would only parse and drop."""
+        try:
+            await self.ari.filter_events(list(events.HANDLERS))
+        except AriError as exc:  # an Asterisk without event filters: everything still works, only busier
+            log.warning("ARI event filter not set (%s); the app receives every event", exc)
 
     def on_disconnect(self) -> None:
         """Lost ARI: requests waiting for a call must not hang. Give Asterisk a short grace to come back."""

@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import HOTLINE_A, HOTLINE_B, TOKEN
 from .test_click2call import assert_cleaned_up, fail, invite_to, unique_phone, wait_for
-from .test_records import final_record, record
+from .test_records import final_record
 from .test_webhooks import SECRET, first_receipts
 
 pytestmark = pytest.mark.lab
