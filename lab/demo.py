@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,7 +38,7 @@ def main() -> int:
     })
     service = subprocess.Popen([sys.executable, "-m", "click2call", "serve"], env=env)
     try:
-        time.sleep(1.5)
+        wait_ready(service)
         print(f"""
 click2call is running on http://{LISTEN} against the lab Asterisk (extensions 101-110 answer after 2 s).
 
@@ -59,6 +60,20 @@ Ctrl-C to stop.
             proc.stop()
         labkit.stop()
     return 0
+
+
+def wait_ready(service: subprocess.Popen, timeout: float = 30) -> None:
+    """Print the curls only once they work: /readyz says the ARI event stream is connected."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and service.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{LISTEN}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("click2call did not become ready; see its log above")
 
 
 def _interrupt(signum, frame):
