@@ -399,8 +399,8 @@ class Bench:
     async def run(self) -> dict:
         cfg = self.cfg
         info = await self.machine()
-        self.start_phones()
         try:
+            self.start_phones()
             self.start_service()
             limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
             async with httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"},
