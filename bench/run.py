@@ -321,7 +321,8 @@ class Bench:
             if profile:
                 profile.send_signal(signal.SIGINT)
                 profile.wait(30)
-            step["service_cpu_ms_per_call"] = per_call(step["service_cpu"], step["connected"])
+            step["service_cpu_ms_per_call"] = step["app_cpu_ms_per_call"] = per_call(step["service_cpu"],
+                                                                                     step["connected"])
         finally:
             for hook_id in hook_ids:
                 await client.delete(f"/v1/event/{hook_id}")
