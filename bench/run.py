@@ -5,7 +5,7 @@ that and runs this. Parts (see the README's "Benchmark" section): throughput ste
 each offered rate, repeated), webhook latency at the lowest rate and at the service's knee, and sync capacity (many
 sync requests pending at once). Writes results.json, REPORT.md and report.png to the output directory.
 
-    python -m bench.run --out bench/out            # the full run (about 15 minutes)
+    python -m bench.run --out bench/out            # the full run (about 11 minutes)
     python -m bench.run --out /tmp/b --quick       # a few calls per part
 """
 
