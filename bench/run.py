@@ -5,7 +5,7 @@ that and runs this. Parts (see the README's "Benchmark" section): throughput ste
 each offered rate, repeated), webhook latency at the lowest rate and at the service's knee, and sync capacity (many
 sync requests pending at once). Writes results.json, REPORT.md and report.png to the output directory.
 
-    python -m bench.run --out bench/out            # the full run (about 15 minutes)
+    python -m bench.run --out bench/out            # the full run (about 11 minutes)
     python -m bench.run --out /tmp/b --quick       # a few calls per part
 """
 
@@ -321,7 +321,8 @@ class Bench:
             if profile:
                 profile.send_signal(signal.SIGINT)
                 profile.wait(30)
-            step["service_cpu_ms_per_call"] = per_call(step["service_cpu"], step["connected"])
+            step["service_cpu_ms_per_call"] = step["app_cpu_ms_per_call"] = per_call(step["service_cpu"],
+                                                                                     step["connected"])
         finally:
             for hook_id in hook_ids:
                 await client.delete(f"/v1/event/{hook_id}")
@@ -399,8 +400,8 @@ class Bench:
     async def run(self) -> dict:
         cfg = self.cfg
         info = await self.machine()
-        self.start_phones()
         try:
+            self.start_phones()
             self.start_service()
             limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
             async with httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"},

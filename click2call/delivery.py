@@ -84,6 +84,8 @@ _DUE = (
     .order_by(deliveries.c.next_attempt_at).limit(sa.bindparam("limit"))
 )
 _HOOK = sa.select(hooks).where(hooks.c.id == sa.bindparam("hook_id"))
+HOOKS_TTL = 1.0  # seconds a hook's target, once read, is trusted (changes made through this instance: at once)
+BATCH_DELAY = 0.005  # seconds the dispatcher gathers wake-ups before it reads the outbox again
 _CLAIM = deliveries.update().where(
     deliveries.c.id == sa.bindparam("_id"), deliveries.c.status == "pending",
     deliveries.c.attempts == sa.bindparam("_attempts"), deliveries.c.next_attempt_at == sa.bindparam("_due_at"),
@@ -117,6 +119,12 @@ class Dispatcher:
         self._in_flight: set[tuple[str, str]] = set()  # (hook_id, call_id): one at a time keeps the order
         self.hooks_changed: Callable[[], None] = lambda: None  # tells the outbox a hook was disabled
         self._tasks: set[asyncio.Task] = set()
+        self._targets: dict[str, Target | None] = {}  # hook_id -> where to send, as read at _targets_read_at
+        self._targets_read_at = 0.0
+
+    def forget_hooks(self) -> None:
+        """A hook was created, deleted or disabled here: read it again before the next send."""
+        self._targets.clear()
 
     def wake(self) -> None:
         self._wake.set()
@@ -140,6 +148,8 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout=0.5)
             except TimeoutError:
                 pass
+            # Sends finishing together wake us together: one look at the outbox for all of them, not one each.
+            await asyncio.sleep(BATCH_DELAY)
             self._wake.clear()
 
     async def _due(self) -> list[dict]:
@@ -148,14 +158,24 @@ class Dispatcher:
                     .mappings()]
 
     async def _target(self, hook_id: str) -> Target | None:
+        """Where a hook's deliveries go; None for a hook deleted or disabled. Read from the database at most once a
+        second per hook (and again after a change made through this instance), not for every delivery."""
         if hook_id == DEFAULT_HOOK:
             return self.default
+        now = time.monotonic()
+        if now - self._targets_read_at > HOOKS_TTL:
+            self._targets.clear()
+            self._targets_read_at = now
+        if hook_id in self._targets:
+            return self._targets[hook_id]
         async with self.engine.connect() as conn:
             hook = (await conn.execute(_HOOK, {"hook_id": hook_id})).mappings().first()
-        if hook is None or hook["disabled_at"] is not None:
-            return None
-        secrets = (hook["secret"],) if hook["secret"] else self.global_secrets
-        return Target(hook["callback_url"], hook["callback_apikey"], secrets)
+        target = None
+        if hook is not None and hook["disabled_at"] is None:
+            secrets = (hook["secret"],) if hook["secret"] else self.global_secrets
+            target = Target(hook["callback_url"], hook["callback_apikey"], secrets)
+        self._targets[hook_id] = target
+        return target
 
     async def _claim(self, item: dict) -> bool:
         """Lease the delivery for this attempt. A stale read of the outbox (the delivery was sent meanwhile)
@@ -223,6 +243,7 @@ class Dispatcher:
                     deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
                 ).values(status="failed", last_error="hook disabled (410 Gone)"))
         if outcome.disable_hook:
+            self.forget_hooks()
             self.hooks_changed()
         if outcome.status != "delivered":
             log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark (issue 7): the service against the floor Asterisk sets, side by side in one run, on the lab's real
 # Asterisk 22 with sipp agents and carrier. Writes bench/out/REPORT.md, bench/out/report.png and results.json
-# (about 15 minutes; see the README's "Benchmark" section).
+# (about 11 minutes on 2 cores; see the README's "Benchmark" section).
 #
 # It (re)starts the lab Asterisk (lab/lab.sh start) with a load-test pool of 2,000 extensions (9001..11000) and
 # stops it at the end (BENCH_KEEP_LAB=1 keeps it). The lab's environment is honoured (C2C_LAB_DIR, C2C_LAB_RUN,

@@ -64,6 +64,11 @@ def create_app(settings: Settings) -> Starlette:
                                     policy=policy, concurrency=settings.webhook_concurrency,
                                     timeout=settings.webhook_timeout, metrics=metrics)
             outbox = Outbox(settings.zoneinfo, default is not None, dispatcher.wake)
+
+            def hooks_changed() -> None:  # both keep a copy of the hooks
+                outbox.hooks_changed()
+                dispatcher.forget_hooks()
+
             dispatcher.hooks_changed = outbox.hooks_changed
             store = CallStore(engine, outbox)
             stasis = StasisApp(ari, store)
@@ -74,7 +79,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.limits = Limits(settings.rate_limit, settings.rate_burst, settings.max_calls_per_token)
             app.state.service = ClickToCallService(settings, ari, stasis, app.state.limits, directory)
             app.state.records = RecordsService(settings, store, stasis)
-            app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, outbox.hooks_changed)
+            app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, hooks_changed)
             await app.state.hooks.sync_configured(directory.tenants)
             app.state.recordings = Recordings(settings.recordings_dir, store, ari)
             app.state.metrics = metrics
