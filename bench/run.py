@@ -31,7 +31,7 @@ import httpx
 from tests import labkit
 
 from . import report
-from .common import REPO, Sipp, cpu_seconds, median, percentile, rss_mb, udp_bound
+from .common import REPO, Sipp, cpu_seconds, percentile, rss_mb, udp_bound
 
 TOKEN = "bench-token"
 
