@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
-from .db import DEFAULT_HOOK, deliveries, delivery_attempts, hooks, webhook_events
+from .db import DEFAULT_HOOK, GroupCommit, deliveries, delivery_attempts, hooks, webhook_events
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,9 @@ class Target:
 class Dispatcher:
     def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient, *, default: Target | None,
                  global_secrets: tuple[str, ...], policy: Policy, concurrency: int = 8, timeout: float = 5.0,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
+        self.write = write or GroupCommit(engine)  # claims and outcomes share commits with the call records
         self.metrics = metrics or Metrics()
         self.http = http
         self.default = default
@@ -181,11 +182,14 @@ class Dispatcher:
         """Lease the delivery for this attempt. A stale read of the outbox (the delivery was sent meanwhile)
         fails the claim, so it is not sent twice; a lease left by a crash expires and the delivery is retried."""
         lease = time.time() + self.timeout + 5
-        async with self.engine.begin() as conn:
+
+        async def claim(conn) -> bool:
             claimed = await conn.execute(_CLAIM, {
                 "_id": item["id"], "_attempts": item["attempts"], "_due_at": item["next_attempt_at"],
                 "next_attempt_at": lease})
-        return claimed.rowcount == 1
+            return claimed.rowcount == 1
+
+        return await self.write(claim)
 
     async def _send(self, item: dict) -> None:
         try:
@@ -231,7 +235,8 @@ class Dispatcher:
             values.update(next_attempt_at=now + outcome.delay)
         else:
             values.update(status="failed")
-        async with self.engine.begin() as conn:
+
+        async def finish(conn) -> None:
             await conn.execute(_INSERT_ATTEMPT, dict(
                 delivery_id=item["id"], attempted_at=now, status_code=status_code, error=error, duration_ms=elapsed_ms))
             # Guarded: a delivery re-sent by API meanwhile is not overwritten by this older attempt.
@@ -242,6 +247,8 @@ class Dispatcher:
                 await conn.execute(deliveries.update().where(
                     deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
                 ).values(status="failed", last_error="hook disabled (410 Gone)"))
+
+        await self.write(finish)
         if outcome.disable_hook:
             self.forget_hooks()
             self.hooks_changed()

@@ -10,9 +10,9 @@ import time
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .db import calls
+from .db import GroupCommit, calls
 from .stasis_app import ids
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase
 
@@ -141,21 +141,22 @@ _GUARDED_UPDATE = calls.update().where(
 
 
 class CallStore:
-    def __init__(self, engine: AsyncEngine, outbox: "Outbox | None" = None) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: "Outbox | None" = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
         self.outbox = outbox
+        self._write = write or GroupCommit(engine)  # record writes share commits with other writes under load
 
     async def create(self, state: CallState, direction: str = "outbound") -> None:
         spec = state.spec
-        async with self.engine.begin() as conn:
-            await conn.execute(_INSERT, dict(
-                call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
-                hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
-                src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
-                dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=IN_PROGRESS,
-                agent_channel=spec.agent_channel, tenant=spec.tenant,
-                created_at=state.created_at, updated_at=time.time(), **row(state),
-            ))
+        values = dict(
+            call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
+            hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
+            src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
+            dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=IN_PROGRESS,
+            agent_channel=spec.agent_channel, tenant=spec.tenant,
+            created_at=state.created_at, updated_at=time.time(), **row(state),
+        )
+        await self._write(lambda conn: conn.execute(_INSERT, values))
 
     async def save(self, state: CallState, before: CallState | None = None) -> bool:
         """Write the state, and the webhook events the change makes in the same transaction.
@@ -165,13 +166,17 @@ class CallStore:
         values = row(state)
         if before is not None and row(before) == values:
             return True  # a change the record does not show (e.g. the customer leg joined the bridge)
-        async with self.engine.begin() as conn:
+
+        async def work(conn: AsyncConnection) -> tuple[bool, int]:
             result = await conn.execute(_GUARDED_UPDATE, {
                 "_call_id": state.spec.call_id, "_phase_rank": values["phase_rank"], "updated_at": time.time(),
                 **values})
             saved = result.rowcount == 1
             added = saved and before is not None and self.outbox is not None and \
                 await self.outbox.add(conn, before, state, values)
+            return saved, added
+
+        saved, added = await self._write(work)
         if added:
             self.outbox.wake()
         return saved

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 
 from ..config import Settings
 from ..errors import ApiError
-from ..db import open_database
+from ..db import GroupCommit, open_database
 from ..delivery import Dispatcher, Policy, Target
 from ..hooks import HooksService
 from ..metrics import Metrics
@@ -60,9 +60,10 @@ def create_app(settings: Settings) -> Starlette:
             default = Target(settings.webhook_url, None, settings.webhook_secrets) if settings.webhook_url else None
             policy = Policy(max_age=settings.webhook_retry_hours * 3600, base=settings.webhook_backoff,
                             cap=settings.webhook_backoff_max)
+            write = GroupCommit(engine)  # one queue of durable writes: records, webhook claims and outcomes
             dispatcher = Dispatcher(engine, client, default=default, global_secrets=settings.webhook_secrets,
                                     policy=policy, concurrency=settings.webhook_concurrency,
-                                    timeout=settings.webhook_timeout, metrics=metrics)
+                                    timeout=settings.webhook_timeout, metrics=metrics, write=write)
             outbox = Outbox(settings.zoneinfo, default is not None, dispatcher.wake)
 
             def hooks_changed() -> None:  # both keep a copy of the hooks
@@ -70,7 +71,7 @@ def create_app(settings: Settings) -> Starlette:
                 dispatcher.forget_hooks()
 
             dispatcher.hooks_changed = outbox.hooks_changed
-            store = CallStore(engine, outbox)
+            store = CallStore(engine, outbox, write)
             stasis = StasisApp(ari, store)
             app.state.settings = settings
             app.state.directory = directory = settings.directory()
