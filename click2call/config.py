@@ -12,7 +12,7 @@ from pathlib import Path
 from . import signing, tenants, validation
 from .errors import ApiError
 from .hooks import callback_url
-from .tenants import TRUNK_RE, Directory, Hotline, Tenant
+from .tenants import NAME_RE, Directory, Hotline, Tenant
 
 
 class ConfigError(ValueError):
@@ -57,10 +57,9 @@ class Settings:
     @property
     def operator(self) -> Tenant:
         """The operator: C2C_HOTLINES first (the default), then the tenants' own hotlines."""
-        merged = {h.number: h for t, _ in reversed(self.tenants) for h in t.hotlines}
-        merged.update({h.number: h for h in self.hotlines})
-        first = [h for h in self.hotlines]
-        return Tenant(name=None, hotlines=tuple(first + [h for n, h in merged.items() if h not in first]))
+        # A number has one trunk everywhere (checked at load), so equal numbers are equal hotlines.
+        every = [*self.hotlines, *(h for t, _ in self.tenants for h in t.hotlines)]
+        return Tenant(name=None, hotlines=tuple(dict.fromkeys(every)))
 
     def directory(self) -> Directory:
         return Directory(self.api_tokens, self.operator, self.tenants)
@@ -182,7 +181,7 @@ def _timezone(name: str) -> str:
 
 
 def _app_name(name: str) -> str:
-    if not TRUNK_RE.fullmatch(name):
+    if not NAME_RE.fullmatch(name):
         raise ConfigError(f"C2C_ARI_APP is not a valid application name: {name!r}")
     return name
 

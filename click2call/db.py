@@ -213,9 +213,9 @@ async def open_database(url: str) -> AsyncEngine:
         # SQLite has one writer at a time: several pooled connections only make our own transactions wait on each
         # other in SQLite's busy handler (sleeps of up to 100 ms), which is not fair either: with 200 calls writing
         # at once some writers starved past busy_timeout ("database is locked", a call refused). One connection
-        # queues them, first come first served, without sleeping instead; and a file needs no liveness ping before each use. No rollback when a connection goes back to
-        # the pool either: closing a Connection already ends its transaction, so that was one more trip to the
-        # driver's thread per transaction.
+        # queues them, first come first served, without sleeping; a file needs no liveness ping before each use.
+        # No rollback when a connection goes back to the pool either: closing a Connection already ends its
+        # transaction, so that was one more trip to the driver's thread per transaction.
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=120, pool_reset_on_return=None)
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:

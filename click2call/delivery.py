@@ -118,7 +118,8 @@ class Dispatcher:
         self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._in_flight: set[tuple[str, str]] = set()  # (hook_id, call_id): one at a time keeps the order
-        self.hooks_changed: Callable[[], None] = lambda: None  # tells the outbox a hook was disabled
+        # A 410 disabled a hook: every copy of the hook table must forget it (set by the app to reach the outbox too).
+        self.hooks_changed: Callable[[], None] = self.forget_hooks
         self._tasks: set[asyncio.Task] = set()
         self._targets: dict[str, Target | None] = {}  # hook_id -> where to send, as read at _targets_read_at
         self._targets_read_at = 0.0
@@ -250,7 +251,6 @@ class Dispatcher:
 
         await self.write(finish)
         if outcome.disable_hook:
-            self.forget_hooks()
             self.hooks_changed()
         if outcome.status != "delivered":
             log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],

@@ -34,9 +34,8 @@ from .webhooks import EVENTS
 
 log = logging.getLogger("click2call.tenants")
 
-NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a tenant, a trunk endpoint, an ARI application
 HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
-TRUNK_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TENANT_KEYS = {"name", "tokens", "extensions", "extension_pattern", "hotlines", "hook"}
 HOOK_KEYS = {"event", "callback_url", "callback_apikey", "secret"}
 
@@ -66,7 +65,7 @@ def parse_hotlines(text: str, source: str = "C2C_HOTLINES") -> tuple[Hotline, ..
             validation.phone(number.strip(), "hotline")
         except ApiError as exc:
             raise ValueError(f"{source}: {exc.message}: {item!r}") from None
-        if not sep or not TRUNK_RE.fullmatch(trunk.strip()):
+        if not sep or not NAME_RE.fullmatch(trunk.strip()):
             raise ValueError(f"{source}: expected NUMBER=TRUNK_ENDPOINT, got {item!r}")
         hotlines.append(Hotline(number.strip(), trunk.strip()))
     return tuple(hotlines)

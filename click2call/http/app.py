@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> Starlette:
                 outbox.hooks_changed()
                 dispatcher.forget_hooks()
 
-            dispatcher.hooks_changed = outbox.hooks_changed
+            dispatcher.hooks_changed = hooks_changed
             store = CallStore(engine, outbox, write)
             stasis = StasisApp(ari, store)
             app.state.settings = settings
