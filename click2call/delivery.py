@@ -147,7 +147,8 @@ class Dispatcher:
             except Exception:
                 log.exception("webhook dispatcher: cannot read the outbox; retrying")
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+                async with asyncio.timeout(0.5):  # not wait_for: that spawns a task per look
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             # Sends finishing together wake us together: one look at the outbox for all of them, not one each.
