@@ -88,7 +88,7 @@ def _int(params: Mapping[str, str], name: str, default: int | None, low: int, hi
     text = params.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:  # not "¹" or "٣"
         raise ApiError("INVALID_PARAMETER", f"{name} must be an integer from {low} to {high}")
     return int(text)
 

@@ -7,7 +7,7 @@ import base64
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from click2call import cdr, validation
@@ -99,6 +99,8 @@ CDR_PARAMS = ["start_date", "end_date", "extension", "phone", "hotline", "custom
 
 
 @given(st.dictionaries(st.sampled_from(CDR_PARAMS), st.text(max_size=40), max_size=6))
+@example({"min_duration": "¹"})  # found by hypothesis: a digit to str.isdigit(), not to int()
+@example({"limit": "٣"})
 def test_any_cdr_query_is_a_clean_400_or_bounded(params):
     try:
         query = cdr.parse_query(params, ZoneInfo("Asia/Ho_Chi_Minh"))
