@@ -197,6 +197,34 @@ class GroupCommit:
                 _settle(future, result)
 
 
+class Batched:
+    """Items that queue while a group commit is under way are written by one call of run(conn, items) in the next
+    one: one executemany, one hand-off to the database thread, for all of them instead of a statement each.
+    Every caller waits for that commit, and all of them see its error if it fails.
+
+        await batched(item)
+    """
+
+    def __init__(self, write: GroupCommit, run: Callable[[AsyncConnection, list], Awaitable]) -> None:
+        self.write = write
+        self.run = run
+        self._items: list | None = None  # the batch still taking items
+        self._written: asyncio.Future | None = None  # its commit
+
+    async def __call__(self, item) -> None:
+        if self._items is None:
+            items = self._items = []
+
+            async def work(conn: AsyncConnection) -> None:
+                if self._items is items:  # written now: later items start the next batch
+                    self._items = None
+                await self.run(conn, items)
+
+            self._written = asyncio.ensure_future(self.write(work))
+        self._items.append(item)
+        await asyncio.shield(self._written)  # a caller cancelled does not cancel the others' write
+
+
 def _settle(future: asyncio.Future, result=None, exc: BaseException | None = None) -> None:
     if future.done():  # the writer stopped waiting (cancelled); its write stands
         return

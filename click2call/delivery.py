@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
-from .db import DEFAULT_HOOK, GroupCommit, deliveries, delivery_attempts, hooks, webhook_events
+from .db import DEFAULT_HOOK, Batched, GroupCommit, deliveries, delivery_attempts, hooks, webhook_events
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,9 @@ def retry_after(value: str | None, now: float) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP-date)."""
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    value = value.strip()
+    if value.isascii() and value.isdigit():  # "¹".isdigit() too, and float() refuses it
+        return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError):
@@ -91,8 +93,14 @@ _CLAIM = deliveries.update().where(
     deliveries.c.attempts == sa.bindparam("_attempts"), deliveries.c.next_attempt_at == sa.bindparam("_due_at"),
 )
 _INSERT_ATTEMPT = delivery_attempts.insert()
+# Guarded: a delivery re-sent by API meanwhile is not overwritten by this older attempt.
 _FINISH = deliveries.update().where(
     deliveries.c.id == sa.bindparam("_id"), deliveries.c.attempts == sa.bindparam("_attempts"))
+
+
+async def _record_outcomes(conn, outcomes: list[tuple[dict, dict]]) -> None:
+    await conn.execute(_INSERT_ATTEMPT, [attempt for attempt, _ in outcomes])
+    await conn.execute(_FINISH, [values for _, values in outcomes])
 
 
 @dataclass(frozen=True)
@@ -103,21 +111,31 @@ class Target:
 
 
 class Dispatcher:
+    """Sends deliveries, in order per call and hook: one queue and one sender per (hook, call) at a time.
+
+    Two ways in: take() gets the deliveries the outbox has just committed (leased to this process at birth, so they
+    go without a read of the outbox or a claim), and run() polls the outbox for the rest: retries that are due, and
+    deliveries whose lease ran out (left by a crash, or by another instance on the same database)."""
+
     def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient, *, default: Target | None,
                  global_secrets: tuple[str, ...], policy: Policy, concurrency: int = 8, timeout: float = 5.0,
                  metrics: Metrics | None = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
         self.write = write or GroupCommit(engine)  # claims and outcomes share commits with the call records
+        self._record = Batched(self.write, _record_outcomes)
         self.metrics = metrics or Metrics()
         self.http = http
         self.default = default
         self.global_secrets = global_secrets
         self.policy = policy
         self.timeout = timeout
+        self.lease = timeout + 5  # a send and the write of its outcome fit in it
         self.slots = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
         self._wake = asyncio.Event()
-        self._in_flight: set[tuple[str, str]] = set()  # (hook_id, call_id): one at a time keeps the order
+        # (hook_id, call_id) -> deliveries waiting behind the one being sent: present while that pair is sending.
+        self._queues: dict[tuple[str, str], deque[tuple[dict, bool]]] = {}
+        self._left: set[tuple[str, str]] = set()  # pairs with a delivery behind the one being sent, for the poller
         # A 410 disabled a hook: every copy of the hook table must forget it (set by the app to reach the outbox too).
         self.hooks_changed: Callable[[], None] = self.forget_hooks
         self._tasks: set[asyncio.Task] = set()
@@ -131,17 +149,51 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def take(self, fresh: list[dict]) -> None:
+        """Deliveries the outbox has just committed: leased to us, or behind an earlier one of their call and hook
+        still pending, and then the poller's to send in turn."""
+        for item in fresh:
+            key = (item["hook_id"], item["call_id"])
+            if not item["behind"]:
+                self._queue(item, leased=True)
+            elif key in self._queues:
+                self._left.add(key)  # look again when that pair's sender is done
+            else:
+                self.wake()
+
+    def _queue(self, item: dict, leased: bool) -> None:
+        key = (item["hook_id"], item["call_id"])
+        if key in self._queues:
+            self._queues[key].append((item, leased))
+            return
+        self._queues[key] = deque([(item, leased)])
+        task = asyncio.create_task(self._drain(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self, key: tuple[str, str]) -> None:
+        queue = self._queues[key]
+        look_again = False
+        try:
+            while queue:
+                item, leased = queue.popleft()
+                look_again |= not leased
+                if not await self._send(item, leased):
+                    # The later ones stay pending behind it in the outbox; the poller sends them in turn.
+                    queue.clear()
+                    look_again = True
+        finally:
+            del self._queues[key]
+            if look_again or key in self._left:
+                self._left.discard(key)
+                self.wake()  # the next event of this call and hook may be due now
+
     async def run(self) -> None:
         while True:
             try:
                 for item in await self._due():
-                    key = (item["hook_id"], item["call_id"])
-                    if key in self._in_flight:
-                        continue
-                    self._in_flight.add(key)
-                    task = asyncio.create_task(self._send(item))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    if (item["hook_id"], item["call_id"]) not in self._queues:  # else: in order, behind that one
+                        self._queue(item, leased=False)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -183,7 +235,7 @@ class Dispatcher:
     async def _claim(self, item: dict) -> bool:
         """Lease the delivery for this attempt. A stale read of the outbox (the delivery was sent meanwhile)
         fails the claim, so it is not sent twice; a lease left by a crash expires and the delivery is retried."""
-        lease = time.time() + self.timeout + 5
+        lease = time.time() + self.lease
 
         async def claim(conn) -> bool:
             claimed = await conn.execute(_CLAIM, {
@@ -191,25 +243,29 @@ class Dispatcher:
                 "next_attempt_at": lease})
             return claimed.rowcount == 1
 
-        return await self.write(claim)
+        if await self.write(claim):
+            item["next_attempt_at"] = lease  # the guard of the outcome's write
+            return True
+        return False
 
-    async def _send(self, item: dict) -> None:
+    async def _send(self, item: dict, leased: bool) -> bool:
+        """One attempt; True when delivered. A delivery handed over at birth is ours while its lease has room for
+        the attempt; one that waited longer is claimed like any other."""
         try:
             async with self.slots:
-                if await self._claim(item):
-                    await self._attempt(item)
+                ours = leased and time.time() + self.timeout + 1 < item["next_attempt_at"]
+                if ours or await self._claim(item):
+                    return await self._attempt(item)
         except Exception:
             log.exception("webhook delivery %s: attempt not recorded; it stays pending", item["id"])
-        finally:
-            self._in_flight.discard((item["hook_id"], item["call_id"]))
-            self.wake()  # the next event of this call and hook may now go
+        return False
 
-    async def _attempt(self, item: dict) -> None:
+    async def _attempt(self, item: dict) -> bool:
         target = await self._target(item["hook_id"])
         now = time.time()
         if target is None:
             await self._finish(item, Outcome("failed"), None, "hook deleted or disabled", now, 0)
-            return
+            return False
         body = item["body"].encode()
         headers = {"content-type": "application/json", "user-agent": "click2call-webhooks",
                    **signing.headers(target.secrets, item["event_id"], int(now), body)}
@@ -226,32 +282,33 @@ class Dispatcher:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         outcome = decide(status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
         await self._finish(item, outcome, status_code, error, now, elapsed_ms)
+        return outcome.status == "delivered"
 
     async def _finish(self, item: dict, outcome: Outcome, status_code: int | None, error: str | None, now: float,
                       elapsed_ms: int) -> None:
         self.metrics.deliveries.labels(outcome.status).inc()
-        values = {"attempts": item["attempts"] + 1, "last_status_code": status_code, "last_error": error}
+        attempt = dict(delivery_id=item["id"], attempted_at=now, status_code=status_code, error=error,
+                       duration_ms=elapsed_ms)
+        # One shape for every outcome, so that the outcomes of many sends are one executemany.
+        values = {"_id": item["id"], "_attempts": item["attempts"], "attempts": item["attempts"] + 1,
+                  "last_status_code": status_code, "last_error": error, "status": "pending", "delivered_at": None,
+                  "next_attempt_at": item["next_attempt_at"]}
         if outcome.status == "delivered":
             values.update(status="delivered", delivered_at=time.time())
         elif outcome.status == "retry":
             values.update(next_attempt_at=now + outcome.delay)
         else:
             values.update(status="failed")
-
-        async def finish(conn) -> None:
-            await conn.execute(_INSERT_ATTEMPT, dict(
-                delivery_id=item["id"], attempted_at=now, status_code=status_code, error=error, duration_ms=elapsed_ms))
-            # Guarded: a delivery re-sent by API meanwhile is not overwritten by this older attempt.
-            await conn.execute(_FINISH, {"_id": item["id"], "_attempts": item["attempts"], **values})
-            if outcome.disable_hook and item["hook_id"] != DEFAULT_HOOK:
+        await self._record((attempt, values))
+        if outcome.disable_hook and item["hook_id"] != DEFAULT_HOOK:
+            async def disable(conn) -> None:
                 await conn.execute(hooks.update().where(hooks.c.id == item["hook_id"], hooks.c.disabled_at.is_(None))
                                    .values(disabled_at=now, disabled_reason="receiver answered 410 Gone"))
                 await conn.execute(deliveries.update().where(
                     deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
                 ).values(status="failed", last_error="hook disabled (410 Gone)"))
 
-        await self.write(finish)
-        if outcome.disable_hook:
+            await self.write(disable)
             self.hooks_changed()
         if outcome.status != "delivered":
             log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],

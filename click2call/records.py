@@ -167,7 +167,7 @@ class CallStore:
         if before is not None and row(before) == values:
             return True  # a change the record does not show (e.g. the customer leg joined the bridge)
 
-        async def work(conn: AsyncConnection) -> tuple[bool, int]:
+        async def work(conn: AsyncConnection) -> tuple[bool, list[dict]]:
             result = await conn.execute(_GUARDED_UPDATE, {
                 "_call_id": state.spec.call_id, "_phase_rank": values["phase_rank"], "updated_at": time.time(),
                 **values})
@@ -178,7 +178,7 @@ class CallStore:
 
         saved, added = await self._write(work)
         if added:
-            self.outbox.wake()
+            self.outbox.committed(added)
         return saved
 
     async def unfinished(self) -> list[dict]:

@@ -66,18 +66,29 @@ def _event_time(state: CallState, event: str, leg: str) -> float:
 
 # Built once, so SQLAlchemy's compiled cache serves every use instead of building and hashing a statement each time.
 _INSERT_EVENT = webhook_events.insert()
+_INSERT_DELIVERY = deliveries.insert()
+_PENDING = sa.select(deliveries.c.hook_id).where(
+    deliveries.c.call_id == sa.bindparam("call_id"), deliveries.c.status == "pending").distinct()
 _SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event, hooks.c.tenant).where(hooks.c.disabled_at.is_(None)).order_by(
     hooks.c.created_at)
 HOOKS_TTL = 1.0  # seconds the outbox trusts its copy of the hook table
 
 
 class Outbox:
-    """Writes a call's new webhook events, and one delivery per subscribed hook, inside the caller's transaction."""
+    """Writes a call's new webhook events, and one delivery per subscribed hook, inside the caller's transaction.
 
-    def __init__(self, tz: ZoneInfo, default_hook: bool, wake: Callable[[], None] = lambda: None) -> None:
+    A new delivery is written already leased (due when the lease ends) and handed, once committed, straight to the
+    dispatcher, which sends it without reading the outbox or claiming it first. Should this process die before it
+    is sent, the lease runs out and the delivery is due like any other. Except when an earlier delivery of the call
+    to the same hook is still pending (being sent, waiting for a retry, left by a crash): then the new one is due at
+    once and marked "behind", and the dispatcher's poller sends it in turn."""
+
+    def __init__(self, tz: ZoneInfo, default_hook: bool,
+                 hand_off: Callable[[list[dict]], None] = lambda fresh: None, lease: float = 0.0) -> None:
         self.tz = tz
         self.default_hook = default_hook
-        self.wake = wake  # tells the dispatcher there is something to send
+        self.hand_off = hand_off  # gives the dispatcher the deliveries just committed
+        self.lease = lease  # seconds a new delivery is reserved for the hand-off
         self._hooks: dict[str, list[tuple[str, str | None]]] | None = None  # event -> enabled (hook id, tenant)
         self._hooks_read_at = 0.0
 
@@ -85,23 +96,26 @@ class Outbox:
         """A hook was created or deleted here: read them again at the next event."""
         self._hooks = None
 
-    async def add(self, conn: AsyncConnection, before: CallState, after: CallState, values: dict) -> int:
+    async def add(self, conn: AsyncConnection, before: CallState, after: CallState, values: dict) -> list[dict]:
+        """The deliveries written, for hand_off once the transaction is committed."""
         happened = events_between(before, after)
         if not happened:
-            return 0
+            return []
         subscribed = await self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
         default = [DEFAULT_HOOK] if self.default_hook else []
         # An event no hook receives is not stored: nothing would ever send it. The sequence still increases per
         # call over the events that are.
         happened = [(event, leg) for event, leg in happened if subscribed.get(event) or default]
         if not happened:
-            return 0
+            return []
         call_id = after.spec.call_id
         last = (await conn.execute(
             sa.select(sa.func.max(webhook_events.c.sequence)).where(webhook_events.c.call_id == call_id)
         )).scalar()
         sequence = last or 0
         now = time.time()
+        waiting = {hook_id for (hook_id,) in await conn.execute(_PENDING, {"call_id": call_id})}
+        fresh = []
         for event, leg in happened:
             sequence += 1
             body = payload(after, values, event, leg, sequence, _event_time(after, event, leg))
@@ -110,19 +124,19 @@ class Outbox:
                 body["cdr"] = cdr.serialise(dict(record), self.tz)
                 body["recording_url"] = body["cdr"]["recording_url"]
             event_id = "msg_" + uuid.uuid4().hex
+            text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
             await conn.execute(_INSERT_EVENT, dict(
-                id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now,
-                body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-            ))
-            targets = subscribed.get(event, []) + default
-            if targets:
-                await conn.execute(deliveries.insert(), [
-                    {"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
-                     "sequence": sequence, "status": "pending", "attempts": 0, "next_attempt_at": now,
-                     "created_at": now}
-                    for hook_id in targets
-                ])
-        return len(happened)
+                id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now, body=text))
+            new = [{"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
+                    "sequence": sequence, "status": "pending", "attempts": 0,
+                    "next_attempt_at": now if hook_id in waiting else now + self.lease, "created_at": now}
+                   for hook_id in subscribed.get(event, []) + default]
+            await conn.execute(_INSERT_DELIVERY, new)
+            fresh += [dict(d, body=text, behind=d["hook_id"] in waiting) for d in new]
+        return fresh
+
+    def committed(self, fresh: list[dict]) -> None:
+        self.hand_off(fresh)
 
     async def _subscribers(self, conn: AsyncConnection, events: set[str], tenant: str | None
                            ) -> dict[str, list[str]]:

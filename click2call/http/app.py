@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> Starlette:
             dispatcher = Dispatcher(engine, client, default=default, global_secrets=settings.webhook_secrets,
                                     policy=policy, concurrency=settings.webhook_concurrency,
                                     timeout=settings.webhook_timeout, metrics=metrics, write=write)
-            outbox = Outbox(settings.zoneinfo, default is not None, dispatcher.wake)
+            outbox = Outbox(settings.zoneinfo, default is not None, dispatcher.take, dispatcher.lease)
 
             def hooks_changed() -> None:  # both keep a copy of the hooks
                 outbox.hooks_changed()

@@ -76,3 +76,4 @@ def test_retry_after_header_forms():
     assert retry_after("120", 0) == 120
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480 - 60) == 60
     assert retry_after("soon", 0) is None and retry_after(None, 0) is None
+    assert retry_after("¹²", 0) is None  # digits to str.isdigit, not to float()
