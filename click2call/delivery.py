@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-import httpx
+import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -87,6 +87,7 @@ _DUE = (
 )
 _HOOK = sa.select(hooks).where(hooks.c.id == sa.bindparam("hook_id"))
 HOOKS_TTL = 1.0  # seconds a hook's target, once read, is trusted (changes made through this instance: at once)
+RESPONSE_READ = 64 * 1024  # bytes of a receiver's answer read (and ignored) so the connection can be reused
 BATCH_DELAY = 0.005  # seconds the dispatcher gathers wake-ups before it reads the outbox again
 _CLAIM = deliveries.update().where(
     deliveries.c.id == sa.bindparam("_id"), deliveries.c.status == "pending",
@@ -117,7 +118,7 @@ class Dispatcher:
     go without a read of the outbox or a claim), and run() polls the outbox for the rest: retries that are due, and
     deliveries whose lease ran out (left by a crash, or by another instance on the same database)."""
 
-    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient, *, default: Target | None,
+    def __init__(self, engine: AsyncEngine, http: aiohttp.ClientSession, *, default: Target | None,
                  global_secrets: tuple[str, ...], policy: Policy, concurrency: int = 8, timeout: float = 5.0,
                  metrics: Metrics | None = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
@@ -274,10 +275,14 @@ class Dispatcher:
         status_code, error, wait = None, None, None
         started = time.monotonic()
         try:
-            response = await self.http.post(target.url, content=body, headers=headers, timeout=self.timeout)
-            status_code = response.status_code
-            wait = retry_after(response.headers.get("retry-after"), now)
-        except httpx.HTTPError as exc:
+            async with self.http.post(target.url, data=body, headers=headers, allow_redirects=False,
+                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                status_code = response.status
+                wait = retry_after(response.headers.get("retry-after"), now)
+                await response.content.read(RESPONSE_READ)  # the rest, if any, closes the connection
+        except TimeoutError:
+            error = f"Timeout: no answer within {self.timeout:g} s"
+        except aiohttp.ClientError as exc:
             error = f"{type(exc).__name__}: {exc}"[:255]
         elapsed_ms = int((time.monotonic() - started) * 1000)
         outcome = decide(status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
