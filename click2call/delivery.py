@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
-from .db import DEFAULT_HOOK, Batched, GroupCommit, deliveries, delivery_attempts, hooks, webhook_events
+from .db import DEFAULT_HOOK, GroupCommit, Many, deliveries, delivery_attempts, hooks, webhook_events
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,9 @@ _FINISH = deliveries.update().where(
     deliveries.c.id == sa.bindparam("_id"), deliveries.c.attempts == sa.bindparam("_attempts"))
 
 
-async def _record_outcomes(conn, outcomes: list[tuple[dict, dict]]) -> None:
-    await conn.execute(_INSERT_ATTEMPT, [attempt for attempt, _ in outcomes])
-    await conn.execute(_FINISH, [values for _, values in outcomes])
+def _record_outcomes(conn: sa.Connection, outcomes: list[tuple[dict, dict]]) -> None:
+    conn.execute(_INSERT_ATTEMPT, [attempt for attempt, _ in outcomes])
+    conn.execute(_FINISH, [values for _, values in outcomes])
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,6 @@ class Dispatcher:
                  metrics: Metrics | None = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
         self.write = write or GroupCommit(engine)  # claims and outcomes share commits with the call records
-        self._record = Batched(self.write, _record_outcomes)
         self.metrics = metrics or Metrics()
         self.http = http
         self.default = default
@@ -238,8 +237,8 @@ class Dispatcher:
         fails the claim, so it is not sent twice; a lease left by a crash expires and the delivery is retried."""
         lease = time.time() + self.lease
 
-        async def claim(conn) -> bool:
-            claimed = await conn.execute(_CLAIM, {
+        def claim(conn: sa.Connection) -> bool:
+            claimed = conn.execute(_CLAIM, {
                 "_id": item["id"], "_attempts": item["attempts"], "_due_at": item["next_attempt_at"],
                 "next_attempt_at": lease})
             return claimed.rowcount == 1
@@ -304,12 +303,12 @@ class Dispatcher:
             values.update(next_attempt_at=now + outcome.delay)
         else:
             values.update(status="failed")
-        await self._record((attempt, values))
+        await self.write(Many(_record_outcomes, (attempt, values)))
         if outcome.disable_hook and item["hook_id"] != DEFAULT_HOOK:
-            async def disable(conn) -> None:
-                await conn.execute(hooks.update().where(hooks.c.id == item["hook_id"], hooks.c.disabled_at.is_(None))
+            def disable(conn: sa.Connection) -> None:
+                conn.execute(hooks.update().where(hooks.c.id == item["hook_id"], hooks.c.disabled_at.is_(None))
                                    .values(disabled_at=now, disabled_reason="receiver answered 410 Gone"))
-                await conn.execute(deliveries.update().where(
+                conn.execute(deliveries.update().where(
                     deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
                 ).values(status="failed", last_error="hook disabled (410 Gone)"))
 

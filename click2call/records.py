@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .db import GroupCommit, calls
 from .stasis_app import ids
@@ -156,7 +156,7 @@ class CallStore:
             agent_channel=spec.agent_channel, tenant=spec.tenant,
             created_at=state.created_at, updated_at=time.time(), **row(state),
         )
-        await self._write(lambda conn: conn.execute(_INSERT, values))
+        await self._write(lambda conn: conn.execute(_INSERT, values) and None)
 
     async def save(self, state: CallState, before: CallState | None = None) -> bool:
         """Write the state, and the webhook events the change makes in the same transaction.
@@ -167,13 +167,13 @@ class CallStore:
         if before is not None and row(before) == values:
             return True  # a change the record does not show (e.g. the customer leg joined the bridge)
 
-        async def work(conn: AsyncConnection) -> tuple[bool, list[dict]]:
-            result = await conn.execute(_GUARDED_UPDATE, {
+        def work(conn: sa.Connection) -> tuple[bool, list[dict]]:
+            result = conn.execute(_GUARDED_UPDATE, {
                 "_call_id": state.spec.call_id, "_phase_rank": values["phase_rank"], "updated_at": time.time(),
                 **values})
             saved = result.rowcount == 1
             added = saved and before is not None and self.outbox is not None and \
-                await self.outbox.add(conn, before, state, values)
+                self.outbox.add(conn, before, state, values)
             return saved, added
 
         saved, added = await self._write(work)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import cdr
 from .db import DEFAULT_HOOK, calls, deliveries, hooks, webhook_events
@@ -67,6 +66,9 @@ def _event_time(state: CallState, event: str, leg: str) -> float:
 # Built once, so SQLAlchemy's compiled cache serves every use instead of building and hashing a statement each time.
 _INSERT_EVENT = webhook_events.insert()
 _INSERT_DELIVERY = deliveries.insert()
+_LAST_SEQUENCE = sa.select(sa.func.max(webhook_events.c.sequence)).where(
+    webhook_events.c.call_id == sa.bindparam("call_id"))
+_RECORD = sa.select(calls).where(calls.c.call_id == sa.bindparam("call_id"))
 _PENDING = sa.select(deliveries.c.hook_id).where(
     deliveries.c.call_id == sa.bindparam("call_id"), deliveries.c.status == "pending").distinct()
 _SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event, hooks.c.tenant).where(hooks.c.disabled_at.is_(None)).order_by(
@@ -91,17 +93,19 @@ class Outbox:
         self.lease = lease  # seconds a new delivery is reserved for the hand-off
         self._hooks: dict[str, list[tuple[str, str | None]]] | None = None  # event -> enabled (hook id, tenant)
         self._hooks_read_at = 0.0
+        self._changes = 0
 
     def hooks_changed(self) -> None:
         """A hook was created or deleted here: read them again at the next event."""
         self._hooks = None
+        self._changes += 1
 
-    async def add(self, conn: AsyncConnection, before: CallState, after: CallState, values: dict) -> list[dict]:
+    def add(self, conn: sa.Connection, before: CallState, after: CallState, values: dict) -> list[dict]:
         """The deliveries written, for hand_off once the transaction is committed."""
         happened = events_between(before, after)
         if not happened:
             return []
-        subscribed = await self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
+        subscribed = self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
         default = [DEFAULT_HOOK] if self.default_hook else []
         # An event no hook receives is not stored: nothing would ever send it. The sequence still increases per
         # call over the events that are.
@@ -109,36 +113,34 @@ class Outbox:
         if not happened:
             return []
         call_id = after.spec.call_id
-        last = (await conn.execute(
-            sa.select(sa.func.max(webhook_events.c.sequence)).where(webhook_events.c.call_id == call_id)
-        )).scalar()
+        last = conn.execute(_LAST_SEQUENCE, {"call_id": call_id}).scalar()
         sequence = last or 0
         now = time.time()
-        waiting = {hook_id for (hook_id,) in await conn.execute(_PENDING, {"call_id": call_id})}
+        waiting = {hook_id for (hook_id,) in conn.execute(_PENDING, {"call_id": call_id})}
         fresh = []
         for event, leg in happened:
             sequence += 1
             body = payload(after, values, event, leg, sequence, _event_time(after, event, leg))
             if event == "cdr":
-                record = (await conn.execute(sa.select(calls).where(calls.c.call_id == call_id))).mappings().one()
+                record = conn.execute(_RECORD, {"call_id": call_id}).mappings().one()
                 body["cdr"] = cdr.serialise(dict(record), self.tz)
                 body["recording_url"] = body["cdr"]["recording_url"]
             event_id = "msg_" + uuid.uuid4().hex
             text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-            await conn.execute(_INSERT_EVENT, dict(
+            conn.execute(_INSERT_EVENT, dict(
                 id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now, body=text))
             new = [{"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
                     "sequence": sequence, "status": "pending", "attempts": 0,
                     "next_attempt_at": now if hook_id in waiting else now + self.lease, "created_at": now}
                    for hook_id in subscribed.get(event, []) + default]
-            await conn.execute(_INSERT_DELIVERY, new)
+            conn.execute(_INSERT_DELIVERY, new)
             fresh += [dict(d, body=text, behind=d["hook_id"] in waiting) for d in new]
         return fresh
 
     def committed(self, fresh: list[dict]) -> None:
         self.hand_off(fresh)
 
-    async def _subscribers(self, conn: AsyncConnection, events: set[str], tenant: str | None
+    def _subscribers(self, conn: sa.Connection, events: set[str], tenant: str | None
                            ) -> dict[str, list[str]]:
         """The enabled hooks of each event for a call of this tenant: the operator's hooks (tenant NULL) get every
         call, a tenant's hooks only that tenant's calls. The hook table is read at most once a second (and again
@@ -146,11 +148,14 @@ class Outbox:
         another instance on the same database is seen within HOOKS_TTL; deliveries to a hook disabled meanwhile
         fail at once when sent."""
         now = time.monotonic()
-        if self._hooks is None or now - self._hooks_read_at > HOOKS_TTL:
-            found: dict[str, list[tuple[str, str | None]]] = {}
-            for hook_id, event, owner in await conn.execute(_SUBSCRIBERS):
-                found.setdefault(event, []).append((hook_id, owner))
-            self._hooks, self._hooks_read_at = found, now
-        picked = {event: [h for h, owner in self._hooks.get(event, ()) if owner is None or owner == tenant]
+        table = self._hooks  # this runs in the database writer's thread, hooks_changed() in the event loop's
+        if table is None or now - self._hooks_read_at > HOOKS_TTL:
+            changes = self._changes
+            table = {}
+            for hook_id, event, owner in conn.execute(_SUBSCRIBERS):
+                table.setdefault(event, []).append((hook_id, owner))
+            if changes == self._changes:  # else a change came during the read: read again next time
+                self._hooks, self._hooks_read_at = table, now
+        picked = {event: [h for h, owner in table.get(event, ()) if owner is None or owner == tenant]
                   for event in events}
         return {event: ids for event, ids in picked.items() if ids}

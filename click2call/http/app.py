@@ -101,6 +101,7 @@ def create_app(settings: Settings) -> Starlette:
                 sender.cancel()
                 await dispatcher.close()
                 await stasis.close()
+                await write.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await events
                 with contextlib.suppress(asyncio.CancelledError):
