@@ -403,7 +403,8 @@ class Bench:
         try:
             self.start_phones()
             self.start_service()
-            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+            # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close them under a request.
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=3)
             async with httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"},
                                          limits=limits, timeout=60) as client:
                 steps = await self.throughput(client)

@@ -252,10 +252,9 @@ class Dispatcher:
         """One attempt; True when delivered. A delivery handed over at birth is ours while its lease has room for
         the attempt; one that waited longer is claimed like any other."""
         try:
-            async with self.slots:
-                ours = leased and time.time() + self.timeout + 1 < item["next_attempt_at"]
-                if ours or await self._claim(item):
-                    return await self._attempt(item)
+            ours = leased and time.time() + self.timeout + 1 < item["next_attempt_at"]
+            if ours or await self._claim(item):
+                return await self._attempt(item)
         except Exception:
             log.exception("webhook delivery %s: attempt not recorded; it stays pending", item["id"])
         return False
@@ -272,18 +271,20 @@ class Dispatcher:
         if target.apikey:
             headers["authorization"] = target.apikey
         status_code, error, wait = None, None, None
-        started = time.monotonic()
-        try:
-            async with self.http.post(target.url, data=body, headers=headers, allow_redirects=False,
-                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
-                status_code = response.status
-                wait = retry_after(response.headers.get("retry-after"), now)
-                await response.content.read(RESPONSE_READ)  # the rest, if any, closes the connection
-        except TimeoutError:
-            error = f"Timeout: no answer within {self.timeout:g} s"
-        except aiohttp.ClientError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:255]
-        elapsed_ms = int((time.monotonic() - started) * 1000)
+        # The slot bounds requests to receivers, not the writes of their outcomes (which wait for a commit).
+        async with self.slots:
+            started = time.monotonic()
+            try:
+                async with self.http.post(target.url, data=body, headers=headers, allow_redirects=False,
+                                          timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                    status_code = response.status
+                    wait = retry_after(response.headers.get("retry-after"), now)
+                    await response.content.read(RESPONSE_READ)  # the rest, if any, closes the connection
+            except TimeoutError:
+                error = f"Timeout: no answer within {self.timeout:g} s"
+            except aiohttp.ClientError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:255]
+            elapsed_ms = int((time.monotonic() - started) * 1000)
         outcome = decide(status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
         await self._finish(item, outcome, status_code, error, now, elapsed_ms)
         return outcome.status == "delivered"

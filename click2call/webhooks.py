@@ -69,8 +69,11 @@ _INSERT_DELIVERY = deliveries.insert()
 _LAST_SEQUENCE = sa.select(sa.func.max(webhook_events.c.sequence)).where(
     webhook_events.c.call_id == sa.bindparam("call_id"))
 _RECORD = sa.select(calls).where(calls.c.call_id == sa.bindparam("call_id"))
+# By hook and call, so that the (hook_id, call_id, sequence) index serves it: by status alone it read every
+# pending delivery, all of a backlog, at each state change.
 _PENDING = sa.select(deliveries.c.hook_id).where(
-    deliveries.c.call_id == sa.bindparam("call_id"), deliveries.c.status == "pending").distinct()
+    deliveries.c.hook_id.in_(sa.bindparam("hooks", expanding=True)), deliveries.c.call_id == sa.bindparam("call_id"),
+    deliveries.c.status == "pending").distinct()
 _SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event, hooks.c.tenant).where(hooks.c.disabled_at.is_(None)).order_by(
     hooks.c.created_at)
 HOOKS_TTL = 1.0  # seconds the outbox trusts its copy of the hook table
@@ -116,7 +119,8 @@ class Outbox:
         last = conn.execute(_LAST_SEQUENCE, {"call_id": call_id}).scalar()
         sequence = last or 0
         now = time.time()
-        waiting = {hook_id for (hook_id,) in conn.execute(_PENDING, {"call_id": call_id})}
+        receivers = {hook_id for event, _ in happened for hook_id in subscribed.get(event, []) + default}
+        waiting = {hook_id for (hook_id,) in conn.execute(_PENDING, {"hooks": sorted(receivers), "call_id": call_id})}
         fresh = []
         for event, leg in happened:
             sequence += 1
