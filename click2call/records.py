@@ -140,6 +140,10 @@ _GUARDED_UPDATE = calls.update().where(
 )
 
 
+_DELETE_NEW = calls.delete().where(
+    calls.c.call_id == sa.bindparam("_call_id"), calls.c.status == IN_PROGRESS, calls.c.phase == Phase.NEW.value)
+
+
 class CallStore:
     def __init__(self, engine: AsyncEngine, outbox: "Outbox | None" = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
@@ -157,6 +161,10 @@ class CallStore:
             created_at=state.created_at, updated_at=time.time(), **row(state),
         )
         await self._write(lambda conn: conn.execute(_INSERT, values) and None)
+
+    async def delete_new(self, call_id: str) -> None:
+        """Take back the record of a call refused before it was placed."""
+        await self._write(lambda conn: conn.execute(_DELETE_NEW, {"_call_id": call_id}) and None)
 
     async def save(self, state: CallState, before: CallState | None = None) -> bool:
         """Write the state, and the webhook events the change makes in the same transaction.

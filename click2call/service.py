@@ -72,9 +72,9 @@ class ClickToCallService:
         self.stasis.reserve(spec.ext, spec.call_id)
         counted = None
         try:
-            await self._check_extension(spec.ext)
             counted = self.limits.call_started(limit_key) if limit_key else None
-            call = await self.stasis.start(spec)
+            # The extension's check with Asterisk and the write of the call's record go side by side.
+            call = await self.stasis.start(spec, checked=self._check_extension(spec.ext))
         except BaseException:
             self.stasis.release(spec.ext, spec.call_id)
             if counted:

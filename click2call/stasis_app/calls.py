@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..errors import ApiError
 from ..logs import call_id_var
@@ -118,11 +118,25 @@ class StasisApp:
         if self._by_extension.get(ext) == call_id:
             del self._by_extension[ext]
 
-    async def start(self, spec: flow.CallSpec) -> Call:
-        """Record the call, then run it. A call that cannot be recorded is not placed."""
+    async def start(self, spec: flow.CallSpec, checked: Awaitable[None] | None = None) -> Call:
+        """Record the call, then run it. A call that cannot be recorded is not placed.
+
+        `checked` (the extension's check with Asterisk) runs while the record is written; the call is placed
+        when both are done. A refusal by the check takes the record back out, so it leaves none."""
         call = Call(spec)
+        created = asyncio.ensure_future(self.store.create(call.state))
         try:
-            await self.store.create(call.state)
+            if checked is not None:
+                await checked
+        except BaseException:
+            try:
+                await created
+                await self.store.delete_new(spec.call_id)
+            except Exception:
+                log.exception("call %s: refused, but its record could not be taken back", spec.call_id)
+            raise
+        try:
+            await created
         except Exception:
             log.exception("call %s: cannot write its record; refused", spec.call_id)
             raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
@@ -190,12 +204,21 @@ class StasisApp:
                 event = pending.pop(0) if pending else await call.queue.get()
                 before = call.state
                 call.state, commands = flow.transition(call.state, event)
-                if call.state != before:  # recorded before anyone is told, so the record is never behind the API
-                    await self.store.save(call.state, before)
-                for command in commands:
-                    follow_up = await self._execute(call, command)
-                    if follow_up is not None:
-                        pending.append(follow_up)
+                # A state's commands run while its record is written, and the next event waits for both: the
+                # record is at most one step behind Asterisk and the API (a crash there is reconciled from the
+                # channels at the next start), and no step of a call waits for a commit first. Except a call's
+                # end: it is let go only once its final record is written.
+                saving = asyncio.ensure_future(self.store.save(call.state, before)) if call.state != before else None
+                try:
+                    for command in commands:
+                        if isinstance(command, flow.Finish) and saving is not None:
+                            await saving
+                        follow_up = await self._execute(call, command)
+                        if follow_up is not None:
+                            pending.append(follow_up)
+                finally:
+                    if saving is not None:
+                        await saving
         except Exception:
             log.exception("call %s: worker failed; hanging up its channels", call.call_id)
             for leg in ("agent", "customer"):
