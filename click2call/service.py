@@ -64,7 +64,9 @@ class ClickToCallService:
         )
 
     async def click_to_call(self, req: ClickToCall, tenant: Tenant, *, wait: bool, limit_key: str = "") -> str:
-        """Ring the agent; return the call_id once originated (wait=False) or once answered (wait=True)."""
+        """Ring the agent. wait=False: return the call_id once the extension is known to be logged in and free and
+        the call is recorded, as the API's contract says ("returns call_id if the extension is logged in"); the
+        call goes on, and how it ends is in its record and webhooks. wait=True: once the agent answered."""
         spec = self.spec(req, str(uuid.uuid4()), tenant)
         call_id_var.set(spec.call_id)
         if not self.ari.connected.is_set():
@@ -82,15 +84,14 @@ class ClickToCallService:
             raise
         if counted:  # the token's call count drops when the call ends
             call.task.add_done_callback(lambda _: self.limits.call_ended(counted))
-        if wait:
-            pending = self.ari.metrics.pending_sync
-            pending.inc()
-            try:
-                outcome = await call.answered
-            finally:
-                pending.dec()
-        else:
-            outcome = await call.originated
+        if not wait:
+            return spec.call_id
+        pending = self.ari.metrics.pending_sync
+        pending.inc()
+        try:
+            outcome = await call.answered
+        finally:
+            pending.dec()
         if outcome is not None:
             raise ApiError(*outcome)
         return spec.call_id

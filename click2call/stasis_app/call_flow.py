@@ -231,14 +231,6 @@ class DestroyBridge:
 
 
 @dataclass(frozen=True)
-class ReportOriginated:
-    """Wake the async request: the agent leg exists (error is None) or could not be created."""
-
-    error: str | None
-    message: str = ""
-
-
-@dataclass(frozen=True)
 class ReportAnswered:
     """Wake the sync request: the agent answered (error is None) or the agent leg ended unanswered."""
 
@@ -252,7 +244,7 @@ class Finish:
 
 
 Command = (
-    OriginateAgent | AnswerAgent | CreateCustomer | DialCustomer | StartRecording | Hangup | DestroyBridge | ReportOriginated | ReportAnswered | Finish
+    OriginateAgent | AnswerAgent | CreateCustomer | DialCustomer | StartRecording | Hangup | DestroyBridge | ReportAnswered | Finish
 )
 
 # Q.850 causes of an agent leg that ended before answering -> the API's error code.
@@ -291,11 +283,11 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
 
         case Originated(at) if phase is Phase.NEW:
             state = state.with_leg(ids.AGENT, created=True, created_at=at)
-            return replace(state, phase=Phase.AGENT_RINGING), [ReportOriginated(None)]
+            return replace(state, phase=Phase.AGENT_RINGING), []
 
         case OriginateFailed(code, message) if phase is Phase.NEW:
             ended = replace(state, phase=Phase.ENDED, result=code)
-            return ended, [ReportOriginated(code, message), ReportAnswered(code, message), Finish()]
+            return ended, [ReportAnswered(code, message), Finish()]
 
         case Ringing(leg, at, sip_call_id) if state.leg(leg).alive and not state.leg(leg).ringing:
             return state.with_leg(leg, ringing=True, ringing_at=at, sip_call_id=sip_call_id or state.leg(leg).sip_call_id), []

@@ -29,7 +29,6 @@ class Call:
         self.state = state or flow.CallState(spec, created_at=time.time())
         self.queue: asyncio.Queue[flow.Event] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        self.originated: asyncio.Future[tuple[str, str] | None] = loop.create_future()
         self.answered: asyncio.Future[tuple[str, str] | None] = loop.create_future()
         self.done = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -103,7 +102,6 @@ class StasisApp:
             return
         failure = ("SERVICE_UNAVAILABLE", "lost contact with Asterisk; the call is reconciled when it returns")
         for call in self.calls.values():
-            _settle(call.originated, failure)
             _settle(call.answered, failure)
 
     # ---- calls ----
@@ -153,7 +151,6 @@ class StasisApp:
         for row in rows:
             state = state_from_row(row)
             call = Call(state.spec, state)
-            _settle(call.originated, None)
             _settle(call.answered, None)
             self._launch(call, [])
         if rows:
@@ -173,7 +170,6 @@ class StasisApp:
             task.add_done_callback(self._refusals.discard)
             return
         call = Call(spec)
-        _settle(call.originated, None)
         log.info("call %s: dialplan handoff of %s (%s) to %s", spec.call_id, channel.get("name"), args[0], spec.phone)
         self._launch(call, [flow.HandedOff(events.timestamp(raw), channel.get("protocol_id") or "")], record=True)
 
@@ -241,8 +237,6 @@ class StasisApp:
                 await self.executor.hangup(channel_id)
             case flow.DestroyBridge(bridge_id):
                 await self.executor.destroy_bridge(bridge_id)
-            case flow.ReportOriginated(error, message):
-                _settle(call.originated, (error, message) if error else None)
             case flow.ReportAnswered(error, message):
                 _settle(call.answered, (error, message) if error else None)
             case flow.Finish():
@@ -250,7 +244,6 @@ class StasisApp:
         return None
 
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
-        _settle(call.originated, failure)
         _settle(call.answered, failure)
         self.calls.pop(call.call_id, None)
         self.ari.metrics.active_calls.set(len(self.calls))

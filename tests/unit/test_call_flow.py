@@ -3,7 +3,7 @@
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import (
     Answered, ChannelGone, CreateCustomer, CustomerFailed, CustomerReady, DestroyBridge, DialCustomer, Finish, Hangup, HangupRequested,
-    OriginateAgent, OriginateFailed, Originated, Phase, ReportAnswered, ReportOriginated, Start,
+    OriginateAgent, OriginateFailed, Originated, Phase, ReportAnswered, Start,
 )
 
 SPEC = flow.CallSpec(
@@ -31,18 +31,16 @@ def bridged():
     return run(Start(), Originated(), Answered("agent"))[0]
 
 
-def test_start_originates_the_agent_and_reports_it():
+def test_start_originates_the_agent_and_then_it_rings():
     state, (start, originated) = run(Start(), Originated())
     assert start == [OriginateAgent(SPEC)]
-    assert originated == [ReportOriginated(None)]
+    assert originated == []
     assert state.phase is Phase.AGENT_RINGING
 
 
-def test_originate_failure_wakes_both_waiters_with_the_code_and_ends():
+def test_originate_failure_wakes_the_sync_waiter_with_the_code_and_ends():
     state, (_, failed) = run(Start(), OriginateFailed("USER_NOT_REGISTERED", "no contact"))
-    assert failed == [
-        ReportOriginated("USER_NOT_REGISTERED", "no contact"), ReportAnswered("USER_NOT_REGISTERED", "no contact"), Finish(),
-    ]
+    assert failed == [ReportAnswered("USER_NOT_REGISTERED", "no contact"), Finish()]
     assert state.phase is Phase.ENDED
 
 
