@@ -2,7 +2,7 @@
 
 Needs a started lab (lab/lab.sh start, with a load-test pool large enough: LAB_LOADPOOL_LAST); scripts/bench.sh does
 that and runs this. Parts (see the README's "Benchmark" section): throughput steps (floor and service alternate at
-each offered rate, repeated), webhook latency at the lowest rate and at the service's knee, and sync capacity (many
+each offered rate, repeated), webhook latency at the lowest rate, the floor's knee and the service's knee, and sync capacity (many
 sync requests pending at once). Writes results.json, REPORT.md and report.png to the output directory.
 
     python -m bench.run --out bench/out            # the full run (about 11 minutes)
@@ -409,14 +409,18 @@ class Bench:
                                          limits=limits, timeout=60) as client:
                 steps = await self.throughput(client)
                 knee = report.knee(report.by_rate(steps, "service"), cfg.rates) or cfg.rates[0]
-                webhook = webhook_low = None
+                floor_knee = report.knee(report.by_rate(steps, "floor"), cfg.rates)
+                webhook = webhook_low = webhook_floor = None
                 if cfg.webhooks:
-                    for rate in sorted({cfg.rates[0], knee}):
+                    # At the lowest rate, at the floor's knee and at the service's own knee.
+                    for rate in sorted({cfg.rates[0], floor_knee or knee, knee}):
                         self.say(f"webhook latency at {rate:g} calls/s")
                         step = await self.webhook_latency(client, rate)
                         self.say(brief(step) + f" webhooks {step['webhooks']}")
                         if rate == knee:
                             webhook = step
+                        elif rate == floor_knee:
+                            webhook_floor = step
                         else:
                             webhook_low = step
             sync = None
@@ -433,6 +437,7 @@ class Bench:
         left = len(await self.channels_after())
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
         return {"machine": info, "config": config, "steps": steps, "webhook": webhook, "webhook_low": webhook_low,
+                "webhook_floor": webhook_floor,
                 "sync": sync,
                 "service_rss_end_mb": rss[0], "service_rss_hwm_mb": rss[1], "channels_left": left,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
