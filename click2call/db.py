@@ -174,6 +174,7 @@ class GroupCommit:
         self.most = most  # writes in one transaction at most
         self._queue: list[tuple[Callable[[sa.Connection], object], asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
+        self.commits = 0  # transactions committed (each one fsync)
         self._sqlite: sa.Engine | None = None
         if engine.dialect.name == "sqlite":
             self._sqlite = sa.create_engine(engine.url.set(drivername="sqlite"), pool_size=1, max_overflow=0,
@@ -191,8 +192,11 @@ class GroupCommit:
     async def _transaction(self, works: list[Callable[[sa.Connection], object]]) -> list:
         if self._sqlite is None:
             async with self.engine.begin() as conn:
-                return await conn.run_sync(_run_all, works)
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_transaction, works)
+                results = await conn.run_sync(_run_all, works)
+        else:
+            results = await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_transaction, works)
+        self.commits += 1
+        return results
 
     def _sqlite_transaction(self, works: list[Callable[[sa.Connection], object]]) -> list:
         with self._sqlite.begin() as conn:

@@ -193,6 +193,9 @@ def test_ten_concurrent_click_to_calls_all_connect(api, ari, phones, carriers):
 def test_unregistered_extension(api):
     fail(click(api, ext="119"), 409, "USER_NOT_REGISTERED")
     fail(click(api, "/v1/click2call/async", ext="119"), 409, "USER_NOT_REGISTERED")
+    # The record written beside the extension's check is taken back: a refusal leaves none.
+    assert api.get("/v1/cdr", params={"extension": "119"}).json()["data"] == []
+    assert [c for c in api.get("/v1/call").json()["data"] if c["extension"] == "119"] == []
 
 
 def test_busy_extension_sync_and_async(api, ari, phones):
