@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import signal
+import time
 
 import httpx
 import pytest
@@ -107,6 +108,47 @@ def test_sigkill_before_delivery_still_delivers_after_restart(own_service, recei
     receiver.start()
     svc.start()
     assert_complete_and_ordered(first_receipts(receiver, "/all", call_id, 6))
+
+
+def test_a_delivery_handed_over_but_never_sent_before_sigkill_is_sent_after_restart(own_service, receiver):
+    """A new delivery is leased to the process at birth and goes straight to its dispatcher, without a claim. Here
+    one waits for the only sending slot (held by a slow receiver) when the process is killed: after the restart
+    its lease runs out and it is sent, once, with the event's id."""
+    svc = own_service(C2C_WEBHOOK_SECRET=SECRET, C2C_WEBHOOK_CONCURRENCY="1", C2C_WEBHOOK_TIMEOUT="5")
+    receiver.delay["/slow"] = 4.0
+
+    def hook(path: str) -> str:
+        return httpx.post(svc.base + "/v1/event", headers=HEADERS,
+                          json={"callback_url": receiver.url(path), "event": "ringing"}).json()["data"]["id"]
+
+    slow, waiting = hook("/slow"), hook("/waiting")  # the agent's ringing goes to /slow first
+    r = httpx.get(svc.base + "/v1/click2call/async", params={"ext": "112", "phone": unique_phone(),
+                                                              "hotline": HOTLINE_B}, headers=HEADERS)
+    call_id = r.json()["call_id"]
+    deliveries = lambda: httpx.get(f"{svc.base}/v1/event/{waiting}/deliveries",  # noqa: E731
+                                   headers=HEADERS).json()["data"]
+    wait_for(lambda: receiver.received("/slow", call_id) and deliveries(), 3, "the ringing at /slow, queued for /waiting")
+    svc.proc.send_signal(signal.SIGKILL)
+    svc.proc.wait(5)
+    killed_at = time.time()
+    assert receiver.received("/waiting", call_id) == []  # never sent before the kill
+    receiver.delay.clear()
+    svc.start()
+
+    # (The call goes on after the restart, adopted: the customer's ringing follows to both hooks.)
+    agent_ringing = lambda path: [e for e in receiver.received(path, call_id)  # noqa: E731
+                                  if e["json"]["leg"] == "agent"]
+    got = wait_for(lambda: agent_ringing("/waiting"), 20, "the waiting delivery after the restart")
+    assert len(got) == 1 and got[0]["at"] > killed_at
+    signing.verify(SECRET, got[0]["headers"], got[0]["body"])
+    first = [d for d in deliveries() if d["sequence"] == 1]
+    assert [(d["status"], d["attempts"]) for d in first] == [("delivered", 1)]
+    # The one in flight at /slow when the process died is sent again: at least once, with the same webhook-id.
+    again = wait_for(lambda: len(agent_ringing("/slow")) >= 2 and agent_ringing("/slow"), 20,
+                     "the slow one sent again")
+    assert len({e["headers"]["webhook-id"] for e in again}) == 1
+    assert [d["status"] for d in httpx.get(f"{svc.base}/v1/event/{slow}/deliveries", headers=HEADERS).json()["data"]
+            if d["sequence"] == 1] == ["delivered"]
 
 
 def test_410_disables_the_hook(own_service, receiver):
