@@ -69,15 +69,7 @@ class Ari:
         except httpx.TransportError as exc:
             self.metrics.ari_errors.labels("unreachable").inc()
             raise AriUnavailable(f"{type(exc).__name__}: {exc}") from None
-        self.metrics.ari_latency.labels(method).observe(time.perf_counter() - started)
-        if response.status_code >= 400:
-            self.metrics.ari_errors.labels(f"{response.status_code // 100}xx").inc()
-            try:
-                message = response.json().get("message", response.text)
-            except ValueError:
-                message = response.text
-            raise AriError(response.status_code, message)
-        return response.json() if response.content else None
+        return self._answer(method, path, started, response.status_code, response.text)
 
     async def _ws_request(self, ws, method: str, path: str, params: dict | None, body: dict | None) -> Any:
         request_id = str(next(self._ids))
@@ -98,16 +90,20 @@ class Ari:
             raise AriUnavailable(f"{type(exc).__name__}: {exc}") from None
         finally:
             self._waiting.pop(request_id, None)
+        return self._answer(method, path, started, response.get("status_code", 0), response.get("message_body") or "",
+                            response.get("reason_phrase", ""))
+
+    def _answer(self, method: str, path: str, started: float, status: int, text: str, reason: str = "") -> Any:
+        """A REST answer, over HTTP or the websocket: its JSON body, or AriError with Asterisk's message."""
         self.metrics.ari_latency.labels(method).observe(time.perf_counter() - started)
-        status, text = response.get("status_code", 0), response.get("message_body") or ""
         log.debug("ARI %s %s: %s", method, path, status)
         if status >= 400 or status == 0:
             self.metrics.ari_errors.labels(f"{status // 100}xx").inc()
             try:
-                message_text = json.loads(text).get("message", text)
+                message = json.loads(text).get("message", text)
             except (ValueError, AttributeError):
-                message_text = text
-            raise AriError(status, message_text or response.get("reason_phrase", ""))
+                message = text
+            raise AriError(status, message or reason)
         return json.loads(text) if text else None
 
     async def filter_events(self, types: list[str]) -> None:
