@@ -81,6 +81,9 @@ hooks = sa.Table(
     sa.Column("configured", sa.Boolean, nullable=False, server_default=sa.false()),  # from C2C_TENANTS_FILE
     sa.Index("ix_hooks_event", "event"),
 )
+# Seconds a copy of the hook table (the outbox's subscribers, the dispatcher's targets) is trusted; a change made
+# through this instance is seen at once.
+HOOKS_TTL = 1.0
 
 # The outbox: one row per event, written in the transaction of the call-record change that caused it.
 webhook_events = sa.Table(

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import backoff, signing
-from .db import DEFAULT_HOOK, GroupCommit, Many, deliveries, delivery_attempts, hooks, webhook_events
+from .db import DEFAULT_HOOK, HOOKS_TTL, GroupCommit, Many, deliveries, delivery_attempts, hooks, webhook_events
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,6 @@ _DUE = (
     .order_by(deliveries.c.next_attempt_at).limit(sa.bindparam("limit"))
 )
 _HOOK = sa.select(hooks).where(hooks.c.id == sa.bindparam("hook_id"))
-HOOKS_TTL = 1.0  # seconds a hook's target, once read, is trusted (changes made through this instance: at once)
 RESPONSE_READ = 64 * 1024  # bytes of a receiver's answer read (and ignored) so the connection can be reused
 BATCH_DELAY = 0.005  # seconds the dispatcher gathers wake-ups before it reads the outbox again
 _CLAIM = deliveries.update().where(

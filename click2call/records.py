@@ -138,8 +138,6 @@ _GUARDED_UPDATE = calls.update().where(
     calls.c.status == IN_PROGRESS,
     calls.c.phase_rank <= sa.bindparam("_phase_rank"),
 )
-
-
 _DELETE_NEW = calls.delete().where(
     calls.c.call_id == sa.bindparam("_call_id"), calls.c.status == IN_PROGRESS, calls.c.phase == Phase.NEW.value)
 
@@ -186,7 +184,7 @@ class CallStore:
 
         saved, added = await self._write(work)
         if added:
-            self.outbox.committed(added)
+            self.outbox.hand_off(added)
         return saved
 
     async def unfinished(self) -> list[dict]:

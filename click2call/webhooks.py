@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import cdr
-from .db import DEFAULT_HOOK, calls, deliveries, hooks, webhook_events
+from .db import DEFAULT_HOOK, HOOKS_TTL, calls, deliveries, hooks, webhook_events
 from .records import cause_name
 from .stasis_app import ids
 from .stasis_app.call_flow import CallState, Phase
@@ -76,7 +76,6 @@ _PENDING = sa.select(deliveries.c.hook_id).where(
     deliveries.c.status == "pending").distinct()
 _SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event, hooks.c.tenant).where(hooks.c.disabled_at.is_(None)).order_by(
     hooks.c.created_at)
-HOOKS_TTL = 1.0  # seconds the outbox trusts its copy of the hook table
 
 
 class Outbox:
@@ -110,16 +109,17 @@ class Outbox:
             return []
         subscribed = self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
         default = [DEFAULT_HOOK] if self.default_hook else []
+        targets = {event: subscribed.get(event, []) + default for event, _ in happened}
         # An event no hook receives is not stored: nothing would ever send it. The sequence still increases per
         # call over the events that are.
-        happened = [(event, leg) for event, leg in happened if subscribed.get(event) or default]
+        happened = [(event, leg) for event, leg in happened if targets[event]]
         if not happened:
             return []
         call_id = after.spec.call_id
         last = conn.execute(_LAST_SEQUENCE, {"call_id": call_id}).scalar()
         sequence = last or 0
         now = time.time()
-        receivers = {hook_id for event, _ in happened for hook_id in subscribed.get(event, []) + default}
+        receivers = {hook_id for event, _ in happened for hook_id in targets[event]}
         waiting = {hook_id for (hook_id,) in conn.execute(_PENDING, {"hooks": sorted(receivers), "call_id": call_id})}
         fresh = []
         for event, leg in happened:
@@ -136,16 +136,12 @@ class Outbox:
             new = [{"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
                     "sequence": sequence, "status": "pending", "attempts": 0,
                     "next_attempt_at": now if hook_id in waiting else now + self.lease, "created_at": now}
-                   for hook_id in subscribed.get(event, []) + default]
+                   for hook_id in targets[event]]
             conn.execute(_INSERT_DELIVERY, new)
             fresh += [dict(d, body=text, behind=d["hook_id"] in waiting) for d in new]
         return fresh
 
-    def committed(self, fresh: list[dict]) -> None:
-        self.hand_off(fresh)
-
-    def _subscribers(self, conn: sa.Connection, events: set[str], tenant: str | None
-                           ) -> dict[str, list[str]]:
+    def _subscribers(self, conn: sa.Connection, events: set[str], tenant: str | None) -> dict[str, list[str]]:
         """The enabled hooks of each event for a call of this tenant: the operator's hooks (tenant NULL) get every
         call, a tenant's hooks only that tenant's calls. The hook table is read at most once a second (and again
         after a change made here), not at every state change of every call: a hook created or deleted through
@@ -162,4 +158,4 @@ class Outbox:
                 self._hooks, self._hooks_read_at = table, now
         picked = {event: [h for h, owner in table.get(event, ()) if owner is None or owner == tenant]
                   for event in events}
-        return {event: ids for event, ids in picked.items() if ids}
+        return {event: hook_ids for event, hook_ids in picked.items() if hook_ids}
