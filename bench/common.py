@@ -1,5 +1,5 @@
 """Small helpers shared by the benchmark's parts: process CPU and memory from /proc, percentiles and Asterisk
-event timestamps. Its sipp phones and carrier are the lab's (`tests.labkit.Sipp`), without the message trace."""
+event timestamps. Its sipp phones and carrier are the lab's (`lab.labkit.Sipp`), without the message trace."""
 
 from __future__ import annotations
 

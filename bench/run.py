@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from tests import labkit
+from lab import labkit
 
 from . import report
 from .common import REPO, cpu_seconds, percentile, rss_mb

@@ -14,10 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests import labkit  # noqa: E402
+from lab import labkit
 
 LISTEN = os.environ.get("C2C_LISTEN", "127.0.0.1:8000")
 

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 command -v uv >/dev/null || python3 -m pip install -q "uv==0.13.9"
 uv sync --frozen -q
 lab/lab.sh provision
-exec uv run --frozen python lab/demo.py
+exec uv run --frozen python -m lab.demo

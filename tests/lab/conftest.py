@@ -24,7 +24,7 @@ import time
 import httpx
 import pytest
 
-from tests import labkit
+from lab import labkit
 
 TOKEN = "lab-test-token"
 HOTLINE_A, HOTLINE_B = "02873000001", "02873000002"

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests import labkit
+from lab import labkit
 
 from .conftest import HOTLINE_A, HOTLINE_B, TOKEN, register_phones
 from .test_click2call import invite_to, leftovers, unique_phone, wait_for

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests import labkit
+from lab import labkit
 
 from .conftest import HOTLINE_A, HOTLINE_B
 from .test_click2call import assert_cleaned_up, invite_to, unique_phone, wait_for

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from tests import labkit
+from lab import labkit
 
 from .conftest import HOTLINE_B, TOKEN
 from .test_click2call import unique_phone, wait_for

@@ -27,7 +27,7 @@ from array import array
 import pytest
 from websockets.sync.client import connect
 
-from tests import labkit
+from lab import labkit
 
 from .conftest import HOTLINE_C, HOTLINE_D
 from .test_click2call import assert_cleaned_up, click, invite_to, unique_phone, wait_for
