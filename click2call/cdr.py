@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import validation
+from . import q850, validation
 from .db import calls
 from .errors import ApiError
-from .records import FINAL_STATUSES, IN_PROGRESS, cause_name
+from .states import FINAL_STATUSES, CallStatus, Party
 
 MAX_LIMIT = 500
+_STATUSES = (*FINAL_STATUSES, CallStatus.IN_PROGRESS)
 
 
 def fmt_time(epoch: float | None, tz: ZoneInfo) -> str:
@@ -33,10 +34,10 @@ def serialise(record: dict, tz: ZoneInfo) -> dict:
             "time_ringing": fmt_time(record[f"{leg}_ringing_at"], tz),
             "time_answered": fmt_time(record[f"{leg}_answered_at"], tz),
             "time_ended": fmt_time(record[f"{leg}_ended_at"], tz),
-            "cause": cause_name(record[f"{leg}_cause"]),
+            "cause": q850.name(record[f"{leg}_cause"]),
             "cause_code": record[f"{leg}_cause"],
         }
-        for leg in ("agent", "customer")
+        for leg in Party
     }
     return {
         "id": record["call_id"],
@@ -123,8 +124,8 @@ def parse_query(params: Mapping[str, str], tz: ZoneInfo) -> CdrQuery:
         q.where.append(c.customer_id == validation.customer_id(params["customer_id"]))
     if params.get("status"):
         status = params["status"].upper()
-        if status not in FINAL_STATUSES + (IN_PROGRESS,):
-            raise ApiError("INVALID_PARAMETER", f"status must be one of {', '.join(FINAL_STATUSES + (IN_PROGRESS,))}")
+        if status not in _STATUSES:
+            raise ApiError("INVALID_PARAMETER", f"status must be one of {', '.join(_STATUSES)}")
         q.where.append(c.status == status)
     min_duration = _int(params, "min_duration", None, 0, 10**7)
     if min_duration is not None:

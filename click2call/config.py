@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from pathlib import Path
 
-from . import signing, tenants, validation
+from . import tenants, validation
 from .errors import ApiError
-from .hooks import callback_url
+from .validation import callback_url
+from .webhooks import signing
 from .tenants import NAME_RE, Directory, Hotline, Tenant
 
 

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 from .errors import ApiError
-from .records import IN_PROGRESS, CallStore
+from .records import CallStore
+from .states import CallStatus
 from .stasis_app.ari import Ari, AriError
 from .tenants import Tenant
 
@@ -34,7 +35,7 @@ class Recordings:
         local = self.dir / f"{call_id}.wav"
         if local.exists():
             return local
-        if record["status"] == IN_PROGRESS:
+        if record["status"] == CallStatus.IN_PROGRESS:
             raise ApiError("RECORDING_IN_PROGRESS", "the call is still being recorded")
         try:
             data = await self.ari.download(f"/recordings/stored/{call_id}/file")

@@ -7,51 +7,25 @@ phase, so a replayed or late write cannot move a call backwards.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import q850
 from .db import GroupCommit, calls
-from .stasis_app import ids
-from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase
+from .states import CallStatus, Direction, HangupBy, Party
+from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase, final_status
 
-if TYPE_CHECKING:
-    from .webhooks import Outbox
-
-IN_PROGRESS = "IN_PROGRESS"
-FINAL_STATUSES = ("ANSWERED", "BUSY", "NO_ANSWER", "FAILED", "CANCELLED")
 PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}
 
-# Q.850 cause -> the name CRMs read in CDRs.
-CAUSE_NAMES = {
-    0: "UNKNOWN", 1: "UNALLOCATED", 3: "NO_ROUTE_DESTINATION", 16: "NORMAL_CLEARING", 17: "USER_BUSY",
-    18: "NO_USER_RESPONSE", 19: "NO_ANSWER", 20: "SUBSCRIBER_ABSENT", 21: "CALL_REJECTED",
-    27: "DESTINATION_OUT_OF_ORDER", 28: "INVALID_NUMBER_FORMAT", 31: "NORMAL_UNSPECIFIED",
-    32: "NORMAL_CIRCUIT_CONGESTION", 34: "NO_CIRCUIT_AVAILABLE", 38: "NETWORK_OUT_OF_ORDER",
-    41: "NORMAL_TEMPORARY_FAILURE", 42: "SWITCH_CONGESTION", 58: "BEARERCAPABILITY_NOTAVAIL",
-    102: "RECOVERY_ON_TIMER_EXPIRE", 127: "INTERWORKING",
-}
-BUSY_CAUSES = {17, 21}
-NO_ANSWER_CAUSES = {18, 19}
 
+class CallChanges(Protocol):
+    """What else a record's change writes in its transaction (the webhook outbox), and hands on once committed."""
 
-def cause_name(cause: int | None) -> str:
-    return "" if cause is None else CAUSE_NAMES.get(cause, f"CAUSE_{cause}")
+    def add(self, conn: sa.Connection, before: CallState, after: CallState, values: dict) -> list[dict]: ...
 
-
-def final_status(state: CallState) -> str:
-    """ANSWERED, BUSY, NO_ANSWER, FAILED or CANCELLED, once the call has ended."""
-    if state.customer.answered:
-        return "ANSWERED"
-    if state.hangup_by == "api" or (state.agent.answered and state.hangup_by == ids.AGENT):
-        return "CANCELLED"  # stopped before the customer answered
-    leg = state.customer if state.agent.answered else state.agent
-    if leg.cause in BUSY_CAUSES:
-        return "BUSY"
-    if leg.cause in NO_ANSWER_CAUSES:
-        return "NO_ANSWER"
-    return "FAILED"
+    def hand_off(self, fresh: list[dict]) -> None: ...
 
 
 def _final_cause(state: CallState) -> tuple[int | None, str | None]:
@@ -61,12 +35,12 @@ def _final_cause(state: CallState) -> tuple[int | None, str | None]:
         first = state.customer if state.customer.created else state.agent
     cause = first.cause
     if cause == 0 and first.answered:
-        cause = 16  # a BYE carries no cause: after an answer it is a normal clearing
-    return cause, cause_name(cause) if cause is not None else None
+        cause = q850.NORMAL_CLEARING  # a BYE carries no cause: after an answer it is a normal clearing
+    return cause, q850.name(cause) if cause is not None else None
 
 
-def _leg_named(state: CallState, name: str | None) -> Leg | None:
-    return state.leg(name) if name in (ids.AGENT, ids.CUSTOMER) else None
+def _leg_named(state: CallState, name: HangupBy | None) -> Leg | None:
+    return state.leg(Party(name)) if name in (HangupBy.AGENT, HangupBy.CUSTOMER) else None
 
 
 def row(state: CallState) -> dict:
@@ -80,7 +54,7 @@ def row(state: CallState) -> dict:
         "recording_url": state.spec.recording_url if state.recording else None,
         "recording_error": state.recording_error,
     }
-    for name in (ids.AGENT, ids.CUSTOMER):
+    for name in Party:
         leg = state.leg(name)
         values.update({
             f"{name}_sip_call_id": leg.sip_call_id, f"{name}_created_at": leg.created_at,
@@ -111,11 +85,11 @@ def state_from_row(r: dict) -> CallState:
     )
     phase = Phase(r["phase"])
 
-    def leg(name: str) -> Leg:
+    def leg(name: Party) -> Leg:
         return Leg(
             # An agent leg of a call still NEW may have been originated just before the stop: assume it was;
             # if its channel is not there, the reconnect check ends it.
-            created=r[f"{name}_created_at"] is not None or (name == ids.AGENT and phase is Phase.NEW),
+            created=r[f"{name}_created_at"] is not None or (name is Party.AGENT and phase is Phase.NEW),
             ringing=r[f"{name}_ringing_at"] is not None, answered=r[f"{name}_answered_at"] is not None,
             gone=r[f"{name}_ended_at"] is not None, cause=r[f"{name}_cause"], cause_txt=r[f"{name}_cause_txt"],
             sip_call_id=r[f"{name}_sip_call_id"], created_at=r[f"{name}_created_at"],
@@ -124,7 +98,8 @@ def state_from_row(r: dict) -> CallState:
 
     return CallState(
         spec=spec, created_at=r["created_at"], phase=Phase.AGENT_RINGING if phase is Phase.NEW else phase,
-        agent=leg(ids.AGENT), customer=leg(ids.CUSTOMER), result=r["result"], hangup_by=r["hangup_by"],
+        agent=leg(Party.AGENT), customer=leg(Party.CUSTOMER), result=r["result"],
+        hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None,
         recording=r["recording_url"] is not None, recording_error=r["recording_error"],
     )
 
@@ -135,26 +110,27 @@ def state_from_row(r: dict) -> CallState:
 _INSERT = calls.insert()
 _GUARDED_UPDATE = calls.update().where(
     calls.c.call_id == sa.bindparam("_call_id"),
-    calls.c.status == IN_PROGRESS,
+    calls.c.status == CallStatus.IN_PROGRESS,
     calls.c.phase_rank <= sa.bindparam("_phase_rank"),
 )
 _DELETE_NEW = calls.delete().where(
-    calls.c.call_id == sa.bindparam("_call_id"), calls.c.status == IN_PROGRESS, calls.c.phase == Phase.NEW.value)
+    calls.c.call_id == sa.bindparam("_call_id"), calls.c.status == CallStatus.IN_PROGRESS,
+    calls.c.phase == Phase.NEW)
 
 
 class CallStore:
-    def __init__(self, engine: AsyncEngine, outbox: "Outbox | None" = None, write: GroupCommit | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: CallChanges | None = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
         self.outbox = outbox
         self._write = write or GroupCommit(engine)  # record writes share commits with other writes under load
 
-    async def create(self, state: CallState, direction: str = "outbound") -> None:
+    async def create(self, state: CallState, direction: Direction = Direction.OUTBOUND) -> None:
         spec = state.spec
         values = dict(
             call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
             hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
             src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
-            dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=IN_PROGRESS,
+            dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=CallStatus.IN_PROGRESS,
             agent_channel=spec.agent_channel, tenant=spec.tenant,
             created_at=state.created_at, updated_at=time.time(), **row(state),
         )
@@ -187,10 +163,11 @@ class CallStore:
             self.outbox.hand_off(added)
         return saved
 
-    async def unfinished(self) -> list[dict]:
+    async def unfinished(self) -> list[CallState]:
+        """The calls a previous run left in progress, rebuilt from their records."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(calls).where(calls.c.status == IN_PROGRESS))
-            return [dict(r) for r in rows.mappings()]
+            rows = await conn.execute(sa.select(calls).where(calls.c.status == CallStatus.IN_PROGRESS))
+            return [state_from_row(dict(r)) for r in rows.mappings()]
 
     async def get(self, key: str) -> dict | None:
         """One record by call_id or by either leg's SIP Call-ID."""

@@ -3,71 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from zoneinfo import ZoneInfo
 
-from . import cdr, handoff
-from .config import Settings
+from . import cdr
+from .call_specs import CallSpecs
 from .db import calls
 from .errors import ApiError
 from .logs import call_id_var
+from .metrics import Metrics
 from .ratelimit import Limits
 from .records import CallStore
+from .states import Direction, HangupBy
 from .stasis_app.ari import Ari, AriError, AriUnavailable
-from .stasis_app.call_flow import CallSpec
 from .stasis_app.calls import StasisApp
-from .tenants import Directory, Tenant
+from .tenants import Tenant
 from .validation import ClickToCall
 
 
 class ClickToCallService:
-    def __init__(self, settings: Settings, ari: Ari, stasis: StasisApp, limits: Limits | None = None,
-                 directory: Directory | None = None) -> None:
-        self.settings = settings
-        self.limits = limits or Limits(0, 0, 0)
-        self.directory = directory or settings.directory()
+    def __init__(self, specs: CallSpecs, ari: Ari, stasis: StasisApp, limits: Limits, metrics: Metrics) -> None:
+        self.specs = specs
+        self.limits = limits
         self.ari = ari
         self.stasis = stasis
-        self._trunks = settings.trunks()
-        stasis.handoff_spec = self.handoff_spec
-
-    def handoff_spec(self, channel: dict, args: list[str]) -> CallSpec:
-        """A dialplan handoff, with the same validation and defaults as the API (see click2call.handoff).
-        It belongs to the tenant whose extension placed it."""
-        found = handoff.parse(channel, args)
-        req = ClickToCall(ext=found.ext, phone=found.phone, hotline=found.hotline)
-        tenant = self.directory.owner_of(found.ext)
-        return replace(self.spec(req, str(uuid.uuid4()), tenant), agent_channel=channel["id"])
-
-    def spec(self, req: ClickToCall, call_id: str, tenant: Tenant) -> CallSpec:
-        """The call as placed, defaults resolved; the same for API calls and dialplan handoffs."""
-        if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
-            raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
-        tenant.check_extension(req.ext)  # before anything asks Asterisk about it
-        hotline = tenant.hotline(req.hotline)
-        return CallSpec(
-            call_id=call_id,
-            tenant=tenant.name,
-            ext=req.ext,
-            phone=req.phone,
-            hotline=hotline.number,
-            trunk=hotline.trunk,
-            src_cid_name=req.src_cid_name,
-            src_cid_number=req.src_cid_number or req.ext,
-            dest_cid_name=req.dest_cid_name,
-            dest_cid_number=req.dest_cid_number or hotline.number,
-            auto_answer=req.auto_answer,
-            ring_timeout=self.settings.ring_timeout,
-            dial_timeout=self.settings.dial_timeout,
-            customer_id=req.customer_id,
-            recording_url=f"{self.settings.public_url}/v1/recordings/{call_id}"
-            if (self.settings.record if req.record is None else req.record) else None,
-        )
+        self.metrics = metrics
 
     async def click_to_call(self, req: ClickToCall, tenant: Tenant, *, wait: bool, limit_key: str = "") -> str:
         """Ring the agent. wait=False: return the call_id once the extension is known to be logged in and free and
         the call is recorded, as the API's contract says ("returns call_id if the extension is logged in"); the
         call goes on, and how it ends is in its record and webhooks. wait=True: once the agent answered."""
-        spec = self.spec(req, str(uuid.uuid4()), tenant)
+        spec = self.specs.spec(req, str(uuid.uuid4()), tenant)
         call_id_var.set(spec.call_id)
         if not self.ari.connected.is_set():
             raise ApiError("SERVICE_UNAVAILABLE")
@@ -86,7 +51,7 @@ class ClickToCallService:
             call.task.add_done_callback(lambda _: self.limits.call_ended(counted))
         if not wait:
             return spec.call_id
-        pending = self.ari.metrics.pending_sync
+        pending = self.metrics.pending_sync
         pending.inc()
         try:
             outcome = await call.answered
@@ -114,8 +79,8 @@ class ClickToCallService:
 class RecordsService:
     """Reading call records, and the calls in progress."""
 
-    def __init__(self, settings: Settings, store: CallStore, stasis: StasisApp) -> None:
-        self.tz = settings.zoneinfo
+    def __init__(self, tz: ZoneInfo, store: CallStore, stasis: StasisApp) -> None:
+        self.tz = tz
         self.store = store
         self.stasis = stasis
 
@@ -140,7 +105,7 @@ class RecordsService:
         return [
             {
                 "call_id": call.call_id, "extension": call.state.spec.ext, "destination": call.state.spec.phone,
-                "hotline": call.state.spec.hotline, "direction": "outbound", "state": call.state.phase.value,
+                "hotline": call.state.spec.hotline, "direction": Direction.OUTBOUND, "state": call.state.phase.value,
                 "time_started": cdr.fmt_time(call.state.created_at, self.tz),
             }
             for call in self.stasis.calls.values() if tenant.sees(call.state.spec.tenant)
@@ -150,5 +115,5 @@ class RecordsService:
         call = self.stasis.calls.get(call_id)
         if call is not None and not tenant.sees(call.state.spec.tenant):
             raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
-        call = self.stasis.hangup(call_id, "api")
+        call = self.stasis.hangup(call_id, HangupBy.API)
         await call.done.wait()

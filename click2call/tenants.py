@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from . import validation
 from .errors import ApiError
-from .hooks import callback_url
-from .webhooks import EVENTS
+from .states import EventName
+from .validation import callback_url
 
 log = logging.getLogger("click2call.tenants")
 
@@ -216,8 +216,8 @@ def load(text: str, global_hotlines: tuple[Hotline, ...], source: str = "tenants
 
         hooks = []
         for h in item.get("hook") or []:
-            if not isinstance(h, dict) or set(h) - HOOK_KEYS or h.get("event") not in EVENTS:
-                raise ValueError(f"{where}: each [[tenant.hook]] has event ({', '.join(EVENTS)}), callback_url, "
+            if not isinstance(h, dict) or set(h) - HOOK_KEYS or h.get("event") not in EventName.__members__.values():
+                raise ValueError(f"{where}: each [[tenant.hook]] has event ({', '.join(EventName)}), callback_url, "
                                  "and optionally callback_apikey and secret")
             try:
                 url = callback_url(h.get("callback_url"))

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .errors import ApiError
 
@@ -158,3 +159,23 @@ def click_to_call_v2(body) -> ClickToCall:
         if not params.get(v1):
             raise ApiError("MISSING_PARAMETER", f"{v2} is required")
     return click_to_call(params)
+
+
+MAX_URL = 2048
+
+
+def callback_url(value) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_URL:
+        raise ApiError("INVALID_PARAMETER", "callback_url must be an http(s) URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c in value for c in "\r\n\t "):
+        raise ApiError("INVALID_PARAMETER", "callback_url must be an http(s) URL")
+    return value
+
+
+def header_value(value, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 512 or not value.isprintable():
+        raise ApiError("INVALID_PARAMETER", f"{name} must be printable text, at most 512 characters")
+    return value

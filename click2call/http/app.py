@@ -15,19 +15,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..call_specs import CallSpecs
 from ..config import Settings
-from ..errors import ApiError
 from ..db import GroupCommit, open_database
-from ..delivery import Dispatcher, Policy, Target
-from ..hooks import HooksService
+from ..errors import ApiError
 from ..metrics import Metrics
 from ..ratelimit import Limits
 from ..records import CallStore
 from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
-from ..webhooks import Outbox
 from ..stasis_app.ari import Ari
 from ..stasis_app.calls import StasisApp
+from ..webhooks.dispatcher import Dispatcher, Target
+from ..webhooks.outbox import Outbox
+from ..webhooks.retry import Policy
+from ..webhooks.subscriptions import HookChanges, HooksService
 from .routes import routes
 
 log = logging.getLogger(__name__)
@@ -66,32 +68,31 @@ def create_app(settings: Settings) -> Starlette:
             policy = Policy(max_age=settings.webhook_retry_hours * 3600, base=settings.webhook_backoff,
                             cap=settings.webhook_backoff_max)
             write = GroupCommit(engine)  # one queue of durable writes: records, webhook claims and outcomes
+            changes = HookChanges()  # the outbox and the dispatcher both keep a copy of the hooks
             dispatcher = Dispatcher(engine, webhook_http, default=default, global_secrets=settings.webhook_secrets,
-                                    policy=policy, concurrency=settings.webhook_concurrency,
+                                    policy=policy, changes=changes, concurrency=settings.webhook_concurrency,
                                     timeout=settings.webhook_timeout, metrics=metrics, write=write)
-            outbox = Outbox(settings.zoneinfo, default is not None, dispatcher.take, dispatcher.lease)
-
-            def hooks_changed() -> None:  # both keep a copy of the hooks
-                outbox.hooks_changed()
-                dispatcher.forget_hooks()
-
-            dispatcher.hooks_changed = hooks_changed
+            outbox = Outbox(settings.zoneinfo, default is not None, changes, dispatcher.take, dispatcher.lease)
             store = CallStore(engine, outbox, write)
-            stasis = StasisApp(ari, store)
-            app.state.settings = settings
-            app.state.directory = directory = settings.directory()
-            app.state.ari = ari
-            app.state.stasis = stasis
-            app.state.limits = Limits(settings.rate_limit, settings.rate_burst, settings.max_calls_per_token)
-            app.state.service = ClickToCallService(settings, ari, stasis, app.state.limits, directory)
-            app.state.records = RecordsService(settings, store, stasis)
-            app.state.hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, hooks_changed)
-            await app.state.hooks.sync_configured(directory.tenants)
-            app.state.recordings = Recordings(settings.recordings_dir, store, ari)
-            app.state.metrics = metrics
-            app.state.dispatcher = dispatcher
+            directory = settings.directory()
+            specs = CallSpecs(settings, directory)
+            stasis = StasisApp(ari, store, metrics, handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace)
+            limits = Limits(settings.rate_limit, settings.rate_burst, settings.max_calls_per_token)
+            hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, changes)
+            await hooks.sync_configured(directory.tenants)
+            state = app.state
+            state.settings = settings
+            state.directory = directory
+            state.ari = ari
+            state.stasis = stasis
+            state.limits = limits
+            state.service = ClickToCallService(specs, ari, stasis, limits, metrics)
+            state.records = RecordsService(settings.zoneinfo, store, stasis)
+            state.hooks = hooks
+            state.recordings = Recordings(settings.recordings_dir, store, ari)
+            state.metrics = metrics
+            state.dispatcher = dispatcher
             await stasis.adopt_unfinished()  # before the event stream starts, so no event for them is missed
-            stasis.ari_grace = settings.ari_grace
             events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect, stasis.on_disconnect),
                                          name="ari-events")
             sender = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 
 from .. import __version__
-from ..webhooks import EVENTS
+from ..states import EventName
 
 PHONE = {"type": "string", "pattern": r"^\+?[0-9]{1,20}$"}
 EXT = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,40}$"}
@@ -80,7 +80,7 @@ SCHEMAS = {
                                "page": {"type": "integer"}, "total": {"type": "integer"},
                                "scroll_id": {"type": ["string", "null"]}}},
     "Hook": {"type": "object", "required": ["id", "event", "callback_url"],
-             "properties": {"id": {"type": "string"}, "event": {"type": "string", "enum": list(EVENTS)},
+             "properties": {"id": {"type": "string"}, "event": {"type": "string", "enum": list(EventName)},
                             "callback_url": {"type": "string"}, "has_callback_apikey": {"type": "boolean"},
                             "has_secret": {"type": "boolean"}, "created_at": {"type": "number"},
                             "disabled": {"type": "boolean"}, "disabled_reason": {"type": "string"},
@@ -126,7 +126,7 @@ PATHS = {
                  "requestBody": {"required": True, **_json({"type": "object", "required": ["callback_url", "event"],
                                                             "properties": {
                                                                 "callback_url": {"type": "string"},
-                                                                "event": {"type": "string", "enum": list(EVENTS)},
+                                                                "event": {"type": "string", "enum": list(EventName)},
                                                                 "callback_apikey": {"type": "string"},
                                                                 "secret": {"type": "string"}}})},
                  "responses": {"201": {"description": "created", **_json({"type": "object", "properties": {

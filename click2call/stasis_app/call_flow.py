@@ -6,11 +6,12 @@ No I/O here: ARI requests, waking the HTTP request that waits, and clean-up are
 commands that the edges (stasis_app.calls) execute. Every rule of the call lives
 in this file, so it can be read and unit-tested without an Asterisk.
 
-The flow: create the mixing bridge and ring the agent's extension (originate into
-the Stasis app). The agent answering is the StasisStart of the agent leg; then the
-customer leg is created, joins the bridge *before* it is dialled (so the agent hears
-the carrier's ringback and early media), and is dialled through the hotline's trunk.
-When either leg ends, the other is hung up; when both are gone, the bridge goes.
+The flow: ring the agent's extension (originate into the Stasis app). The agent
+answering is the StasisStart of the agent leg; then the mixing bridge and the
+customer leg are created, the customer joins the bridge *before* it is dialled (so
+the agent hears the carrier's ringback and early media), and is dialled through the
+hotline's trunk. When either leg ends, the other is hung up; when both are gone, the
+bridge goes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from .. import q850
+from ..states import CallStatus, HangupBy, Party
 from . import ids
 
 
@@ -55,8 +58,8 @@ class CallSpec:
     def bridge_id(self) -> str:
         return ids.bridge_id(self.call_id)
 
-    def channel_id(self, leg: str) -> str:
-        if leg == ids.AGENT and self.agent_channel:
+    def channel_id(self, leg: Party) -> str:
+        if leg == Party.AGENT and self.agent_channel:
             return self.agent_channel
         return ids.channel_id(self.call_id, leg)
 
@@ -90,14 +93,14 @@ class CallState:
     agent: Leg = field(default_factory=Leg)
     customer: Leg = field(default_factory=Leg)
     result: str | None = None  # "success" or an error code, once the agent leg is decided
-    hangup_by: str | None = None  # agent, customer, api, system
+    hangup_by: HangupBy | None = None
     recording: bool = False  # the bridge is being recorded
     recording_error: str | None = None  # why a recording asked for did not happen (the call goes on)
 
-    def leg(self, name: str) -> Leg:
-        return self.agent if name == ids.AGENT else self.customer
+    def leg(self, name: Party) -> Leg:
+        return self.agent if name == Party.AGENT else self.customer
 
-    def with_leg(self, name: str, **changes) -> "CallState":
+    def with_leg(self, name: Party, **changes) -> "CallState":
         return replace(self, **{name: replace(self.leg(name), **changes)})
 
 
@@ -130,14 +133,14 @@ class OriginateFailed:
 
 @dataclass(frozen=True)
 class Ringing:
-    leg: str
+    leg: Party
     at: float = 0.0
     sip_call_id: str = ""
 
 
 @dataclass(frozen=True)
 class Answered:
-    leg: str
+    leg: Party
     at: float = 0.0
     sip_call_id: str = ""
 
@@ -149,11 +152,11 @@ class CustomerReady:
 
 @dataclass(frozen=True)
 class ChannelGone:
-    leg: str
+    leg: Party
     cause: int
     cause_txt: str = ""
     at: float = 0.0
-    by: str | None = None  # who ended it, when not the leg itself (e.g. "system": the PBX lost it)
+    by: HangupBy | None = None  # who ended it, when not the leg itself (e.g. the PBX lost it: SYSTEM)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ class RecordingFailed:
 
 @dataclass(frozen=True)
 class HangupRequested:
-    by: str = "api"
+    by: HangupBy = HangupBy.API
 
 
 Event = (
@@ -249,16 +252,16 @@ Command = (
 
 # Q.850 causes of an agent leg that ended before answering -> the API's error code.
 AGENT_CAUSES = {
-    17: "USER_BUSY",  # 486 Busy Here
-    21: "CALL_REJECTED",  # 603 Decline
+    q850.USER_BUSY: "USER_BUSY",  # 486 Busy Here
+    q850.CALL_REJECTED: "CALL_REJECTED",  # 603 Decline
     18: "NO_ANSWER",
     19: "NO_ANSWER",  # ring timeout
     20: "USER_NOT_REGISTERED",  # subscriber absent: the phone went away while ringing
 }
 
 
-def agent_failure(cause: int, hangup_by: str | None) -> str:
-    if hangup_by == "api":
+def agent_failure(cause: int, hangup_by: HangupBy | None) -> str:
+    if hangup_by == HangupBy.API:
         return "CANCELLED"
     return AGENT_CAUSES.get(cause, "CALL_FAILED")
 
@@ -275,14 +278,14 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             return state, [OriginateAgent(spec)]
 
         case HandedOff(at, sip_call_id) if phase is Phase.NEW:
-            state = state.with_leg(ids.AGENT, created=True, created_at=at, answered=True, answered_at=at,
+            state = state.with_leg(Party.AGENT, created=True, created_at=at, answered=True, answered_at=at,
                                    sip_call_id=sip_call_id or None)
-            state = replace(state.with_leg(ids.CUSTOMER, created=True, created_at=at), phase=Phase.DIALING,
+            state = replace(state.with_leg(Party.CUSTOMER, created=True, created_at=at), phase=Phase.DIALING,
                             result="success")
-            return state, [AnswerAgent(spec.channel_id(ids.AGENT)), CreateCustomer(spec)]
+            return state, [AnswerAgent(spec.channel_id(Party.AGENT)), CreateCustomer(spec)]
 
         case Originated(at) if phase is Phase.NEW:
-            state = state.with_leg(ids.AGENT, created=True, created_at=at)
+            state = state.with_leg(Party.AGENT, created=True, created_at=at)
             return replace(state, phase=Phase.AGENT_RINGING), []
 
         case OriginateFailed(code, message) if phase is Phase.NEW:
@@ -292,18 +295,18 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
         case Ringing(leg, at, sip_call_id) if state.leg(leg).alive and not state.leg(leg).ringing:
             return state.with_leg(leg, ringing=True, ringing_at=at, sip_call_id=sip_call_id or state.leg(leg).sip_call_id), []
 
-        case Answered(ids.AGENT, at, sip_call_id) if phase is Phase.AGENT_RINGING:
-            state = state.with_leg(ids.AGENT, answered=True, answered_at=at,
+        case Answered(Party.AGENT, at, sip_call_id) if phase is Phase.AGENT_RINGING:
+            state = state.with_leg(Party.AGENT, answered=True, answered_at=at,
                                    sip_call_id=sip_call_id or state.agent.sip_call_id)
             state = replace(state, phase=Phase.DIALING, result="success")
-            return state.with_leg(ids.CUSTOMER, created=True, created_at=at), [ReportAnswered(None), CreateCustomer(spec)]
+            return state.with_leg(Party.CUSTOMER, created=True, created_at=at), [ReportAnswered(None), CreateCustomer(spec)]
 
         case CustomerReady() if phase is Phase.DIALING and state.customer.alive and not state.customer.bridged:
             # Joining the bridge *before* the dial is what lets the agent hear ringback and early media.
-            return state.with_leg(ids.CUSTOMER, bridged=True), [DialCustomer(spec)]
+            return state.with_leg(Party.CUSTOMER, bridged=True), [DialCustomer(spec)]
 
-        case Answered(ids.CUSTOMER, at, sip_call_id) if phase is Phase.DIALING:
-            state = state.with_leg(ids.CUSTOMER, answered=True, answered_at=at,
+        case Answered(Party.CUSTOMER, at, sip_call_id) if phase is Phase.DIALING:
+            state = state.with_leg(Party.CUSTOMER, answered=True, answered_at=at,
                                    sip_call_id=sip_call_id or state.customer.sip_call_id)
             return replace(state, phase=Phase.CONNECTED), [StartRecording(spec)] if spec.recording_url else []
 
@@ -319,9 +322,9 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             return _leg_gone(state, leg, cause, cause_txt, at)
 
         case CustomerFailed(_, channel_exists) if phase in (Phase.DIALING, Phase.CONNECTED):
-            state = replace(state, hangup_by=state.hangup_by or "system")
+            state = replace(state, hangup_by=state.hangup_by or HangupBy.SYSTEM)
             if not channel_exists:
-                state = state.with_leg(ids.CUSTOMER, gone=True)
+                state = state.with_leg(Party.CUSTOMER, gone=True)
             return _end(state, _alive_channels(state))
 
         case HangupRequested(by) if phase is not Phase.ENDING:
@@ -331,17 +334,17 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
     return state, []
 
 
-def _leg_gone(state: CallState, leg: str, cause: int, cause_txt: str, at: float) -> tuple[CallState, list[Command]]:
+def _leg_gone(state: CallState, leg: Party, cause: int, cause_txt: str, at: float) -> tuple[CallState, list[Command]]:
     if not state.leg(leg).alive:
         return state, []  # a replayed or late event
     state = state.with_leg(leg, gone=True, cause=cause, cause_txt=cause_txt, ended_at=at)
     commands: list[Command] = []
-    if leg == ids.AGENT and state.result is None:  # ended before answering: the sync request learns why
+    if leg == Party.AGENT and state.result is None:  # ended before answering: the sync request learns why
         code = agent_failure(cause, state.hangup_by)
-        state = replace(state, result=code, hangup_by=state.hangup_by or ids.AGENT)
+        state = replace(state, result=code, hangup_by=state.hangup_by or HangupBy.AGENT)
         commands.append(ReportAnswered(code, f"agent leg ended: {cause_txt or cause}"))
     elif state.phase in (Phase.DIALING, Phase.CONNECTED):
-        state = replace(state, hangup_by=state.hangup_by or leg)
+        state = replace(state, hangup_by=state.hangup_by or HangupBy(leg))
     alive = _alive_channels(state)
     if alive and state.phase is Phase.ENDING:
         return state, commands  # its hang-up is already on its way
@@ -350,7 +353,7 @@ def _leg_gone(state: CallState, leg: str, cause: int, cause_txt: str, at: float)
 
 
 def _alive_channels(state: CallState) -> list[str]:
-    return [state.spec.channel_id(name) for name in (ids.AGENT, ids.CUSTOMER) if state.leg(name).alive]
+    return [state.spec.channel_id(name) for name in (Party.AGENT, Party.CUSTOMER) if state.leg(name).alive]
 
 
 def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command]]:
@@ -362,27 +365,37 @@ def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command
     return replace(state, phase=Phase.ENDING), [Hangup(c) for c in channels]
 
 
-# Q.850 38, network out of order: a leg that vanished while we could not see Asterisk (it restarted or the
-# channel was hung up unseen). Said by "system", not by either party.
-LOST_CAUSE = 38
-
-
 def resync(state: CallState, channels: dict[str, str], at: float) -> list[Event]:
     """After a reconnect, ARI replays nothing: compare what we believe with the channels Asterisk has now
     (`channel id -> state`) and return the events we missed, so the call catches up."""
     spec, out = state.spec, []
-    for name in (ids.AGENT, ids.CUSTOMER):
+    for name in (Party.AGENT, Party.CUSTOMER):
         leg = state.leg(name)
         if not leg.alive:
             continue
         now = channels.get(spec.channel_id(name))
         if now is None:
-            out.append(ChannelGone(name, LOST_CAUSE, "vanished while ARI was disconnected", at, by="system"))
-        elif name == ids.AGENT and state.phase is Phase.AGENT_RINGING and now == "Up":
+            out.append(ChannelGone(name, q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at,
+                                   by=HangupBy.SYSTEM))
+        elif name == Party.AGENT and state.phase is Phase.AGENT_RINGING and now == "Up":
             out.append(Answered(name, at))
-        elif name == ids.CUSTOMER and state.phase is Phase.DIALING:
+        elif name == Party.CUSTOMER and state.phase is Phase.DIALING:
             if not leg.bridged:
                 out.append(CustomerReady())
             elif now == "Up":
                 out.append(Answered(name, at))
     return out
+
+
+def final_status(state: CallState) -> CallStatus:
+    """What a call that has ended amounts to: ANSWERED, BUSY, NO_ANSWER, FAILED or CANCELLED."""
+    if state.customer.answered:
+        return CallStatus.ANSWERED
+    if state.hangup_by == HangupBy.API or (state.agent.answered and state.hangup_by == HangupBy.AGENT):
+        return CallStatus.CANCELLED  # stopped before the customer answered
+    leg = state.customer if state.agent.answered else state.agent
+    if leg.cause in q850.BUSY:
+        return CallStatus.BUSY
+    if leg.cause in q850.NO_ANSWER:
+        return CallStatus.NO_ANSWER
+    return CallStatus.FAILED

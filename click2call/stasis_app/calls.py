@@ -10,10 +10,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from ..errors import ApiError
 from ..logs import call_id_var
-from ..records import CallStore, final_status, state_from_row
+from ..metrics import Metrics
+from ..states import HangupBy, Party
 from . import call_flow as flow
 from . import events, ids
 from .ari import Ari, AriError
@@ -38,25 +40,42 @@ class Call:
         return self.state.spec.call_id
 
 
+class CallRecords(Protocol):
+    """Where the calls' records are written (records.CallStore)."""
+
+    async def create(self, state: flow.CallState) -> None: ...
+
+    async def delete_new(self, call_id: str) -> None: ...
+
+    async def save(self, state: flow.CallState, before: flow.CallState | None = None) -> bool: ...
+
+    async def unfinished(self) -> list[flow.CallState]: ...
+
+
+# Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
+HandoffSpec = Callable[[dict, list[str]], flow.CallSpec]
+
+
 class StasisApp:
-    def __init__(self, ari: Ari, store: CallStore) -> None:
+    def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, handoff_spec: HandoffSpec | None = None,
+                 ari_grace: float = 5.0) -> None:
         self.ari = ari
         self.store = store
-        # Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
-        self.handoff_spec: Callable[[dict, list[str]], flow.CallSpec] | None = None
+        self.metrics = metrics
+        self.handoff_spec = handoff_spec
+        self.ari_grace = ari_grace  # seconds waiting requests wait for a lost ARI to come back
         self._foreign: dict[str, str] = {}  # handed-off agent channel id -> call_id
         self._refusals: set[asyncio.Task] = set()
         self._grace: asyncio.Task | None = None
-        self.ari_grace = 5.0  # seconds waiting requests wait for a lost ARI to come back
         self.executor = Executor(ari)
         self.calls: dict[str, Call] = {}
         self._by_extension: dict[str, str] = {}  # ext -> call_id of our call that occupies it
 
     # ---- the event stream ----
 
-    def _resolve(self, channel_id: str) -> tuple[str, str] | None:
+    def _resolve(self, channel_id: str) -> tuple[str, Party] | None:
         call_id = self._foreign.get(channel_id)
-        return (call_id, ids.AGENT) if call_id else ids.parse(channel_id)
+        return (call_id, Party.AGENT) if call_id else ids.parse(channel_id)
 
     def on_event(self, raw: dict) -> None:
         args = events.handoff_args(raw)
@@ -147,15 +166,14 @@ class StasisApp:
         Their channels live on in Asterisk under the same app; the reconnect check (on_connect) ends the
         legs that vanished, and the rest stay controllable through the API.
         """
-        rows = await self.store.unfinished()
-        for row in rows:
-            state = state_from_row(row)
+        states = await self.store.unfinished()
+        for state in states:
             call = Call(state.spec, state)
             _settle(call.answered, None)
             self._launch(call, [])
-        if rows:
-            log.info("adopted %d unfinished call(s) from the previous run", len(rows))
-        return len(rows)
+        if states:
+            log.info("adopted %d unfinished call(s) from the previous run", len(states))
+        return len(states)
 
     def _handoff(self, raw: dict, args: list[str]) -> None:
         channel = raw["channel"]
@@ -180,10 +198,10 @@ class StasisApp:
         self._by_extension.setdefault(spec.ext, call.call_id)
         if spec.agent_channel:  # a handoff: events of Asterisk's channel id find the call through this map
             self._foreign[spec.agent_channel] = call.call_id
-        self.ari.metrics.active_calls.set(len(self.calls))
+        self.metrics.active_calls.set(len(self.calls))
         call.task = asyncio.create_task(self._run(call, first, record), name=f"call-{call.call_id}")
 
-    def hangup(self, call_id: str, by: str = "api") -> Call:
+    def hangup(self, call_id: str, by: HangupBy = HangupBy.API) -> Call:
         call = self.calls.get(call_id)
         if call is None:
             raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
@@ -217,7 +235,7 @@ class StasisApp:
                         await saving
         except Exception:
             log.exception("call %s: worker failed; hanging up its channels", call.call_id)
-            for leg in ("agent", "customer"):
+            for leg in Party:
                 await self.executor.hangup(call.state.spec.channel_id(leg))
             self._finish(call, ("CALL_FAILED", "internal error"))
 
@@ -246,9 +264,9 @@ class StasisApp:
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.answered, failure)
         self.calls.pop(call.call_id, None)
-        self.ari.metrics.active_calls.set(len(self.calls))
-        self.ari.metrics.calls.labels(final_status(call.state)).inc()
-        self._foreign.pop(call.state.spec.channel_id(ids.AGENT), None)
+        self.metrics.active_calls.set(len(self.calls))
+        self.metrics.calls.labels(flow.final_status(call.state)).inc()
+        self._foreign.pop(call.state.spec.channel_id(Party.AGENT), None)
         self.release(call.state.spec.ext, call.call_id)
         call.done.set()
         log.info("call %s ended: result=%s hangup_by=%s", call.call_id, call.state.result, call.state.hangup_by)

@@ -9,7 +9,7 @@ import logging
 import time
 
 from . import call_flow as flow
-from . import ids
+from ..states import Party
 from .ari import Ari, AriError, AriUnavailable
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ def originate_params(spec: flow.CallSpec, app: str) -> tuple[dict, dict]:
     params = {
         "endpoint": f"PJSIP/{spec.ext}",
         "app": app,
-        "appArgs": "agent",
-        "channelId": spec.channel_id(ids.AGENT),
+        "appArgs": Party.AGENT,
+        "channelId": spec.channel_id(Party.AGENT),
         "callerId": caller_id(spec.src_cid_name, spec.src_cid_number),
         "timeout": spec.ring_timeout,
     }
@@ -64,7 +64,7 @@ class Executor:
             await self.ari.request(
                 "POST", "/channels/create",
                 params={"endpoint": f"PJSIP/{spec.phone}@{spec.trunk}", "app": self.ari.app,
-                        "channelId": spec.channel_id(ids.CUSTOMER), "appArgs": "customer"},
+                        "channelId": spec.channel_id(Party.CUSTOMER), "appArgs": Party.CUSTOMER},
             )
         except AriError as exc:
             log.warning("call %s: customer leg not created: %s", spec.call_id, exc)
@@ -72,7 +72,7 @@ class Executor:
         return None
 
     async def dial_customer(self, spec: flow.CallSpec) -> flow.Event | None:
-        agent, customer = spec.channel_id(ids.AGENT), spec.channel_id(ids.CUSTOMER)
+        agent, customer = spec.channel_id(Party.AGENT), spec.channel_id(Party.CUSTOMER)
         try:
             await self.ari.request("POST", f"/bridges/{spec.bridge_id}/addChannel", params={"channel": f"{agent},{customer}"})
             # chan_pjsip builds the customer's From and P-Asserted-Identity from the connected line, and joining

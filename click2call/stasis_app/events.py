@@ -9,18 +9,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from .. import q850
+from ..states import Party
 from . import call_flow as flow
 from . import ids
 
-
-Resolver = Callable[[str], "tuple[str, str] | None"]
-
-
-def _channel(raw: dict, resolve: Resolver) -> tuple[str, str] | None:
-    parsed = resolve(raw.get("channel", {}).get("id", ""))
-    if parsed is None or parsed[1] == "bridge":
-        return None
-    return parsed
+Resolver = Callable[[str], "tuple[str, Party] | None"]
 
 
 def timestamp(raw: dict) -> float:
@@ -42,43 +36,43 @@ def handoff_args(raw: dict) -> list[str] | None:
     return list(raw.get("args", []))
 
 
-def _stasis_start(raw: dict, call_id: str, leg: str) -> flow.Event | None:
+def _stasis_start(raw: dict, call_id: str, leg: Party | None) -> flow.Event | None:
     # An originated channel enters the app when it is answered; the created customer leg enters right after
     # its creation, and only from then on can it join the bridge. A handed-off channel starts its call instead.
-    if leg == ids.AGENT and raw["channel"]["id"] != ids.channel_id(call_id, ids.AGENT):
+    if leg == Party.AGENT and raw["channel"]["id"] != ids.channel_id(call_id, Party.AGENT):
         return None
-    if leg == ids.AGENT:
+    if leg == Party.AGENT:
         return flow.Answered(leg, timestamp(raw), _sip_call_id(raw))
     return flow.CustomerReady()
 
 
-def _state_change(raw: dict, call_id: str, leg: str) -> flow.Event | None:
+def _state_change(raw: dict, call_id: str, leg: Party | None) -> flow.Event | None:
     state = raw["channel"].get("state")
     if state == "Ringing":
         return flow.Ringing(leg, timestamp(raw), _sip_call_id(raw))
-    if state == "Up" and leg == ids.CUSTOMER:
+    if state == "Up" and leg == Party.CUSTOMER:
         return flow.Answered(leg, timestamp(raw), _sip_call_id(raw))
     return None
 
 
-def _destroyed(raw: dict, call_id: str, leg: str) -> flow.Event | None:
+def _destroyed(raw: dict, call_id: str, leg: Party | None) -> flow.Event | None:
     return flow.ChannelGone(leg, int(raw.get("cause", 0)), raw.get("cause_txt", ""), timestamp(raw))
 
 
-def _stasis_end(raw: dict, call_id: str, leg: str) -> flow.Event | None:
+def _stasis_end(raw: dict, call_id: str, leg: Party | None) -> flow.Event | None:
     # A channel the dialplan handed over goes back to the dialplan when it leaves the app, and we hear no more
     # of it (no ChannelDestroyed): for the call, that leg is gone. Our own channels' ChannelDestroyed follows
     # with the real cause, so their StasisEnd is ignored.
     if raw["channel"]["id"] == ids.channel_id(call_id, leg):
         return None
-    return flow.ChannelGone(leg, 16, "left the app", timestamp(raw))
+    return flow.ChannelGone(leg, q850.NORMAL_CLEARING, "left the app", timestamp(raw))
 
 
-def _recording_failed(raw: dict, call_id: str, leg: str) -> flow.Event | None:
+def _recording_failed(raw: dict, call_id: str, leg: Party | None) -> flow.Event | None:
     return flow.RecordingFailed(f"Asterisk: {raw['recording'].get('cause') or 'recording failed'}")
 
 
-HANDLERS: dict[str, Callable[[dict, str, str], flow.Event | None]] = {
+HANDLERS: dict[str, Callable[[dict, str, Party | None], flow.Event | None]] = {
     "StasisStart": _stasis_start,
     "ChannelStateChange": _state_change,
     "ChannelDestroyed": _destroyed,
@@ -87,13 +81,13 @@ HANDLERS: dict[str, Callable[[dict, str, str], flow.Event | None]] = {
 }
 
 
-def _target(raw: dict, resolve: Resolver) -> tuple[str, str] | None:
-    """The call and leg an event is about: its channel, or the bridge a recording is of."""
+def _target(raw: dict, resolve: Resolver) -> tuple[str, Party | None] | None:
+    """The call and leg an event is about: its channel, or the bridge a recording is of (no leg)."""
     if "recording" in raw:
         kind, _, object_id = raw["recording"].get("target_uri", "").partition(":")
-        parsed = ids.parse(object_id) if kind == "bridge" else None
-        return parsed if parsed and parsed[1] == "bridge" else None
-    return _channel(raw, resolve)
+        call_id = ids.call_of_bridge(object_id) if kind == "bridge" else None
+        return None if call_id is None else (call_id, None)
+    return resolve(raw.get("channel", {}).get("id", ""))
 
 
 def translate(raw: dict, resolve: Resolver = ids.parse) -> tuple[str, flow.Event] | None:

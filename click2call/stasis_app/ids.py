@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-AGENT = "agent"
-CUSTOMER = "customer"
+from ..states import Party
+
+BRIDGE = "bridge"
 _SEP = "."
 
 
-def channel_id(call_id: str, leg: str) -> str:
+def channel_id(call_id: str, leg: Party) -> str:
     return f"{call_id}{_SEP}{leg}"
 
 
 def bridge_id(call_id: str) -> str:
-    return f"{call_id}{_SEP}bridge"
+    return f"{call_id}{_SEP}{BRIDGE}"
 
 
-def parse(object_id: str) -> tuple[str, str] | None:
-    """`<call_id>.<leg>` -> (call_id, leg); None for ids that are not ours."""
+def parse(object_id: str) -> tuple[str, Party] | None:
+    """`<call_id>.<leg>` -> (call_id, leg); None for ids that are not one of our calls' channels."""
     call_id, sep, leg = object_id.rpartition(_SEP)
-    if not sep or leg not in (AGENT, CUSTOMER, "bridge"):
+    if not sep or leg not in Party.__members__.values():
         return None
-    return call_id, leg
+    return call_id, Party(leg)
+
+
+def call_of_bridge(object_id: str) -> str | None:
+    """`<call_id>.bridge` -> call_id; None for bridges that are not ours."""
+    call_id, sep, kind = object_id.rpartition(_SEP)
+    return call_id if sep and kind == BRIDGE else None

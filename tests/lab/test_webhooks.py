@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from click2call import signing
+from click2call.webhooks import signing
 
 from .conftest import HOTLINE_B, TOKEN
 from .test_click2call import unique_phone, wait_for

@@ -2,6 +2,7 @@
 
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app import events, ids
+from click2call.states import Party
 
 TS = "2026-11-27T03:12:45.500+0000"
 
@@ -12,7 +13,7 @@ def ev(kind, channel_id, **extra):
 
 
 def foreign(channel_id):
-    return ("c1", ids.AGENT) if channel_id == "1795752289.0" else ids.parse(channel_id)
+    return ("c1", Party.AGENT) if channel_id == "1795752289.0" else ids.parse(channel_id)
 
 
 def test_our_channels():

@@ -1,6 +1,6 @@
 import pytest
 
-from click2call import signing
+from click2call.webhooks import signing
 
 # The Standard Webhooks specification's own test vector.
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from click2call import webhooks
-from click2call.delivery import Outcome, Policy, decide, retry_after
+from click2call.webhooks import events as webhooks
+from click2call.webhooks.retry import Outcome, Policy, decide, retry_after
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import Answered, ChannelGone, Originated, Ringing, Start
 

@@ -1,42 +1,39 @@
-"""Webhook subscriptions and their deliveries, as the API sees them."""
+"""Webhook subscriptions and their deliveries, as the API sees them; and the news that the hooks changed."""
 
 from __future__ import annotations
 
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..db import deliveries, delivery_attempts, hooks, webhook_events
+from ..errors import ApiError
+from ..states import DeliveryStatus, EventName
+from ..validation import callback_url, header_value
 from . import signing
-from .db import deliveries, delivery_attempts, hooks, webhook_events
-from .errors import ApiError
-from .webhooks import EVENTS
 
 if TYPE_CHECKING:
-    from .tenants import Tenant
-
-MAX_URL = 2048
+    from ..tenants import Tenant
 
 
-def callback_url(value) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_URL:
-        raise ApiError("INVALID_PARAMETER", "callback_url must be an http(s) URL")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c in value for c in "\r\n\t "):
-        raise ApiError("INVALID_PARAMETER", "callback_url must be an http(s) URL")
-    return value
+class HookChanges:
+    """The outbox and the dispatcher each keep a copy of the hook table; a hook created, deleted or disabled
+    through this process tells them both to read it again."""
 
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
 
-def header_value(value, name: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 512 or not value.isprintable():
-        raise ApiError("INVALID_PARAMETER", f"{name} must be printable text, at most 512 characters")
-    return value
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def notify(self) -> None:
+        for listener in self._listeners:
+            listener()
 
 
 def hook_view(row: dict) -> dict:
@@ -56,18 +53,19 @@ def _visible(tenant: "Tenant"):
 
 
 class HooksService:
-    def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake, changed=lambda: None) -> None:
+    def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake: Callable[[], None],
+                 changes: HookChanges) -> None:
         self.engine = engine
         self.global_secrets = global_secrets
-        self.wake = wake
-        self.changed = changed  # tells the outbox the hooks changed
+        self.wake = wake  # tells the dispatcher a delivery is due
+        self.changes = changes
 
     async def create(self, body, tenant: "Tenant") -> dict:
         if not isinstance(body, dict):
             raise ApiError("INVALID_PARAMETER", "the body must be a JSON object")
         event = body.get("event")
-        if event not in EVENTS:
-            raise ApiError("INVALID_PARAMETER", f"event must be one of {', '.join(EVENTS)}")
+        if event not in EventName.__members__.values():
+            raise ApiError("INVALID_PARAMETER", f"event must be one of {', '.join(EventName)}")
         secret = header_value(body.get("secret"), "secret")
         if secret is not None:
             try:
@@ -84,7 +82,7 @@ class HooksService:
         }
         async with self.engine.begin() as conn:
             await conn.execute(hooks.insert().values(**row))
-        self.changed()
+        self.changes.notify()
         return hook_view(row)
 
     async def list(self, tenant: "Tenant") -> list[dict]:
@@ -96,7 +94,7 @@ class HooksService:
         async with self.engine.begin() as conn:
             if (await conn.execute(hooks.delete().where(hooks.c.id == hook_id, _visible(tenant)))).rowcount != 1:
                 raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
-        self.changed()
+        self.changes.notify()
 
     async def deliveries(self, hook_id: str, tenant: "Tenant", limit: int = 100) -> list[dict]:
         async with self.engine.connect() as conn:
@@ -121,7 +119,7 @@ class HooksService:
             {"id": r["id"], "webhook_id": r["event_id"], "event": r["event"], "call_id": r["call_id"],
              "sequence": r["sequence"], "status": r["status"], "attempts": r["attempts"],
              "last_status_code": r["last_status_code"], "last_error": r["last_error"] or "",
-             "next_attempt_at": r["next_attempt_at"] if r["status"] == "pending" else None,
+             "next_attempt_at": r["next_attempt_at"] if r["status"] == DeliveryStatus.PENDING else None,
              "delivered_at": r["delivered_at"], "history": attempts.get(r["id"], [])}
             for r in rows
         ]
@@ -133,8 +131,8 @@ class HooksService:
             if not tenant.is_operator else sa.true()
         async with self.engine.begin() as conn:
             done = await conn.execute(deliveries.update().where(
-                deliveries.c.id == delivery_id, deliveries.c.status != "pending", own,
-            ).values(status="pending", next_attempt_at=now, created_at=now, attempts=0))
+                deliveries.c.id == delivery_id, deliveries.c.status != DeliveryStatus.PENDING, own,
+            ).values(status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now, attempts=0))
             if done.rowcount != 1:
                 exists = (await conn.execute(
                     sa.select(deliveries.c.id).where(deliveries.c.id == delivery_id, own))).first()
@@ -161,4 +159,4 @@ class HooksService:
                 else:
                     await conn.execute(hooks.insert().values(
                         id=hook_id, created_at=time.time(), configured=True, **values))
-        self.changed()
+        self.changes.notify()

@@ -1,5 +1,5 @@
-"""Webhook events: which events a call-state change makes (pure), their payload, and the outbox writer
-that stores them in the same transaction as the call-record change that caused them."""
+"""The outbox writer: a call's new webhook events, and one delivery per subscribed hook, stored in the same
+transaction as the call-record change that caused them."""
 
 from __future__ import annotations
 
@@ -11,57 +11,12 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import cdr
-from .db import DEFAULT_HOOK, HOOKS_TTL, calls, deliveries, hooks, webhook_events
-from .records import cause_name
-from .stasis_app import ids
-from .stasis_app.call_flow import CallState, Phase
-
-EVENTS = ("ringing", "answered", "hangup", "cdr")
-
-
-def events_between(before: CallState, after: CallState) -> list[tuple[str, str]]:
-    """(event, leg) for what happened between two states, in the order it happened."""
-    out = []
-    for leg in (ids.AGENT, ids.CUSTOMER):
-        was, now = before.leg(leg), after.leg(leg)
-        if now.ringing and not was.ringing:
-            out.append(("ringing", leg))
-        if now.answered and not was.answered:
-            out.append(("answered", leg))
-    if after.phase is Phase.ENDED and before.phase is not Phase.ENDED:
-        ender = after.hangup_by if after.hangup_by in (ids.AGENT, ids.CUSTOMER) else ""
-        out += [("hangup", ender), ("cdr", "")]
-    return out
-
-
-def payload(state: CallState, values: dict, event: str, leg: str, sequence: int, at: float) -> dict:
-    spec = state.spec
-    leg_state = state.leg(leg) if leg else (state.customer if state.customer.created else state.agent)
-    body = {
-        "call_id": spec.call_id,
-        "sip_call_id": leg_state.sip_call_id or "",
-        "direction": "outbound",
-        "from_number": spec.ext,
-        "to_number": spec.phone,
-        "hotline": spec.hotline,
-        "state": event,
-        "leg": leg,
-        "cause": cause_name(leg_state.cause) if event in ("ringing", "answered") else values.get("cause_txt") or "",
-        "customer_id": spec.customer_id or "",
-        "timestamp": round(at, 3),
-        "sequence": sequence,
-    }
-    if event in ("hangup", "cdr"):
-        body.update(duration=values.get("duration", 0), billsec=values.get("billsec", 0), status=values.get("status"))
-    return body
-
-
-def _event_time(state: CallState, event: str, leg: str) -> float:
-    if event in ("ringing", "answered"):
-        return getattr(state.leg(leg), f"{event}_at") or time.time()
-    return time.time()
-
+from .. import cdr
+from ..db import DEFAULT_HOOK, HOOKS_TTL, calls, deliveries, hooks, webhook_events
+from ..states import DeliveryStatus, EventName
+from ..stasis_app.call_flow import CallState
+from .events import event_time, events_between, payload
+from .subscriptions import HookChanges
 
 # Built once, so SQLAlchemy's compiled cache serves every use instead of building and hashing a statement each time.
 _INSERT_EVENT = webhook_events.insert()
@@ -73,7 +28,7 @@ _RECORD = sa.select(calls).where(calls.c.call_id == sa.bindparam("call_id"))
 # pending delivery, all of a backlog, at each state change.
 _PENDING = sa.select(deliveries.c.hook_id).where(
     deliveries.c.hook_id.in_(sa.bindparam("hooks", expanding=True)), deliveries.c.call_id == sa.bindparam("call_id"),
-    deliveries.c.status == "pending").distinct()
+    deliveries.c.status == DeliveryStatus.PENDING).distinct()
 _SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event, hooks.c.tenant).where(hooks.c.disabled_at.is_(None)).order_by(
     hooks.c.created_at)
 
@@ -87,7 +42,7 @@ class Outbox:
     to the same hook is still pending (being sent, waiting for a retry, left by a crash): then the new one is due at
     once and marked "behind", and the dispatcher's poller sends it in turn."""
 
-    def __init__(self, tz: ZoneInfo, default_hook: bool,
+    def __init__(self, tz: ZoneInfo, default_hook: bool, changes: HookChanges,
                  hand_off: Callable[[list[dict]], None] = lambda fresh: None, lease: float = 0.0) -> None:
         self.tz = tz
         self.default_hook = default_hook
@@ -96,6 +51,7 @@ class Outbox:
         self._hooks: dict[str, list[tuple[str, str | None]]] | None = None  # event -> enabled (hook id, tenant)
         self._hooks_read_at = 0.0
         self._changes = 0
+        changes.subscribe(self.hooks_changed)
 
     def hooks_changed(self) -> None:
         """A hook was created or deleted here: read them again at the next event."""
@@ -124,8 +80,8 @@ class Outbox:
         fresh = []
         for event, leg in happened:
             sequence += 1
-            body = payload(after, values, event, leg, sequence, _event_time(after, event, leg))
-            if event == "cdr":
+            body = payload(after, values, event, leg, sequence, event_time(after, event, leg))
+            if event is EventName.CDR:
                 record = conn.execute(_RECORD, {"call_id": call_id}).mappings().one()
                 body["cdr"] = cdr.serialise(dict(record), self.tz)
                 body["recording_url"] = body["cdr"]["recording_url"]
@@ -134,14 +90,14 @@ class Outbox:
             conn.execute(_INSERT_EVENT, dict(
                 id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now, body=text))
             new = [{"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
-                    "sequence": sequence, "status": "pending", "attempts": 0,
+                    "sequence": sequence, "status": DeliveryStatus.PENDING, "attempts": 0,
                     "next_attempt_at": now if hook_id in waiting else now + self.lease, "created_at": now}
                    for hook_id in targets[event]]
             conn.execute(_INSERT_DELIVERY, new)
             fresh += [dict(d, body=text, behind=d["hook_id"] in waiting) for d in new]
         return fresh
 
-    def _subscribers(self, conn: sa.Connection, events: set[str], tenant: str | None) -> dict[str, list[str]]:
+    def _subscribers(self, conn: sa.Connection, events: set[EventName], tenant: str | None) -> dict[str, list[str]]:
         """The enabled hooks of each event for a call of this tenant: the operator's hooks (tenant NULL) get every
         call, a tenant's hooks only that tenant's calls. The hook table is read at most once a second (and again
         after a change made here), not at every state change of every call: a hook created or deleted through

@@ -1,4 +1,4 @@
-"""Delivering webhook events: the retry policy (pure) and the dispatcher that sends from the outbox.
+"""The dispatcher: sends webhook deliveries from the outbox.
 
 At least once, in order per call and hook (an event waits while an earlier one of the same call and hook is
 pending), off the call path: bounded concurrency, a request timeout, retries with backoff and jitter.
@@ -10,64 +10,20 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import backoff, signing
-from .db import DEFAULT_HOOK, HOOKS_TTL, GroupCommit, Many, deliveries, delivery_attempts, hooks, webhook_events
-from .metrics import Metrics
+from ..db import DEFAULT_HOOK, HOOKS_TTL, GroupCommit, Many, deliveries, delivery_attempts, hooks, webhook_events
+from ..metrics import Metrics
+from ..states import DeliveryStatus
+from . import signing
+from .retry import Outcome, Policy, Verdict, decide, retry_after
+from .subscriptions import HookChanges
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Policy:
-    max_age: float = 24 * 3600  # keep retrying an event for this long
-    base: float = 1.0  # first retry delay, doubling
-    cap: float = 600.0  # longest wait between two attempts
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # delivered, retry, failed
-    delay: float | None = None
-    disable_hook: bool = False
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # "¹".isdigit() too, and float() refuses it
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
-
-
-def decide(status_code: int | None, attempts: int, age: float, retry_after_s: float | None, policy: Policy,
-           rand: float | None = None) -> Outcome:
-    """What to do after an attempt. status_code None: timeout or connection error. attempts: made so far."""
-    if status_code is not None and 200 <= status_code < 300:
-        return Outcome("delivered")
-    if status_code == 410:  # Gone: the receiver says this hook is dead
-        return Outcome("failed", disable_hook=True)
-    retryable = status_code is None or status_code == 429 or status_code >= 500
-    if not retryable:
-        return Outcome("failed")
-    delay = backoff.delay(attempts - 1, base=policy.base, cap=policy.cap, rand=rand)
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, policy.cap))
-    if age + delay > policy.max_age:
-        return Outcome("failed")
-    return Outcome("retry", delay)
 
 
 # The dispatcher's statements, built once so that SQLAlchemy's compiled cache serves every delivery (building and
@@ -77,10 +33,10 @@ _DUE = (
     sa.select(deliveries, webhook_events.c.body)
     .join(webhook_events, webhook_events.c.id == deliveries.c.event_id)
     .where(
-        deliveries.c.status == "pending", deliveries.c.next_attempt_at <= sa.bindparam("now"),
+        deliveries.c.status == DeliveryStatus.PENDING, deliveries.c.next_attempt_at <= sa.bindparam("now"),
         ~sa.exists().where(  # an earlier event of the same call and hook still pending: keep the order
             _earlier.c.hook_id == deliveries.c.hook_id, _earlier.c.call_id == deliveries.c.call_id,
-            _earlier.c.status == "pending", _earlier.c.sequence < deliveries.c.sequence,
+            _earlier.c.status == DeliveryStatus.PENDING, _earlier.c.sequence < deliveries.c.sequence,
         ),
     )
     .order_by(deliveries.c.next_attempt_at).limit(sa.bindparam("limit"))
@@ -89,10 +45,11 @@ _HOOK = sa.select(hooks).where(hooks.c.id == sa.bindparam("hook_id"))
 RESPONSE_READ = 64 * 1024  # bytes of a receiver's answer read (and ignored) so the connection can be reused
 BATCH_DELAY = 0.005  # seconds the dispatcher gathers wake-ups before it reads the outbox again
 _CLAIM = deliveries.update().where(
-    deliveries.c.id == sa.bindparam("_id"), deliveries.c.status == "pending",
+    deliveries.c.id == sa.bindparam("_id"), deliveries.c.status == DeliveryStatus.PENDING,
     deliveries.c.attempts == sa.bindparam("_attempts"), deliveries.c.next_attempt_at == sa.bindparam("_due_at"),
 )
 _INSERT_ATTEMPT = delivery_attempts.insert()
+_QUEUE_DEPTH = sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == DeliveryStatus.PENDING)
 # Guarded: a delivery re-sent by API meanwhile is not overwritten by this older attempt.
 _FINISH = deliveries.update().where(
     deliveries.c.id == sa.bindparam("_id"), deliveries.c.attempts == sa.bindparam("_attempts"))
@@ -118,8 +75,8 @@ class Dispatcher:
     deliveries whose lease ran out (left by a crash, or by another instance on the same database)."""
 
     def __init__(self, engine: AsyncEngine, http: aiohttp.ClientSession, *, default: Target | None,
-                 global_secrets: tuple[str, ...], policy: Policy, concurrency: int = 8, timeout: float = 5.0,
-                 metrics: Metrics | None = None, write: GroupCommit | None = None) -> None:
+                 global_secrets: tuple[str, ...], policy: Policy, changes: HookChanges, concurrency: int = 8,
+                 timeout: float = 5.0, metrics: Metrics | None = None, write: GroupCommit | None = None) -> None:
         self.engine = engine
         self.write = write or GroupCommit(engine)  # claims and outcomes share commits with the call records
         self.metrics = metrics or Metrics()
@@ -135,8 +92,8 @@ class Dispatcher:
         # (hook_id, call_id) -> deliveries waiting behind the one being sent: present while that pair is sending.
         self._queues: dict[tuple[str, str], deque[tuple[dict, bool]]] = {}
         self._left: set[tuple[str, str]] = set()  # pairs with a delivery behind the one being sent, for the poller
-        # A 410 disabled a hook: every copy of the hook table must forget it (set by the app to reach the outbox too).
-        self.hooks_changed: Callable[[], None] = self.forget_hooks
+        self.changes = changes  # a 410 disables a hook: every copy of the hook table must forget it
+        changes.subscribe(self.forget_hooks)
         self._tasks: set[asyncio.Task] = set()
         self._targets: dict[str, Target | None] = {}  # hook_id -> where to send, as read at _targets_read_at
         self._targets_read_at = 0.0
@@ -262,7 +219,7 @@ class Dispatcher:
         target = await self._target(item["hook_id"])
         now = time.time()
         if target is None:
-            await self._finish(item, Outcome("failed"), None, "hook deleted or disabled", now, 0)
+            await self._finish(item, Outcome(Verdict.FAILED), None, "hook deleted or disabled", now, 0)
             return False
         body = item["body"].encode()
         headers = {"content-type": "application/json", "user-agent": "click2call-webhooks",
@@ -286,7 +243,7 @@ class Dispatcher:
             elapsed_ms = int((time.monotonic() - started) * 1000)
         outcome = decide(status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
         await self._finish(item, outcome, status_code, error, now, elapsed_ms)
-        return outcome.status == "delivered"
+        return outcome.status is Verdict.DELIVERED
 
     async def _finish(self, item: dict, outcome: Outcome, status_code: int | None, error: str | None, now: float,
                       elapsed_ms: int) -> None:
@@ -295,33 +252,33 @@ class Dispatcher:
                        duration_ms=elapsed_ms)
         # One shape for every outcome, so that the outcomes of many sends are one executemany.
         values = {"_id": item["id"], "_attempts": item["attempts"], "attempts": item["attempts"] + 1,
-                  "last_status_code": status_code, "last_error": error, "status": "pending", "delivered_at": None,
+                  "last_status_code": status_code, "last_error": error, "status": DeliveryStatus.PENDING,
+                  "delivered_at": None,
                   "next_attempt_at": item["next_attempt_at"]}
-        if outcome.status == "delivered":
-            values.update(status="delivered", delivered_at=time.time())
-        elif outcome.status == "retry":
+        if outcome.status is Verdict.DELIVERED:
+            values.update(status=DeliveryStatus.DELIVERED, delivered_at=time.time())
+        elif outcome.status is Verdict.RETRY:
             values.update(next_attempt_at=now + outcome.delay)
         else:
-            values.update(status="failed")
+            values.update(status=DeliveryStatus.FAILED)
         await self.write(Many(_record_outcomes, (attempt, values)))
         if outcome.disable_hook and item["hook_id"] != DEFAULT_HOOK:
             def disable(conn: sa.Connection) -> None:
                 conn.execute(hooks.update().where(hooks.c.id == item["hook_id"], hooks.c.disabled_at.is_(None))
                                    .values(disabled_at=now, disabled_reason="receiver answered 410 Gone"))
                 conn.execute(deliveries.update().where(
-                    deliveries.c.hook_id == item["hook_id"], deliveries.c.status == "pending",
-                ).values(status="failed", last_error="hook disabled (410 Gone)"))
+                    deliveries.c.hook_id == item["hook_id"], deliveries.c.status == DeliveryStatus.PENDING,
+                ).values(status=DeliveryStatus.FAILED, last_error="hook disabled (410 Gone)"))
 
             await self.write(disable)
-            self.hooks_changed()
-        if outcome.status != "delivered":
+            self.changes.notify()
+        if outcome.status is not Verdict.DELIVERED:
             log.info("webhook delivery %s (%s): %s after attempt %d (%s)", item["id"], item["hook_id"],
                      outcome.status, item["attempts"] + 1, status_code or error)
 
     async def queue_depth(self) -> int:
         async with self.engine.connect() as conn:
-            return (await conn.execute(
-                sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == "pending"))).scalar_one()
+            return (await conn.execute(_QUEUE_DEPTH)).scalar_one()
 
     async def close(self) -> None:
         """Let sends in flight finish (each is bounded by the request timeout) so their outcome is recorded;

@@ -1,0 +1,51 @@
+"""The names that cross module boundaries: a call's status, its parties, who hung up, a webhook event, a
+delivery's status. StrEnums, so that they are the very strings stored in the database and sent in JSON."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CallStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    ANSWERED = "ANSWERED"  # the customer answered
+    BUSY = "BUSY"  # agent or customer busy or declined
+    NO_ANSWER = "NO_ANSWER"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # hung up before the customer answered, by the agent or the API
+
+
+FINAL_STATUSES = tuple(s for s in CallStatus if s is not CallStatus.IN_PROGRESS)
+
+
+class Party(StrEnum):
+    """A leg of a call, named for who is on it."""
+
+    AGENT = "agent"
+    CUSTOMER = "customer"
+
+
+class HangupBy(StrEnum):
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    API = "api"
+    SYSTEM = "system"  # the PBX lost the leg (e.g. Asterisk restarted), not either party
+
+
+class Direction(StrEnum):
+    OUTBOUND = "outbound"
+
+
+class EventName(StrEnum):
+    """What a webhook subscribes to."""
+
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    HANGUP = "hangup"
+    CDR = "cdr"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # to be sent: new, waiting for a retry, or being sent
+    DELIVERED = "delivered"
+    FAILED = "failed"  # given up: a 4xx, too old, or the hook was disabled
