@@ -24,6 +24,7 @@ from ..ratelimit import Limits
 from ..records import CallStore
 from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
+from ..stasis_app import recording_check
 from ..stasis_app.ari import Ari
 from ..stasis_app.calls import StasisApp
 from ..webhooks.dispatcher import Dispatcher, Target
@@ -96,18 +97,20 @@ def create_app(settings: Settings) -> Starlette:
             events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect, stasis.on_disconnect),
                                          name="ari-events")
             sender = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
+            tasks = [events, sender]
+            if settings.record:  # a stock Asterisk cannot record until its recording directory is made
+                tasks.append(asyncio.create_task(recording_check.check_when_connected(ari), name="recording-check"))
             try:
                 yield
             finally:
-                events.cancel()
-                sender.cancel()
+                for task in tasks:
+                    task.cancel()
                 await dispatcher.close()
                 await stasis.close()
                 await write.close()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await events
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await engine.dispose()
 
     return Starlette(

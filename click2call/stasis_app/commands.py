@@ -10,6 +10,7 @@ import time
 
 from . import call_flow as flow
 from ..states import Party
+from . import recording_check
 from .ari import Ari, AriError, AriUnavailable
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,9 @@ class Executor:
                 "name": spec.call_id, "format": "wav", "ifExists": "overwrite", "beep": "false",
                 "terminateOn": "none"})
         except AriError as exc:
-            log.warning("call %s: recording not started: %s", spec.call_id, exc)
-            return flow.RecordingFailed(f"ARI {exc.status}: {exc.message}"[:255])
+            reason = await recording_check.explain(self.ari, exc)
+            log.warning("call %s: recording not started: %s", spec.call_id, reason)
+            return flow.RecordingFailed(reason[:255])
         return flow.RecordingStarted()
 
     async def answer(self, channel_id: str) -> None:

@@ -117,3 +117,34 @@ def test_failed_recording_does_not_fail_the_call(api, ari, phones, carriers):
     fail(api.get("/v1/recordings/../../etc/passwd"), 404, "NOT_FOUND")
     fail(api.get("/v1/recordings/not-a-uuid"), 404, "RECORDING_NOT_FOUND")
     assert_cleaned_up(ari, r.json()["call_id"])
+
+
+def test_an_asterisk_without_its_recording_directory_is_told_what_to_create(own_service, api, ari, phones,
+                                                                             carriers):
+    """A stock Debian Asterisk has no <astspooldir>/recording: ARI answers every recording with a bare 500. The
+    start-up check and the call's recording_error name the directory to create."""
+    spool_recording = "/var/spool/click2call-asterisk/recording"  # astspooldir of the lab's asterisk.conf
+    moved = RECORDING_DIR.with_name("recording.off")
+    RECORDING_DIR.rename(moved)
+    try:
+        svc = own_service(C2C_RECORD="true")
+        wait_for(lambda: "Asterisk cannot record" in svc.log(), 10, "the start-up check's warning")
+        warning = next(line for line in svc.log().splitlines() if "Asterisk cannot record" in line)
+        assert f"create {spool_recording}" in warning and "install -d" in warning, warning
+        phone = unique_phone()
+        r = httpx.get(svc.base + "/v1/click2call", params={"ext": "106", "phone": phone, "hotline": HOTLINE_B},
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert r.json()["status"] == "success", r.text
+        rec = wait_for(lambda: (x := httpx.get(f"{svc.base}/v1/cdr/{r.json()['call_id']}",
+                                               headers={"Authorization": f"Bearer {TOKEN}"}).json())
+                       ["status"] != "IN_PROGRESS" and x, 10, "final record")
+    finally:
+        moved.rename(RECORDING_DIR)
+    assert rec["status"] == "ANSWERED" and rec["recording_url"] == ""
+    assert f"create {spool_recording}" in rec["recording_error"], rec["recording_error"]
+    assert_cleaned_up(ari, r.json()["call_id"])
+    svc.stop()
+
+    svc = own_service(C2C_RECORD="true")  # the directory is back: the check passes and says so
+    wait_for(lambda: "Asterisk can record" in svc.log(), 10, "the start-up check's success")
+    assert "Asterisk cannot record" not in svc.log()
