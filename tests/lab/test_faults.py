@@ -34,8 +34,10 @@ def test_asterisk_down_then_back_while_calls_ring_and_talk(own_service, service,
     waiter = threading.Thread(target=lambda: pending.update(
         response=get("/v1/click2call", ext="112", phone=unique_phone()), done=time.monotonic()))
     waiter.start()  # 112 rings for 2.5 s: the sync request waits
-    ringing = wait_for(lambda: next((c["call_id"] for c in get("/v1/call").json()["data"] if c["extension"] == "112"),
-                                    None), 5, "112 ringing")
+    # Ringing: originated (the agent's phone got the INVITE), not merely accepted.
+    ringing = wait_for(lambda: next((c["call_id"] for c in get("/v1/call").json()["data"]
+                                     if c["extension"] == "112" and c["state"] == "agent_ringing"), None),
+                       5, "112 ringing")
     try:
         labkit.crash()
         stopped = time.monotonic()
