@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from . import tenants, validation
 from .errors import ApiError
 from .validation import callback_url
 from .webhooks import signing
+from .cluster import nodes as cluster_nodes
+from .cluster.nodes import Node
 from .tenants import NAME_RE, Directory, Hotline, Tenant
 
 
@@ -50,6 +53,11 @@ class Settings:
     webhook_backoff: float = 1.0  # first retry delay (seconds), doubling up to webhook_backoff_max
     webhook_backoff_max: float = 600.0  # longest wait between two attempts (seconds)
     webhook_concurrency: int = 8
+    nodes: tuple[Node, ...] = ()  # the Asterisk nodes (C2C_ASTERISK_NODES, else C2C_ARI_URL as the one node)
+    cluster: bool = False  # several replicas on one PostgreSQL database, sharing the nodes under leases
+    node_lease: float = 10.0  # seconds: how soon another replica takes the nodes of one that died
+    node_down_after: float = 30.0  # seconds a node's ARI is unreachable before its calls are taken as lost
+    replica_name: str = ""  # how /v1/cluster names this replica (default: host name and port)
 
     @property
     def zoneinfo(self) -> ZoneInfo:
@@ -90,7 +98,6 @@ class Settings:
             raise ConfigError("a token is both in C2C_API_TOKENS and in C2C_TENANTS_FILE")
         host, _, port = env.get("C2C_LISTEN", "127.0.0.1:8000").rpartition(":")
         return cls(
-            ari_url=env.get("C2C_ARI_URL", cls.ari_url).rstrip("/"),
             ari_user=env.get("C2C_ARI_USER", cls.ari_user),
             ari_password=env.get("C2C_ARI_PASSWORD", ""),
             ari_app=_app_name(env.get("C2C_ARI_APP", cls.ari_app)),
@@ -112,6 +119,7 @@ class Settings:
             recordings_dir=env.get("C2C_RECORDINGS_DIR", cls.recordings_dir),
             public_url=(env.get("C2C_PUBLIC_URL") or f"http://{host or '127.0.0.1'}:{port}").rstrip("/"),
             **_webhook_settings(env),
+            **_cluster_settings(env, f"{socket.gethostname()}:{port}"),
         )
 
 
@@ -138,6 +146,26 @@ def _check_hotlines_agree(hotlines: tuple[Hotline, ...], tenant_list) -> None:
         for h in tenant.hotlines:
             if trunk_of.setdefault(h.number, h.trunk) != h.trunk:
                 raise ConfigError(f"hotline {h.number} is given two trunks ({trunk_of[h.number]}, {h.trunk})")
+
+
+def _cluster_settings(env: Mapping[str, str], replica_name: str) -> dict:
+    try:
+        nodes = cluster_nodes.parse(env, Settings.ari_url, Settings.ari_user)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    cluster = _boolean(env.get("C2C_CLUSTER", "false"), "C2C_CLUSTER")
+    database = env.get("C2C_DATABASE_URL", Settings.database_url)
+    if cluster and not database.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("C2C_CLUSTER needs PostgreSQL: several replicas share one PostgreSQL database "
+                          "(C2C_DATABASE_URL=postgresql://...); SQLite serves one replica")
+    return {
+        "nodes": nodes,
+        "ari_url": nodes[0].ari_url,
+        "cluster": cluster,
+        "node_lease": _number(env.get("C2C_NODE_LEASE", "10"), "C2C_NODE_LEASE", 1, 600),
+        "node_down_after": _number(env.get("C2C_NODE_DOWN_AFTER", "30"), "C2C_NODE_DOWN_AFTER", 1, 86400),
+        "replica_name": env.get("C2C_REPLICA_NAME") or replica_name,
+    }
 
 
 def _webhook_settings(env: Mapping[str, str]) -> dict:

@@ -55,12 +55,61 @@ calls = sa.Table(
     sa.Column("recording_error", sa.String(255)),  # 0003
     sa.Column("agent_channel", sa.String(255)),  # 0003: a dialplan handoff's agent channel (Asterisk's id)
     sa.Column("tenant", sa.String(64)),  # 0004: whose call (C2C_TENANTS_FILE); NULL: the operator's
+    sa.Column("node", sa.String(64)),  # 0005: the Asterisk node the call runs on
+    # 0005: the token that placed it (ratelimit.key: a digest, never the token); NULL for a dialplan handoff
+    sa.Column("token", sa.String(32)),
+    # 0005: what the replica that starts the call must know of the request (it may not be the one that took it)
+    sa.Column("auto_answer", sa.Boolean),
+    sa.Column("ring_timeout", sa.Integer),
+    sa.Column("dial_timeout", sa.Integer),
+    sa.Column("claimed_by", sa.String(64)),  # 0005: the replica that runs the call; NULL: not started yet
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),
     sa.Index("ix_calls_status", "status"),
     sa.Index("ix_calls_agent_sip_call_id", "agent_sip_call_id"),
     sa.Index("ix_calls_customer_sip_call_id", "customer_sip_call_id"),
     sa.Index("ix_calls_tenant", "tenant", "created_at"),
+    # One click-to-call per extension at a time, across every replica: the database says USER_BUSY.
+    sa.Index("ux_calls_busy_extension", "extension", unique=True,
+             sqlite_where=sa.text("status = 'IN_PROGRESS' AND token IS NOT NULL"),
+             postgresql_where=sa.text("status = 'IN_PROGRESS' AND token IS NOT NULL")),
+    sa.Index("ix_calls_token_active", "token",
+             sqlite_where=sa.text("status = 'IN_PROGRESS'"), postgresql_where=sa.text("status = 'IN_PROGRESS'")),
+)
+
+# 0005: the cluster. Each Asterisk node's event stream is run by one replica at a time, under a lease that the
+# replica renews; `epoch` grows at every change of owner (the fence: a replica writes for a node's calls only
+# while it still owns the node at the epoch it took it with).
+asterisk_nodes = sa.Table(
+    "asterisk_nodes", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64)),  # a replica's id; NULL: nobody
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),  # the database's clock, epoch seconds
+    sa.Column("entity_id", sa.String(64)),  # Asterisk's, as its owner last saw it
+    sa.Column("reachable", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+replicas = sa.Table(
+    "replicas", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # new at every start
+    sa.Column("name", sa.String(255), nullable=False),  # host:port, for people
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+)
+
+# Requests for a call that another replica runs (e.g. a hangup through the API): kept until done, so that a
+# request made while the owner changes is carried out by the next one.
+call_requests = sa.Table(
+    "call_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("by", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+    sa.Index("ix_call_requests_call", "call_id"),
 )
 
 

@@ -13,6 +13,7 @@ CODES: dict[str, tuple[int, str]] = {
     "HOTLINE_NOT_FOUND": (400, "The hotline is not configured"),
     "UNAUTHORIZED": (401, "Missing or invalid Bearer token"),
     "EXTENSION_NOT_ALLOWED": (403, "The extension is not one of this account's extensions"),
+    "FORBIDDEN": (403, "This token may not do that"),
     "EXTENSION_NOT_FOUND": (404, "The extension does not exist on the PBX"),
     "CALL_NOT_FOUND": (404, "No such call"),
     "HOOK_NOT_FOUND": (404, "No such webhook subscription"),

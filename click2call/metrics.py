@@ -26,6 +26,10 @@ class Metrics:
                                   ["result"], registry=r)
         self.webhook_queue = Gauge("click2call_webhook_queue_depth", "Webhook deliveries waiting to be sent",
                                    registry=r)
+        self.node_calls = Gauge("click2call_node_calls_in_progress", "Calls this replica runs, by Asterisk node",
+                                ["node"], registry=r)
+        self.node_events = Gauge("click2call_node_events_connected", "1 while this replica has the node's ARI event "
+                                 "stream (it runs the node and Asterisk is reachable)", ["node"], registry=r)
         self.tasks = Gauge("click2call_asyncio_tasks", "asyncio tasks alive (a leak shows as growth)", registry=r)
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
 

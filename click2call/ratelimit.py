@@ -31,10 +31,12 @@ def key(token: str) -> str:
 
 
 class Limits:
-    def __init__(self, rate: float, burst: float, max_calls: int) -> None:
-        self.rate, self.burst, self.max_calls = rate, burst, max_calls
+    """The request rate per token, kept by each replica for the requests it receives (the cap of a token's calls in
+    progress is the database's, across replicas: records.CallStore.create)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
         self._buckets: dict[str, Bucket] = {}
-        self._calls: dict[str, int] = {}
 
     def request(self, token: str, now: float) -> None:
         """Raise 429 RATE_LIMITED when this token sends click-to-calls faster than allowed."""
@@ -45,19 +47,3 @@ class Limits:
         if wait:
             raise ApiError("RATE_LIMITED", f"too many requests; retry in {wait:.1f} s",
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
-
-    def call_started(self, token: str) -> str:
-        """Count a call in progress for this token; raise 429 TOO_MANY_CALLS past the cap."""
-        k = key(token)
-        if self.max_calls and self._calls.get(k, 0) >= self.max_calls:
-            raise ApiError("TOO_MANY_CALLS", f"this token already has {self.max_calls} call(s) in progress",
-                           headers={"Retry-After": "1"})
-        self._calls[k] = self._calls.get(k, 0) + 1
-        return k
-
-    def call_ended(self, k: str) -> None:
-        left = self._calls.get(k, 0) - 1
-        if left > 0:
-            self._calls[k] = left
-        else:
-            self._calls.pop(k, None)

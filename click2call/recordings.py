@@ -17,10 +17,10 @@ CALL_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 
 class Recordings:
-    def __init__(self, directory: str, store: CallStore, ari: Ari) -> None:
+    def __init__(self, directory: str, store: CallStore, aris: dict[str, Ari]) -> None:
         self.dir = Path(directory)
         self.store = store
-        self.ari = ari
+        self.aris = aris  # a recording is fetched from the node its call ran on
 
     async def path(self, call_id: str, tenant: Tenant) -> Path:
         """The local wav of a call's recording, fetched from Asterisk on first use."""
@@ -38,7 +38,8 @@ class Recordings:
         if record["status"] == CallStatus.IN_PROGRESS:
             raise ApiError("RECORDING_IN_PROGRESS", "the call is still being recorded")
         try:
-            data = await self.ari.download(f"/recordings/stored/{call_id}/file")
+            ari = self.aris.get(record["node"] or "") or next(iter(self.aris.values()))
+            data = await ari.download(f"/recordings/stored/{call_id}/file")
         except AriError as exc:
             if exc.status == 404:
                 raise ApiError("RECORDING_NOT_FOUND", "Asterisk has no stored recording for this call") from None

@@ -7,13 +7,17 @@ phase, so a replayed or late write cannot move a call backwards.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import q850
-from .db import GroupCommit, calls
+from .cluster.bus import Kind, Message
+from .db import GroupCommit, asterisk_nodes, call_requests, calls
+from .errors import ApiError
 from .states import CallStatus, Direction, HangupBy, Party
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase, final_status
 
@@ -26,6 +30,19 @@ class CallChanges(Protocol):
     def add(self, conn: sa.Connection, before: CallState, after: CallState, values: dict) -> list[dict]: ...
 
     def hand_off(self, fresh: list[dict]) -> None: ...
+
+
+# Tells other replicas of a change, in its transaction (cluster.bus.publish); None with a single replica.
+Publish = Callable[[sa.Connection, Message], None]
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Who may write a node's calls: the replica that owns the node, at the epoch it took it with."""
+
+    node: str
+    replica: str
+    epoch: int
 
 
 def _final_cause(state: CallState) -> tuple[int | None, str | None]:
@@ -75,15 +92,19 @@ def row(state: CallState) -> dict:
 
 
 def state_from_row(r: dict) -> CallState:
-    """Rebuild an unfinished call's state from its record (after a restart), so it can be adopted."""
+    """Rebuild an unfinished call's state from its record: to adopt it (after a restart, or from a replica that
+    stopped running its node), or to start it (recorded by another replica, not started by anyone yet)."""
     spec = CallSpec(
         call_id=r["call_id"], ext=r["extension"], phone=r["phone"], hotline=r["hotline"], trunk=r["trunk"],
         src_cid_name=r["src_cid_name"] or "", src_cid_number=r["src_cid_number"] or "",
-        dest_cid_name=r["dest_cid_name"], dest_cid_number=r["dest_cid_number"] or "", auto_answer=False,
-        ring_timeout=0, dial_timeout=0, customer_id=r["customer_id"], recording_url=r["recording_url"],
-        agent_channel=r["agent_channel"], tenant=r["tenant"],
+        dest_cid_name=r["dest_cid_name"], dest_cid_number=r["dest_cid_number"] or "",
+        auto_answer=bool(r["auto_answer"]), ring_timeout=r["ring_timeout"] or 0, dial_timeout=r["dial_timeout"] or 0,
+        customer_id=r["customer_id"], recording_url=r["recording_url"],
+        agent_channel=r["agent_channel"], tenant=r["tenant"], node=r["node"] or "",
     )
     phase = Phase(r["phase"])
+    if phase is Phase.NEW and r["claimed_by"] is None:
+        return CallState(spec=spec, created_at=r["created_at"])  # nobody started it: start it as it is
 
     def leg(name: Party) -> Leg:
         return Leg(
@@ -113,61 +134,157 @@ _GUARDED_UPDATE = calls.update().where(
     calls.c.status == CallStatus.IN_PROGRESS,
     calls.c.phase_rank <= sa.bindparam("_phase_rank"),
 )
+# The fence: a node's calls are written only by the replica that owns the node, at the epoch it took it with.
+_FENCED_UPDATE = _GUARDED_UPDATE.where(sa.exists().where(
+    asterisk_nodes.c.name == sa.bindparam("_node"), asterisk_nodes.c.owner == sa.bindparam("_owner"),
+    asterisk_nodes.c.epoch == sa.bindparam("_epoch")))
+_ACTIVE_OF_TOKEN = sa.select(sa.func.count()).select_from(calls).where(
+    calls.c.token == sa.bindparam("token"), calls.c.status == CallStatus.IN_PROGRESS)
+_TOKEN_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.bindparam("token"))))
+_CLAIM = calls.update().where(
+    calls.c.call_id == sa.bindparam("_call_id"), calls.c.node == sa.bindparam("_node"),
+    calls.c.status == CallStatus.IN_PROGRESS, calls.c.claimed_by.is_(None))
+_ADOPT = calls.update().where(calls.c.node == sa.bindparam("_node"), calls.c.status == CallStatus.IN_PROGRESS)
+_OF_NODE = sa.select(calls).where(calls.c.node == sa.bindparam("_node"), calls.c.status == CallStatus.IN_PROGRESS)
+_REQUESTS_DONE = call_requests.update().where(
+    call_requests.c.call_id == sa.bindparam("_call_id"), call_requests.c.done_at.is_(None))
 _DELETE_NEW = calls.delete().where(
     calls.c.call_id == sa.bindparam("_call_id"), calls.c.status == CallStatus.IN_PROGRESS,
     calls.c.phase == Phase.NEW)
 
 
 class CallStore:
-    def __init__(self, engine: AsyncEngine, outbox: CallChanges | None = None, write: GroupCommit | None = None) -> None:
+    """Call records as calls go. With a cluster (`publish` given), a record's changes that other replicas wait for
+    are told to them in the same transaction, and a node's calls are written only under its owner's fence."""
+
+    def __init__(self, engine: AsyncEngine, outbox: CallChanges | None = None, write: GroupCommit | None = None,
+                 publish: Publish | None = None) -> None:
         self.engine = engine
         self.outbox = outbox
+        self.publish = publish
         self._write = write or GroupCommit(engine)  # record writes share commits with other writes under load
+        self._postgresql = engine.dialect.name == "postgresql"
 
-    async def create(self, state: CallState, direction: Direction = Direction.OUTBOUND) -> None:
+    async def create(self, state: CallState, direction: Direction = Direction.OUTBOUND, *, token: str | None = None,
+                     cap: int = 0, claimed_by: str | None = None) -> None:
+        """Record a new call. `token`: the API token that placed it (ratelimit.key); such calls hold their extension
+        (one at a time: USER_BUSY) and count against the token's `cap` of calls in progress (TOO_MANY_CALLS), across
+        every replica. `claimed_by`: the replica that runs it; None: the owner of its node is told to start it."""
         spec = state.spec
         values = dict(
             call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
             hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
             src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
             dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=CallStatus.IN_PROGRESS,
-            agent_channel=spec.agent_channel, tenant=spec.tenant,
-            created_at=state.created_at, updated_at=time.time(), **row(state),
+            agent_channel=spec.agent_channel, tenant=spec.tenant, node=spec.node or None, token=token,
+            auto_answer=spec.auto_answer, ring_timeout=spec.ring_timeout, dial_timeout=spec.dial_timeout,
+            claimed_by=claimed_by, created_at=state.created_at, updated_at=time.time(), **row(state),
         )
-        await self._write(lambda conn: conn.execute(_INSERT, values) and None)
+
+        def work(conn: sa.Connection) -> None:
+            if token and cap:
+                if self._postgresql:  # replicas counting at once would each see room for one more
+                    conn.execute(_TOKEN_LOCK, {"token": token})
+                if conn.execute(_ACTIVE_OF_TOKEN, {"token": token}).scalar_one() >= cap:
+                    raise ApiError("TOO_MANY_CALLS", f"this token already has {cap} call(s) in progress",
+                                   headers={"Retry-After": "1"})
+            conn.execute(_INSERT, values)  # a refusal fails the shared transaction: GroupCommit retries the others
+            if claimed_by is None and self.publish is not None:
+                self.publish(conn, Message(Kind.START, spec.call_id, spec.node))
+
+        try:
+            await self._write(work)
+        except sa.exc.IntegrityError:
+            if token is None:
+                raise
+            raise ApiError("USER_BUSY", f"extension {spec.ext} already has a click-to-call in progress") from None
 
     async def delete_new(self, call_id: str) -> None:
         """Take back the record of a call refused before it was placed."""
         await self._write(lambda conn: conn.execute(_DELETE_NEW, {"_call_id": call_id}) and None)
 
-    async def save(self, state: CallState, before: CallState | None = None) -> bool:
+    async def save(self, state: CallState, before: CallState | None = None, fence: Fence | None = None) -> bool:
         """Write the state, and the webhook events the change makes in the same transaction.
 
-        False when the guard refused it (the call is final or further along): then no event either.
+        False when the guard refused it (the call is final or further along, or this replica no longer owns the
+        call's node): then no event either.
         """
         values = row(state)
         if before is not None and row(before) == values:
             return True  # a change the record does not show (e.g. the customer leg joined the bridge)
+        params = {"_call_id": state.spec.call_id, "_phase_rank": values["phase_rank"], "updated_at": time.time(),
+                  **values}
+        statement = _GUARDED_UPDATE
+        if fence is not None:
+            statement = _FENCED_UPDATE
+            params.update(_node=fence.node, _owner=fence.replica, _epoch=fence.epoch)
 
         def work(conn: sa.Connection) -> tuple[bool, list[dict]]:
-            result = conn.execute(_GUARDED_UPDATE, {
-                "_call_id": state.spec.call_id, "_phase_rank": values["phase_rank"], "updated_at": time.time(),
-                **values})
-            saved = result.rowcount == 1
-            added = saved and before is not None and self.outbox is not None and \
-                self.outbox.add(conn, before, state, values)
-            return saved, added
+            saved = conn.execute(statement, params).rowcount == 1
+            if not saved:
+                return False, []
+            added = before is not None and self.outbox is not None and self.outbox.add(conn, before, state, values)
+            ended = state.phase is Phase.ENDED
+            if ended:
+                conn.execute(_REQUESTS_DONE, {"_call_id": state.spec.call_id, "done_at": time.time()})
+            if self.publish is not None:
+                if state.result is not None and (before is None or before.result is None):
+                    self.publish(conn, Message(Kind.RESULT, state.spec.call_id, result=state.result))
+                if ended:
+                    self.publish(conn, Message(Kind.ENDED, state.spec.call_id))
+            return True, added or []
 
         saved, added = await self._write(work)
         if added:
             self.outbox.hand_off(added)
         return saved
 
-    async def unfinished(self) -> list[CallState]:
-        """The calls a previous run left in progress, rebuilt from their records."""
+    async def unfinished(self, node: str | None = None, replica: str | None = None) -> list[CallState]:
+        """The calls left in progress (by a previous run, or by the replica that ran `node` before this one), rebuilt
+        from their records; with `replica`, they are this replica's to run from now on."""
+        async with self.engine.begin() as conn:
+            if node is None:
+                rows = await conn.execute(sa.select(calls).where(calls.c.status == CallStatus.IN_PROGRESS))
+            else:
+                rows = await conn.execute(_OF_NODE.with_for_update() if replica and self._postgresql else _OF_NODE,
+                                          {"_node": node})
+            states = [state_from_row(dict(r)) for r in rows.mappings()]  # as they were: unstarted ones start
+            if node is not None and replica is not None:
+                await conn.execute(_ADOPT, {"_node": node, "claimed_by": replica})
+            return states
+
+    async def claim(self, call_id: str, node: str, replica: str) -> CallState | None:
+        """A call recorded by another replica for this node: this replica's to start, unless another has it."""
+        async with self.engine.begin() as conn:
+            if (await conn.execute(_CLAIM, {"_call_id": call_id, "_node": node, "claimed_by": replica})).rowcount != 1:
+                return None
+            found = (await conn.execute(sa.select(calls).where(calls.c.call_id == call_id))).mappings().first()
+        return state_from_row({**found, "claimed_by": None})  # started by nobody yet: start it as it is
+
+    async def request(self, call_id: str, node: str, action: str, by: HangupBy) -> None:
+        """Ask the replica that runs the call to do something to it (e.g. hang up); kept until the call ends."""
+        def work(conn: sa.Connection) -> None:
+            conn.execute(call_requests.insert().values(call_id=call_id, action=action, by=by, created_at=time.time()))
+            if self.publish is not None:
+                self.publish(conn, Message(Kind.REQUEST, call_id, node))
+
+        await self._write(work)
+
+    async def requests(self, call_ids: list[str]) -> list[dict]:
+        """The requests still to carry out for these calls, oldest first."""
+        if not call_ids:
+            return []
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(calls).where(calls.c.status == CallStatus.IN_PROGRESS))
-            return [state_from_row(dict(r)) for r in rows.mappings()]
+            rows = await conn.execute(sa.select(call_requests).where(
+                call_requests.c.call_id.in_(call_ids), call_requests.c.done_at.is_(None)).order_by(call_requests.c.id))
+            return [dict(r) for r in rows.mappings()]
+
+    async def in_progress(self, where: list) -> list[dict]:
+        """The records of calls in progress, oldest first (the live calls, whichever replica runs them)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(calls).where(calls.c.status == CallStatus.IN_PROGRESS, *where)
+                                      .order_by(calls.c.created_at))
+            return [dict(r) for r in rows.mappings()]
 
     async def get(self, key: str) -> dict | None:
         """One record by call_id or by either leg's SIP Call-ID."""

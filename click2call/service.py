@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 import uuid
+from collections.abc import Awaitable
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from . import cdr
 from .call_specs import CallSpecs
+from .cluster.bus import Bus, Kind
 from .db import calls
-from .errors import ApiError
+from .errors import CODES, ApiError
 from .logs import call_id_var
 from .metrics import Metrics
-from .ratelimit import Limits
 from .records import CallStore
+from .replica import HANGUP, Replica
 from .states import Direction, HangupBy
 from .stasis_app.ari import Ari, AriError, AriUnavailable
-from .stasis_app.calls import StasisApp
+from .stasis_app.call_flow import CallSpec, CallState
 from .tenants import Tenant
 from .validation import ClickToCall
 
+log = logging.getLogger(__name__)
+
 
 class ClickToCallService:
-    def __init__(self, specs: CallSpecs, ari: Ari, stasis: StasisApp, limits: Limits, metrics: Metrics) -> None:
+    """Places a call on the node where its extension is registered, whichever replica runs that node."""
+
+    def __init__(self, specs: CallSpecs, replica: Replica, store: CallStore, metrics: Metrics, *,
+                 max_calls_per_token: int = 0, bus: Bus | None = None, answer_wait: float = 60.0) -> None:
         self.specs = specs
-        self.limits = limits
-        self.ari = ari
-        self.stasis = stasis
+        self.replica = replica
+        self.store = store
         self.metrics = metrics
+        self.max_calls_per_token = max_calls_per_token
+        self.bus = bus  # a cluster's: calls on nodes another replica runs are started, and waited for, through it
+        self.answer_wait = answer_wait  # seconds a sync request waits for another replica's word on its call
 
     async def click_to_call(self, req: ClickToCall, tenant: Tenant, *, wait: bool, limit_key: str = "") -> str:
         """Ring the agent. wait=False: return the call_id once the extension is known to be logged in and free and
@@ -34,55 +48,148 @@ class ClickToCallService:
         call goes on, and how it ends is in its record and webhooks. wait=True: once the agent answered."""
         spec = self.specs.spec(req, str(uuid.uuid4()), tenant)
         call_id_var.set(spec.call_id)
-        if not self.ari.connected.is_set():
-            raise ApiError("SERVICE_UNAVAILABLE")
-        self.stasis.reserve(spec.ext, spec.call_id)
-        counted = None
-        try:
-            counted = self.limits.call_started(limit_key) if limit_key else None
+        node, checked = await self._locate(spec.ext)
+        spec = replace(spec, node=node)
+        token = limit_key or None
+        stasis = self.replica.runs(node)
+        if stasis is not None:
+            if not stasis.ari.connected.is_set():
+                _close(checked)
+                raise ApiError("SERVICE_UNAVAILABLE")
             # The extension's check with Asterisk and the write of the call's record go side by side.
-            call = await self.stasis.start(spec, checked=self._check_extension(spec.ext))
-        except BaseException:
-            self.stasis.release(spec.ext, spec.call_id)
-            if counted:
-                self.limits.call_ended(counted)
-            raise
-        if counted:  # the token's call count drops when the call ends
-            call.task.add_done_callback(lambda _: self.limits.call_ended(counted))
-        if not wait:
+            call = await stasis.start(spec, checked, token=token, cap=self.max_calls_per_token)
+            if not wait:
+                return spec.call_id
+            with self._pending():
+                outcome = await call.answered
+            if outcome is not None:
+                raise ApiError(*outcome)
             return spec.call_id
-        pending = self.metrics.pending_sync
-        pending.inc()
+        return await self._on_another_replica(spec, checked, token, wait)
+
+    async def _on_another_replica(self, spec: CallSpec, checked: Awaitable[None] | None, token: str | None,
+                                  wait: bool) -> str:
+        """Another replica runs the node: record the call for it to start (the record's commit tells it), and
+        for a sync request wait for its word on the agent leg."""
+        if self.bus is None:
+            _close(checked)
+            raise ApiError("SERVICE_UNAVAILABLE", f"Asterisk node {spec.node} is not run by this service")
+        if checked is not None:
+            await checked  # before the record: its commit starts the call
+        result = self.bus.expect(Kind.RESULT, spec.call_id) if wait else None
         try:
-            outcome = await call.answered
+            await self.store.create(CallState(spec, created_at=time.time()), token=token,
+                                    cap=self.max_calls_per_token)
+        except ApiError:
+            raise
+        except Exception:
+            log.exception("call %s: cannot write its record; refused", spec.call_id)
+            raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
         finally:
-            pending.dec()
-        if outcome is not None:
-            raise ApiError(*outcome)
+            if result is not None and not wait:
+                result.cancel()
+        if result is None:
+            return spec.call_id
+        with self._pending():
+            outcome = await self._word_on(spec, result)
+        if outcome != "success":
+            raise ApiError(outcome if outcome in CODES else "CALL_FAILED")
         return spec.call_id
 
-    async def _check_extension(self, ext: str) -> None:
+    async def _word_on(self, spec: CallSpec, result: asyncio.Future) -> str:
         try:
-            endpoint = await self.ari.request("GET", f"/endpoints/PJSIP/{ext}")
-        except AriUnavailable:
-            raise ApiError("SERVICE_UNAVAILABLE") from None
-        except AriError as exc:
-            if exc.status == 404:
-                raise ApiError("EXTENSION_NOT_FOUND", f"extension {ext} does not exist") from None
-            raise ApiError("CALL_FAILED", exc.message) from None
-        if endpoint.get("state") != "online":
-            raise ApiError("USER_NOT_REGISTERED")
-        if endpoint.get("channel_ids"):
-            raise ApiError("USER_BUSY", f"extension {ext} is on a call")
+            async with asyncio.timeout(spec.ring_timeout + self.answer_wait):
+                return (await result).result
+        except TimeoutError:
+            record = await self.store.get(spec.call_id)  # a notification may have been lost with a connection
+            if record is not None and record["result"]:
+                return record["result"]
+            raise ApiError("SERVICE_UNAVAILABLE", f"no word on the call from the replica running node {spec.node}; "
+                                                  "its record will tell how it went") from None
+        finally:
+            result.cancel()
+
+    @contextlib.contextmanager
+    def _pending(self):
+        self.metrics.pending_sync.inc()
+        try:
+            yield
+        finally:
+            self.metrics.pending_sync.dec()
+
+    async def _locate(self, ext: str) -> tuple[str, Awaitable[None] | None]:
+        """The node to ring the extension on. One node: it, and its check (to run beside the record's write).
+        Several: the node where the extension is registered, checked on all of them at once."""
+        aris = self.replica.aris
+        if len(aris) == 1:
+            (node, ari), = aris.items()
+            return node, asyncio.ensure_future(_check_extension(ari, ext))
+        names = list(aris)
+        found = await asyncio.gather(*(_endpoint(aris[n], ext) for n in names), return_exceptions=True)
+        unreachable = []
+        exists = False
+        for node, endpoint in zip(names, found):
+            if isinstance(endpoint, AriUnavailable):
+                unreachable.append(node)
+            elif isinstance(endpoint, BaseException):
+                raise endpoint
+            elif endpoint is not None:
+                exists = True
+                if endpoint.get("state") == "online":
+                    _idle(endpoint, ext)
+                    return node, None
+        if unreachable:
+            raise ApiError("SERVICE_UNAVAILABLE", f"extension {ext} is not registered on a reachable node, and "
+                                                  f"Asterisk node(s) {', '.join(unreachable)} cannot be reached")
+        if not exists:
+            raise ApiError("EXTENSION_NOT_FOUND", f"extension {ext} does not exist")
+        raise ApiError("USER_NOT_REGISTERED")
+
+
+def _close(checked: Awaitable[None] | None) -> None:
+    if isinstance(checked, asyncio.Future):
+        checked.cancel()
+
+
+async def _endpoint(ari: Ari, ext: str) -> dict | None:
+    """The PJSIP endpoint as Asterisk sees it; None when it has none of that name."""
+    try:
+        return await ari.request("GET", f"/endpoints/PJSIP/{ext}")
+    except AriUnavailable:
+        raise
+    except AriError as exc:
+        if exc.status == 404:
+            return None
+        raise ApiError("CALL_FAILED", exc.message) from None
+
+
+def _idle(endpoint: dict, ext: str) -> None:
+    if endpoint.get("channel_ids"):
+        raise ApiError("USER_BUSY", f"extension {ext} is on a call")
+
+
+async def _check_extension(ari: Ari, ext: str) -> None:
+    try:
+        endpoint = await _endpoint(ari, ext)
+    except AriUnavailable:
+        raise ApiError("SERVICE_UNAVAILABLE") from None
+    if endpoint is None:
+        raise ApiError("EXTENSION_NOT_FOUND", f"extension {ext} does not exist")
+    if endpoint.get("state") != "online":
+        raise ApiError("USER_NOT_REGISTERED")
+    _idle(endpoint, ext)
 
 
 class RecordsService:
-    """Reading call records, and the calls in progress."""
+    """Reading call records, and the calls in progress (from their records: whichever replica runs them)."""
 
-    def __init__(self, tz: ZoneInfo, store: CallStore, stasis: StasisApp) -> None:
+    def __init__(self, tz: ZoneInfo, store: CallStore, replica: Replica, bus: Bus | None = None,
+                 hangup_wait: float = 30.0) -> None:
         self.tz = tz
         self.store = store
-        self.stasis = stasis
+        self.replica = replica
+        self.bus = bus
+        self.hangup_wait = hangup_wait
 
     async def cdr_list(self, params, tenant: Tenant) -> dict:
         query = cdr.parse_query(params, self.tz)
@@ -101,19 +208,40 @@ class RecordsService:
             raise ApiError("CALL_NOT_FOUND", f"no call record with id {key}")
         return cdr.serialise(record, self.tz)
 
-    def active_calls(self, tenant: Tenant) -> list[dict]:
+    async def active_calls(self, tenant: Tenant) -> list[dict]:
+        where = [] if tenant.is_operator else [calls.c.tenant == tenant.name]
         return [
             {
-                "call_id": call.call_id, "extension": call.state.spec.ext, "destination": call.state.spec.phone,
-                "hotline": call.state.spec.hotline, "direction": Direction.OUTBOUND, "state": call.state.phase.value,
-                "time_started": cdr.fmt_time(call.state.created_at, self.tz),
+                "call_id": r["call_id"], "extension": r["extension"], "destination": r["phone"],
+                "hotline": r["hotline"], "direction": r["direction"], "state": r["phase"],
+                "time_started": cdr.fmt_time(r["created_at"], self.tz),
             }
-            for call in self.stasis.calls.values() if tenant.sees(call.state.spec.tenant)
+            for r in await self.store.in_progress(where)
         ]
 
     async def hangup(self, call_id: str, tenant: Tenant) -> None:
-        call = self.stasis.calls.get(call_id)
-        if call is not None and not tenant.sees(call.state.spec.tenant):
-            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
-        call = self.stasis.hangup(call_id, HangupBy.API)
-        await call.done.wait()
+        """Hang both legs up; returns once the record is final, whichever replica runs the call."""
+        missing = ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        call = self.replica.find(call_id)
+        if call is not None:
+            if not tenant.sees(call.state.spec.tenant):
+                raise missing
+            self.replica.runs(call.state.spec.node).hangup(call_id, HangupBy.API)
+            await call.done.wait()
+            return
+        if self.bus is None:
+            raise missing
+        record = await self.store.get(call_id)
+        if record is None or record["call_id"] != call_id or record["status"] != "IN_PROGRESS" \
+                or not tenant.sees(record["tenant"]):
+            raise missing
+        ended = self.bus.expect(Kind.ENDED, call_id)
+        try:
+            await self.store.request(call_id, record["node"] or "", HANGUP, HangupBy.API)
+            async with asyncio.timeout(self.hangup_wait):
+                await ended
+        except TimeoutError:
+            raise ApiError("SERVICE_UNAVAILABLE", f"the hang-up is asked of node {record['node']}, whose replica "
+                                                  "has not done it yet; it will be done when one runs the node") from None
+        finally:
+            ended.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -16,7 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..call_specs import CallSpecs
-from ..config import Settings
+from ..cluster import bus, nodes, view
+from ..cluster.guard import Guard
+from ..cluster.leases import Leases, SoleOwner
+from ..config import ConfigError, Settings
 from ..db import GroupCommit, open_database
 from ..errors import ApiError
 from ..metrics import Metrics
@@ -24,9 +28,9 @@ from ..ratelimit import Limits
 from ..records import CallStore
 from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
+from ..replica import Replica
 from ..stasis_app import recording_check
 from ..stasis_app.ari import Ari
-from ..stasis_app.calls import StasisApp
 from ..webhooks.dispatcher import Dispatcher, Target
 from ..webhooks.outbox import Outbox
 from ..webhooks.retry import Policy
@@ -64,7 +68,12 @@ def create_app(settings: Settings) -> Starlette:
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits) as client, \
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as webhook_http:
             metrics = Metrics()
-            ari = Ari(client, settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app, metrics)
+            aris = {n.name: Ari(client, n.ari_url, n.ari_user, n.ari_password, settings.ari_app, metrics)
+                    for n in settings.nodes}
+            if clash := nodes.duplicate_entity_ids(await view.entity_ids(aris)):
+                raise ConfigError(clash)
+            guard = Guard()
+            await guard.hold(engine, settings.cluster)
             default = Target(settings.webhook_url, None, settings.webhook_secrets) if settings.webhook_url else None
             policy = Policy(max_age=settings.webhook_retry_hours * 3600, base=settings.webhook_backoff,
                             cap=settings.webhook_backoff_max)
@@ -74,43 +83,58 @@ def create_app(settings: Settings) -> Starlette:
                                     policy=policy, changes=changes, concurrency=settings.webhook_concurrency,
                                     timeout=settings.webhook_timeout, metrics=metrics, write=write)
             outbox = Outbox(settings.zoneinfo, default is not None, changes, dispatcher.take, dispatcher.lease)
-            store = CallStore(engine, outbox, write)
+            store = CallStore(engine, outbox, write, publish=bus.publish if settings.cluster else None)
             directory = settings.directory()
             specs = CallSpecs(settings, directory)
-            stasis = StasisApp(ari, store, metrics, handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace)
-            limits = Limits(settings.rate_limit, settings.rate_burst, settings.max_calls_per_token)
+            replica = Replica(uuid.uuid4().hex, aris, store, metrics, clustered=settings.cluster,
+                              handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace,
+                              node_down_after=settings.node_down_after)
+            messages = bus.Bus(engine, replica.on_message, replica.caught_up) if settings.cluster else None
+            leases = Leases(engine, replica.id, settings.replica_name, list(aris), settings.node_lease,
+                            replica.acquired, replica.lost) if settings.cluster else \
+                SoleOwner(list(aris), replica.acquired, replica.lost)
+            replica.report = leases.report
             hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, changes)
             await hooks.sync_configured(directory.tenants)
             state = app.state
             state.settings = settings
             state.directory = directory
-            state.ari = ari
-            state.stasis = stasis
-            state.limits = limits
-            state.service = ClickToCallService(specs, ari, stasis, limits, metrics)
-            state.records = RecordsService(settings.zoneinfo, store, stasis)
+            state.engine = engine
+            state.replica = replica
+            state.leases = leases
+            state.limits = Limits(settings.rate_limit, settings.rate_burst)
+            state.service = ClickToCallService(specs, replica, store, metrics,
+                                               max_calls_per_token=settings.max_calls_per_token, bus=messages,
+                                               answer_wait=settings.node_lease * 2 + 5)
+            state.records = RecordsService(settings.zoneinfo, store, replica, messages,
+                                           hangup_wait=settings.node_lease * 2 + 10)
             state.hooks = hooks
-            state.recordings = Recordings(settings.recordings_dir, store, ari)
+            state.recordings = Recordings(settings.recordings_dir, store, aris)
             state.metrics = metrics
             state.dispatcher = dispatcher
-            await stasis.adopt_unfinished()  # before the event stream starts, so no event for them is missed
-            events = asyncio.create_task(ari.run_events(stasis.on_event, stasis.on_connect, stasis.on_disconnect),
-                                         name="ari-events")
-            sender = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
-            tasks = [events, sender]
+            tasks = [asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")]
+            if messages is not None:  # listening before any node is run: no call started for it is missed
+                tasks.append(asyncio.create_task(messages.run(), name="cluster-notifications"))
+                async with asyncio.timeout(10):
+                    await messages.listening.wait()
+            await leases.start()  # the nodes this replica runs: their calls are taken over, then their events
+            tasks.append(asyncio.create_task(leases.run(), name="node-leases"))
             if settings.record:  # a stock Asterisk cannot record until its recording directory is made
-                tasks.append(asyncio.create_task(recording_check.check_when_connected(ari), name="recording-check"))
+                tasks += [asyncio.create_task(recording_check.check_when_connected(ari), name=f"recording-check-{n}")
+                          for n, ari in aris.items()]
             try:
                 yield
             finally:
+                await leases.close()  # its nodes stop here, and are free for other replicas at once
                 for task in tasks:
                     task.cancel()
                 await dispatcher.close()
-                await stasis.close()
+                await replica.close()
                 await write.close()
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await guard.release()
                 await engine.dispose()
 
     return Starlette(

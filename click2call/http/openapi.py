@@ -145,6 +145,10 @@ PATHS = {
         "responses": {"200": {"description": "the recording", "content": {"audio/wav": {}}},
                       "206": {"description": "a range of it", "content": {"audio/wav": {}}},
                       **_fails(404, 409, 503)}}},
+    "/v1/cluster": {"get": {"summary": "The cluster: Asterisk nodes (reachable, owner, lease, registered extensions, "
+                                       "calls in progress) and replicas (operator tokens)",
+                            "responses": {**_ok({"type": "object", "required": ["status", "nodes", "replicas"]}),
+                                          **_fails(403)}}},
     "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
                          "responses": {"200": {"description": "exposition", "content": {"text/plain": {}}}}}},
     "/healthz": {"get": {"summary": "The process is up", "security": [], "responses": _ok({

@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from .. import validation
+from ..cluster import view
 from ..errors import ApiError
 from ..metrics import CONTENT_TYPE_LATEST
 from . import openapi
@@ -66,7 +67,7 @@ async def cdr_get(request: Request) -> JSONResponse:
 
 async def calls_in_progress(request: Request) -> JSONResponse:
     tenant = authorized(request).tenant
-    return JSONResponse({"status": "success", "data": request.app.state.records.active_calls(tenant)})
+    return JSONResponse({"status": "success", "data": await request.app.state.records.active_calls(tenant)})
 
 
 async def call_hangup(request: Request) -> JSONResponse:
@@ -142,9 +143,39 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    if request.app.state.ari.connected.is_set():
-        return JSONResponse({"status": "ok", "ari": "connected"})
-    return JSONResponse(ApiError("SERVICE_UNAVAILABLE", "ARI websocket not connected").body(), status_code=503)
+    """One replica: ready while the event stream of every node is connected. A cluster's replica: while the database
+    answers and every node is run by a live replica (a node whose Asterisk is down is reported so by its owner)."""
+    state = request.app.state
+    if not state.settings.cluster:
+        down = state.replica.ready()
+        if not down:
+            return JSONResponse({"status": "ok", "ari": "connected"})
+        message = "ARI websocket not connected" if len(state.replica.aris) == 1 else \
+            f"ARI websocket not connected: node(s) {', '.join(down)}"
+        return JSONResponse(ApiError("SERVICE_UNAVAILABLE", message).body(), status_code=503)
+    try:
+        unowned = await view.unowned(state.engine, list(state.replica.aris))
+    except Exception:
+        return JSONResponse(ApiError("SERVICE_UNAVAILABLE", "the database is not reachable").body(), status_code=503)
+    if unowned:
+        return JSONResponse(ApiError("SERVICE_UNAVAILABLE", f"no live replica runs node(s) {', '.join(unowned)}")
+                            .body(), status_code=503)
+    return JSONResponse({"status": "ok", "database": "reachable", "nodes": "run"})
+
+
+async def cluster_status(request: Request) -> JSONResponse:
+    """Nodes and replicas (the operator's tokens only)."""
+    caller = authorized(request)
+    if not caller.tenant.is_operator:
+        raise ApiError("FORBIDDEN", "the cluster's state is for the operator's tokens")
+    state = request.app.state
+    body = await view.cluster(state.engine, state.replica.aris, state.settings.node_lease)
+    if not state.settings.cluster:  # one replica runs every node, without leases
+        for node in body["nodes"]:
+            node.update(owner=state.replica.id, lease_expires_in=None)
+        body["replicas"] = [{"id": state.replica.id, "name": state.settings.replica_name,
+                             "last_seen_seconds_ago": 0.0, "live": True}]
+    return JSONResponse({"status": "success", **body})
 
 
 routes = [
@@ -167,4 +198,5 @@ routes = [
     Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/docs", docs, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/v1/cluster", cluster_status, methods=["GET"]),
 ]

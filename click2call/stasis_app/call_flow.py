@@ -53,6 +53,7 @@ class CallSpec:
     recording_url: str | None = None  # where the recording will be served, when the call is recorded
     agent_channel: str | None = None  # a dialplan handoff: the agent's channel exists already, with Asterisk's id
     tenant: str | None = None  # whose call it is (C2C_TENANTS_FILE); None: the operator's
+    node: str = ""  # the Asterisk node it runs on
 
     @property
     def bridge_id(self) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Protocol
 
 from ..errors import ApiError
@@ -43,13 +44,12 @@ class Call:
 class CallRecords(Protocol):
     """Where the calls' records are written (records.CallStore)."""
 
-    async def create(self, state: flow.CallState) -> None: ...
+    async def create(self, state: flow.CallState, *, token: str | None = None, cap: int = 0,
+                     claimed_by: str | None = None) -> None: ...
 
     async def delete_new(self, call_id: str) -> None: ...
 
-    async def save(self, state: flow.CallState, before: flow.CallState | None = None) -> bool: ...
-
-    async def unfinished(self) -> list[flow.CallState]: ...
+    async def save(self, state: flow.CallState, before: flow.CallState | None = None, fence=None) -> bool: ...
 
 
 # Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
@@ -57,19 +57,27 @@ HandoffSpec = Callable[[dict, list[str]], flow.CallSpec]
 
 
 class StasisApp:
-    def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, handoff_spec: HandoffSpec | None = None,
-                 ari_grace: float = 5.0) -> None:
+    """The calls of one Asterisk node, run by this replica while it owns the node. `fence` (a cluster's) goes with
+    every record write: once another replica owns the node, this one's writes are refused."""
+
+    def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, node: str = "", replica: str = "",
+                 fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
+                 node_down_after: float = 30.0) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
+        self.node = node
+        self.replica = replica  # what the records of calls this app runs say in claimed_by
+        self.fence = fence
         self.handoff_spec = handoff_spec
         self.ari_grace = ari_grace  # seconds waiting requests wait for a lost ARI to come back
+        self.node_down_after = node_down_after  # seconds unreachable after which the node's calls are lost
         self._foreign: dict[str, str] = {}  # handed-off agent channel id -> call_id
         self._refusals: set[asyncio.Task] = set()
         self._grace: asyncio.Task | None = None
+        self._down: asyncio.Task | None = None
         self.executor = Executor(ari)
         self.calls: dict[str, Call] = {}
-        self._by_extension: dict[str, str] = {}  # ext -> call_id of our call that occupies it
 
     # ---- the event stream ----
 
@@ -90,17 +98,24 @@ class StasisApp:
             call.queue.put_nowait(routed[1])
 
     async def on_connect(self) -> None:
-        """After a (re)connect nothing is replayed: catch every call up with what Asterisk has now."""
-        if self._grace is not None:
-            self._grace.cancel()
+        """After a (re)connect nothing is replayed: catch every call up with what Asterisk has now, and hang up
+        channels of ours that no call of ours has any more (their call ended while the node was unreachable)."""
+        for task in (self._grace, self._down):
+            if task is not None:
+                task.cancel()
         await self._filter_events()
-        if not self.calls:
-            return
-        channels = {c["id"]: c["state"] for c in await self.ari.request("GET", "/channels")}
+        listed = await self.ari.request("GET", "/channels")
+        channels = {c["id"]: c["state"] for c in listed}
         now = time.time()
         for call in list(self.calls.values()):
             for event in flow.resync(call.state, channels, now):
                 call.queue.put_nowait(event)
+        app = await self.ari.request("GET", f"/applications/{self.ari.app}")  # not other apps' channels
+        for channel_id in (app or {}).get("channel_ids", []):
+            ours = ids.parse(channel_id)
+            if ours is not None and ours[0] not in self.calls:
+                log.info("hanging up %s: its call ended while the node was unreachable", channel_id)
+                await self.executor.hangup(channel_id)
 
     async def _filter_events(self) -> None:
         """Ask Asterisk to send the app only the event types it handles: of the ~58 events a call makes, most are
@@ -111,9 +126,23 @@ class StasisApp:
             log.warning("ARI event filter not set (%s); the app receives every event", exc)
 
     def on_disconnect(self) -> None:
-        """Lost ARI: requests waiting for a call must not hang. Give Asterisk a short grace to come back."""
+        """Lost ARI: requests waiting for a call must not hang. Give Asterisk a short grace to come back; a node
+        that stays away longer has lost its calls."""
         if self._grace is None or self._grace.done():
             self._grace = asyncio.create_task(self._fail_waiters_after_grace())
+        if self._down is None or self._down.done():
+            self._down = asyncio.create_task(self._lose_calls_after(self.node_down_after))
+
+    async def _lose_calls_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self.ari.connected.is_set():
+            return
+        log.warning("node %s: unreachable for %g s; its %d call(s) are lost", self.node or "-", seconds,
+                    len(self.calls))
+        now = time.time()
+        for call in list(self.calls.values()):
+            for event in flow.resync(call.state, {}, now):  # every leg gone: system, Q.850 38
+                call.queue.put_nowait(event)
 
     async def _fail_waiters_after_grace(self) -> None:
         await asyncio.sleep(self.ari_grace)
@@ -125,62 +154,39 @@ class StasisApp:
 
     # ---- calls ----
 
-    def reserve(self, ext: str, call_id: str) -> None:
-        """Claim the extension for one of our calls; synchronous, so two requests cannot both win."""
-        if ext in self._by_extension:
-            raise ApiError("USER_BUSY", f"extension {ext} already has a click-to-call in progress")
-        self._by_extension[ext] = call_id
-
-    def release(self, ext: str, call_id: str) -> None:
-        if self._by_extension.get(ext) == call_id:
-            del self._by_extension[ext]
-
-    async def start(self, spec: flow.CallSpec, checked: Awaitable[None] | None = None) -> Call:
+    async def start(self, spec: flow.CallSpec, checked: Awaitable[None] | None = None, *, token: str | None = None,
+                    cap: int = 0) -> Call:
         """Record the call, then run it. A call that cannot be recorded is not placed.
 
         `checked` (the extension's check with Asterisk) runs while the record is written; the call is placed
-        when both are done. A refusal by the check takes the record back out, so it leaves none."""
+        when both are done. A refusal by the check takes the record back out, so it leaves none. The record holds
+        the extension (USER_BUSY) and counts against the token's cap (TOO_MANY_CALLS) across every replica."""
         call = Call(spec)
-        created = asyncio.ensure_future(self.store.create(call.state))
-        try:
-            if checked is not None:
-                await checked
-        except BaseException:
-            try:
-                await created
-                await self.store.delete_new(spec.call_id)
-            except Exception:
-                log.exception("call %s: refused, but its record could not be taken back", spec.call_id)
-            raise
-        try:
-            await created
-        except Exception:
-            log.exception("call %s: cannot write its record; refused", spec.call_id)
-            raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
+        created = asyncio.ensure_future(self.store.create(call.state, token=token, cap=cap, claimed_by=self.replica))
+        await settle_check_and_record(spec.call_id, checked, created, self.store)
         self._launch(call, [flow.Start()])
         return call
 
-    async def adopt_unfinished(self) -> int:
-        """At start: take back the calls a previous run left in progress (stopped or killed mid-call).
-
-        Their channels live on in Asterisk under the same app; the reconnect check (on_connect) ends the
-        legs that vanished, and the rest stay controllable through the API.
-        """
-        states = await self.store.unfinished()
+    def adopt(self, states: list[flow.CallState]) -> None:
+        """Take over calls from their records: those a previous run or another replica left in progress (their
+        channels live on in Asterisk under the same app; the reconnect check ends the legs that vanished, and the
+        rest stay controllable through the API), and those recorded but started by nobody yet."""
         for state in states:
             call = Call(state.spec, state)
-            _settle(call.answered, None)
-            self._launch(call, [])
+            if state.phase is flow.Phase.NEW:
+                self._launch(call, [flow.Start()])
+            else:
+                _settle(call.answered, None)
+                self._launch(call, [])
         if states:
-            log.info("adopted %d unfinished call(s) from the previous run", len(states))
-        return len(states)
+            log.info("node %s: took %d call(s) in progress", self.node or "-", len(states))
 
     def _handoff(self, raw: dict, args: list[str]) -> None:
         channel = raw["channel"]
         try:
             if self.handoff_spec is None:
                 raise ApiError("CALL_FAILED", "this app takes no dialplan handoffs")
-            spec = self.handoff_spec(channel, args)
+            spec = replace(self.handoff_spec(channel, args), node=self.node)
         except ApiError as exc:
             log.warning("dialplan handoff of %s refused (%s): %s; hanging it up", channel.get("name"), args, exc.message)
             task = asyncio.create_task(self.executor.hangup(channel["id"]))
@@ -192,13 +198,12 @@ class StasisApp:
         self._launch(call, [flow.HandedOff(events.timestamp(raw), channel.get("protocol_id") or "")], record=True)
 
     def _launch(self, call: Call, first: list[flow.Event], record: bool = False) -> None:
-        """Register the call (an API call has reserved its extension already) and start its worker."""
+        """Register the call and start its worker."""
         spec = call.state.spec
         self.calls[call.call_id] = call
-        self._by_extension.setdefault(spec.ext, call.call_id)
         if spec.agent_channel:  # a handoff: events of Asterisk's channel id find the call through this map
             self._foreign[spec.agent_channel] = call.call_id
-        self.metrics.active_calls.set(len(self.calls))
+        self._count(+1)
         call.task = asyncio.create_task(self._run(call, first, record), name=f"call-{call.call_id}")
 
     def hangup(self, call_id: str, by: HangupBy = HangupBy.API) -> Call:
@@ -213,7 +218,7 @@ class StasisApp:
         pending = list(first)
         try:
             if record:  # a handoff: the record is written here, off the event reader
-                await self.store.create(call.state)
+                await self.store.create(call.state, claimed_by=self.replica)
             while call.state.phase is not flow.Phase.ENDED:
                 event = pending.pop(0) if pending else await call.queue.get()
                 before = call.state
@@ -222,7 +227,8 @@ class StasisApp:
                 # record is at most one step behind Asterisk and the API (a crash there is reconciled from the
                 # channels at the next start), and no step of a call waits for a commit first. Except a call's
                 # end: it is let go only once its final record is written.
-                saving = asyncio.ensure_future(self.store.save(call.state, before)) if call.state != before else None
+                saving = asyncio.ensure_future(self.store.save(call.state, before, self.fence)) \
+                    if call.state != before else None
                 try:
                     for command in commands:
                         if isinstance(command, flow.Finish) and saving is not None:
@@ -263,18 +269,57 @@ class StasisApp:
 
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.answered, failure)
-        self.calls.pop(call.call_id, None)
-        self.metrics.active_calls.set(len(self.calls))
+        if self.calls.pop(call.call_id, None) is not None:
+            self._count(-1)
         self.metrics.calls.labels(flow.final_status(call.state)).inc()
         self._foreign.pop(call.state.spec.channel_id(Party.AGENT), None)
-        self.release(call.state.spec.ext, call.call_id)
         call.done.set()
         log.info("call %s ended: result=%s hangup_by=%s", call.call_id, call.state.result, call.state.hangup_by)
 
+    def _count(self, change: int) -> None:
+        self.metrics.active_calls.inc(change)
+        self.metrics.node_calls.labels(self.node).inc(change)
+
     async def close(self) -> None:
+        """Stop running these calls (their records stay as they are, for whoever runs the node next)."""
+        for task in (self._grace, self._down):
+            if task is not None:
+                task.cancel()
         for call in list(self.calls.values()):
             if call.task:
                 call.task.cancel()
+        self._count(-len(self.calls))
+        self.calls.clear()
+
+
+async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None, created: asyncio.Future,
+                                  store: CallRecords) -> None:
+    """Wait for both the extension's check and the call's record. A record refused says why first (e.g. our own
+    call holds the extension: USER_BUSY); a refusal by the check takes the written record back out; a record that
+    cannot be written refuses the call."""
+    try:
+        if checked is not None:
+            await checked
+    except BaseException:
+        try:
+            await created
+        except ApiError:
+            raise
+        except Exception:
+            pass  # not written: nothing to take back; the check's refusal stands
+        else:
+            try:
+                await store.delete_new(call_id)
+            except Exception:
+                log.exception("call %s: refused, but its record could not be taken back", call_id)
+        raise
+    try:
+        await created
+    except ApiError:
+        raise
+    except Exception:
+        log.exception("call %s: cannot write its record; refused", call_id)
+        raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
 
 
 def _settle(future: asyncio.Future, value) -> None:

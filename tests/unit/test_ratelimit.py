@@ -17,22 +17,10 @@ def test_bucket_allows_a_burst_then_the_rate():
 
 
 def test_limits_per_token_with_retry_after():
-    limits = ratelimit.Limits(rate=1, burst=1, max_calls=0)
+    limits = ratelimit.Limits(rate=1, burst=1)
     limits.request("a", 10.0)
     limits.request("b", 10.0)  # another token has its own bucket
     with pytest.raises(ApiError) as exc:
         limits.request("a", 10.2)
     assert (exc.value.status, exc.value.code, exc.value.headers) == (429, "RATE_LIMITED", {"Retry-After": "1"})
-    ratelimit.Limits(rate=0, burst=1, max_calls=0).request("a", 0)  # 0: no limit
-
-
-def test_cap_on_calls_in_progress_per_token():
-    limits = ratelimit.Limits(rate=0, burst=1, max_calls=2)
-    first, second = limits.call_started("a"), limits.call_started("a")
-    limits.call_started("b")
-    with pytest.raises(ApiError) as exc:
-        limits.call_started("a")
-    assert exc.value.code == "TOO_MANY_CALLS" and exc.value.headers["Retry-After"] == "1"
-    limits.call_ended(first)
-    limits.call_started("a")
-    assert set(limits._calls) == {ratelimit.key("a"), ratelimit.key("b")}  # kept by a hash, not the token
+    ratelimit.Limits(rate=0, burst=1).request("a", 0)  # 0: no limit

@@ -1,0 +1,142 @@
+"""This replica: the Asterisk nodes it runs (their event streams and calls) and those it only reaches over ARI's
+REST API, and what it does for the other replicas of a cluster (start a call they recorded, carry out a request
+for a call it runs).
+
+Which nodes it runs is the leases' decision (cluster.leases): with one replica it runs them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from .cluster.bus import Kind, Message
+from .metrics import Metrics
+from .records import CallStore, Fence
+from .states import HangupBy
+from .stasis_app import call_flow as flow
+from .stasis_app.ari import Ari
+from .stasis_app.calls import HandoffSpec, StasisApp
+
+log = logging.getLogger(__name__)
+
+HANGUP = "hangup"  # the one request another replica makes of a call today
+Report = Callable[[str, bool], Awaitable[None]]  # (node, its event stream is up)
+
+
+class Replica:
+    def __init__(self, replica_id: str, aris: dict[str, Ari], store: CallStore, metrics: Metrics, *,
+                 clustered: bool, handoff_spec: HandoffSpec | None, ari_grace: float, node_down_after: float = 30.0,
+                 report: Report | None = None) -> None:
+        self.id = replica_id
+        self.aris = aris  # every node's ARI client: REST for all, the event stream for the nodes this replica runs
+        self.store = store
+        self.metrics = metrics
+        self.clustered = clustered  # writes are fenced by the node's lease
+        self.handoff_spec = handoff_spec
+        self.ari_grace = ari_grace
+        self.node_down_after = node_down_after
+        self.report = report  # a node's event stream came up or went down (for the cluster's view)
+        self.running: dict[str, StasisApp] = {}
+        self._events: dict[str, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # ---- leases decide ----
+
+    async def acquired(self, node: str, epoch: int) -> None:
+        """Run this node from now on: take its calls in progress over, then listen to its events."""
+        stasis = StasisApp(self.aris[node], self.store, self.metrics, node=node, replica=self.id,
+                           fence=Fence(node, self.id, epoch) if self.clustered else None,
+                           handoff_spec=self.handoff_spec, ari_grace=self.ari_grace,
+                           node_down_after=self.node_down_after)
+        self.running[node] = stasis
+        stasis.adopt(await self.store.unfinished(node, self.id) if self.clustered else await self._first_run(node))
+        await self._requests(stasis)
+        ari = self.aris[node]
+
+        async def connected() -> None:
+            self._tell(node, True)
+            await stasis.on_connect()
+
+        def disconnected() -> None:
+            self._tell(node, False)
+            stasis.on_disconnect()
+
+        self._events[node] = asyncio.create_task(ari.run_events(stasis.on_event, connected, disconnected),
+                                                 name=f"ari-events-{node}")
+
+    async def _first_run(self, node: str) -> list[flow.CallState]:
+        """One replica: every call left in progress, on this node (records from before nodes had names too)."""
+        return [s for s in await self.store.unfinished() if s.spec.node in (node, "")]
+
+    async def lost(self, node: str) -> None:
+        """Stop running this node at once: no event handled and no record written for it from here on."""
+        events = self._events.pop(node, None)
+        stasis = self.running.pop(node, None)
+        if events is not None:
+            events.cancel()
+            await asyncio.gather(events, return_exceptions=True)
+        if stasis is not None:
+            await stasis.close()
+
+    def _tell(self, node: str, up: bool) -> None:
+        self.metrics.node_events.labels(node).set(1 if up else 0)
+        if self.report is not None:
+            self._spawn(self.report(node, up))
+
+    def ready(self) -> list[str]:
+        """The nodes this replica runs whose event stream is down."""
+        return [node for node, stasis in self.running.items() if not stasis.ari.connected.is_set()]
+
+    def runs(self, node: str) -> StasisApp | None:
+        return self.running.get(node)
+
+    def find(self, call_id: str):
+        """The call, if this replica runs it."""
+        for stasis in self.running.values():
+            call = stasis.calls.get(call_id)
+            if call is not None:
+                return call
+        return None
+
+    # ---- the other replicas ask ----
+
+    def on_message(self, message: Message) -> None:
+        stasis = self.running.get(message.node) if message.node else None
+        if stasis is None:
+            return
+        if message.kind == Kind.START:
+            self._spawn(self._start(stasis, message.call))
+        elif message.kind == Kind.REQUEST:
+            self._spawn(self._requests(stasis, [message.call]))
+
+    async def _start(self, stasis: StasisApp, call_id: str) -> None:
+        state = await self.store.claim(call_id, stasis.node, self.id)
+        if state is not None:
+            stasis.adopt([state])
+
+    async def _requests(self, stasis: StasisApp, call_ids: list[str] | None = None) -> None:
+        """Carry out what other replicas asked of this node's calls (e.g. a hang-up through their API)."""
+        for request in await self.store.requests(call_ids if call_ids is not None else list(stasis.calls)):
+            if request["action"] == HANGUP and request["call_id"] in stasis.calls:
+                stasis.hangup(request["call_id"], HangupBy(request["by"]))
+
+    async def caught_up(self) -> None:
+        """After notifications may have been missed: start what is waiting, carry out what was asked."""
+        for node, stasis in list(self.running.items()):
+            for state in await self.store.unfinished(node, None):
+                if state.phase is flow.Phase.NEW and state.spec.call_id not in stasis.calls:
+                    await self._start(stasis, state.spec.call_id)
+            await self._requests(stasis)
+
+    def _spawn(self, work) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for node in list(self.running):
+            await self.lost(node)
+        for task in list(self._tasks):
+            task.cancel()
