@@ -15,9 +15,10 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import tenants
+from .errors import CODES
 from .schema import fields
+from .schema.hooks import secret
 from .tenants import NAME_RE, Directory, Hotline, Tenant
-from .webhooks import signing
 
 PREFIX = "C2C_"
 CONFIG = "CONFIG"  # the error type of the settings' own rules
@@ -79,21 +80,9 @@ def _app_name(text: str, name: str) -> str:
     return text
 
 
-def _boolean(text: str, name: str) -> bool:
-    try:
-        return fields.boolean(text, name)
-    except PydanticCustomError as exc:
-        refuse(exc.message())
-
-
 def _secrets(text: str, name: str) -> tuple[str, ...]:
-    secrets = tuple(text.replace(",", " ").split())
-    for secret in secrets:
-        try:
-            signing.key(secret)
-        except ValueError as exc:
-            refuse(f"{name}: {exc}")
-    return secrets
+    """Signing secrets, space- (or comma-) separated, each as a hook's own secret is checked."""
+    return tuple(secret(s, name) for s in text.replace(",", " ").split())
 
 
 def _tenants(path: str, info: ValidationInfo) -> tuple[tuple[Tenant, tuple[str, ...]], ...]:
@@ -161,7 +150,7 @@ class Settings(BaseSettings):
     rate_burst: Number(1, 100000) = 40.0  # requests a token may send at once
     max_calls_per_token: Integer(0, 10**6) = 500  # calls in progress per token (0: no cap); one per extension always
     timezone: Annotated[str, _rule(_timezone)] = "UTC"  # how CDR times are written and date filters are read
-    record: Annotated[bool, _rule(_boolean)] = False  # record calls unless the request says otherwise
+    record: Annotated[bool, _rule(fields.boolean)] = False  # record calls unless the request says otherwise
     recordings_dir: Text = "recordings"  # local copies of recordings fetched from Asterisk, served by the API
     # how CRMs reach this service, for recording_url; default http://C2C_LISTEN
     public_url: Annotated[str, PlainValidator(lambda text, info: (text or "http://{}:{}".format(
@@ -206,7 +195,7 @@ class Settings(BaseSettings):
             return cls()
         except ValidationError as exc:
             error = exc.errors(include_url=False, include_context=False, include_input=False)[0]
-            if error["type"] == CONFIG:
+            if error["type"] == CONFIG or error["type"] in CODES:  # a rule's own words
                 raise ConfigError(error["msg"]) from None
             raise ConfigError(f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
         finally:

@@ -97,6 +97,7 @@ def _webhook(event: str, model: Any, refs: dict) -> dict:
                        for h, d in WEBHOOK_HEADERS.items()],
         "requestBody": {"required": True, "content": {"application/json": {"schema": refs[_name(model)]}}},
         "responses": {"2XX": {"description": "received (other answers are retried, 410 disables the hook)"}},
+        "security": [],  # signed (webhook-signature), and the hook's callback_apikey as Authorization if it has one
     }}
 
 

@@ -35,16 +35,18 @@ DOCS_POLICY = {"Content-Security-Policy": "default-src 'none'; script-src 'self'
 
 async def click2call_sync(request: Request, caller: Caller, query: ClickToCall) -> Success:
     """Click-to-call, synchronous: returns when the agent answers or the agent leg ends"""
-    service = request.app.state.service
-    return Success(status="success", call_id=await service.click_to_call(
-        query, caller.tenant, wait=True, limit_key=caller.key))
+    return await _click_to_call(request, caller, query, wait=True)
 
 
 async def click2call_async(request: Request, caller: Caller, query: ClickToCall) -> Success:
     """Click-to-call, asynchronous: returns once the agent's phone rings"""
+    return await _click_to_call(request, caller, query, wait=False)
+
+
+async def _click_to_call(request: Request, caller: Caller, query: ClickToCall, wait: bool) -> Success:
     service = request.app.state.service
     return Success(status="success", call_id=await service.click_to_call(
-        query, caller.tenant, wait=False, limit_key=caller.key))
+        query, caller.tenant, wait=wait, limit_key=caller.key))
 
 
 async def click2call_v2(request: Request, caller: Caller, body: ClickToCallV2) -> V2Success:

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from . import fields
 from .fields import BoolWord, CustomerId, DisplayName, Extension, JsonBool, Phone, refuse
-from .query import Query
+from .query import Query, json_object
 
 
 class _Encoded(NamedTuple):
@@ -76,10 +76,8 @@ class ClickToCallV2(ClickToCall):
     @model_validator(mode="before")
     @classmethod
     def _json(cls, body: Any) -> Any:
-        if not isinstance(body, dict):
-            refuse("the body must be a JSON object")
         params: dict[str, str] = {}
-        for key, value in body.items():
+        for key, value in json_object(body).items():
             if isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(value, int):

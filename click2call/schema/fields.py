@@ -47,17 +47,21 @@ def string(value: Any, message: str) -> str:
     return value
 
 
-def phone(value: Any, name: str = "phone") -> str:
-    message = f"{name} must be digits with an optional leading '+' (1-20 digits)"
-    if not PHONE_RE.fullmatch(string(value, message)):
-        refuse(message)
+def matching(regex: re.Pattern, value: Any, message: str, code: str = INVALID) -> str:
+    """The value, if it is text the regular expression matches whole; else the rule's refusal."""
+    if not regex.fullmatch(string(value, message)):
+        refuse(message, code)
     return value
+
+
+def phone(value: Any, name: str = "phone") -> str:
+    return matching(PHONE_RE, value, f"{name} must be digits with an optional leading '+' (1-20 digits)")
 
 
 def extension(value: Any, name: str = "ext") -> str:
     message = f"{name} must be 1-40 letters, digits, '.', '_' or '-'"
     # At least one letter or digit: "." and ".." would walk ARI's URL path (/endpoints/PJSIP/..).
-    if not EXTENSION_RE.fullmatch(string(value, message)) or not any(c.isalnum() for c in value):
+    if not any(c.isalnum() for c in matching(EXTENSION_RE, value, message)):
         refuse(message)
     return value
 
@@ -78,10 +82,7 @@ def display_name(value: Any, name: str) -> str:
 
 
 def customer_id(value: Any, name: str = "customer_id") -> str:
-    message = f"{name} must be 1-64 letters, digits, '.', '_', ':' or '-'"
-    if not CUSTOMER_ID_RE.fullmatch(string(value, message)):
-        refuse(message)
-    return value
+    return matching(CUSTOMER_ID_RE, value, f"{name} must be 1-64 letters, digits, '.', '_', ':' or '-'")
 
 
 def boolean(value: Any, name: str) -> bool:

@@ -12,6 +12,7 @@ from ..states import DeliveryStatus, EventName
 from ..webhooks import signing
 from . import fields
 from .fields import CallbackUrl, HeaderValue, refuse
+from .query import json_object
 
 
 def event_name(value: Any, name: str) -> EventName:
@@ -49,9 +50,7 @@ class HookCreate(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _json(cls, body: Any) -> Any:
-        if not isinstance(body, dict):
-            refuse("the body must be a JSON object")
-        return {"event": None, "callback_url": None, **body}  # a missing one is refused by its own rule
+        return {"event": None, "callback_url": None, **json_object(body)}  # a missing one is refused by its own rule
 
 
 class Hook(TypedDict):

@@ -1,4 +1,5 @@
-"""A model of query parameters: an empty parameter is an absent one (its default), unknown ones are ignored."""
+"""What a request's input is before its model checks it: query parameters (an empty parameter is an absent one, its
+default; unknown ones are ignored), or a JSON body (an object)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from .fields import refuse
+
+
+def json_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        refuse("the body must be a JSON object")
+    return body
 
 
 class Query(BaseModel):

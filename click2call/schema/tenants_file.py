@@ -20,10 +20,7 @@ TENANT = "TENANT"  # the error type of the file's own rules
 
 
 def name(value: Any, name: str) -> str:
-    message = f"{name} must be 1-64 letters, digits, '.', '_' or '-'"
-    if not NAME_RE.fullmatch(fields.string(value, message)):
-        refuse(message, TENANT)
-    return value
+    return fields.matching(NAME_RE, value, f"{name} must be 1-64 letters, digits, '.', '_' or '-'", TENANT)
 
 
 def token(value: Any, name: str) -> str:
