@@ -69,16 +69,13 @@ def parse_hotlines(text: str, source: str = "C2C_HOTLINES") -> tuple[Hotline, ..
     return tuple(hotlines)
 
 
-ConfiguredHook = HookEntry  # a webhook of the tenants file
-
-
 @dataclass(frozen=True)
 class Tenant:
     name: str | None  # None: the operator, who sees every tenant
     hotlines: tuple[Hotline, ...]  # the first is the default
     extensions: frozenset[str] | None = None  # None with no pattern: any extension
     pattern: re.Pattern | None = None
-    hooks: tuple[ConfiguredHook, ...] = field(default=(), repr=False)
+    hooks: tuple[HookEntry, ...] = field(default=(), repr=False)  # webhooks of the tenants file
 
     @property
     def is_operator(self) -> bool:

@@ -187,3 +187,15 @@ def test_what_the_model_accepts_is_what_the_document_allows(params, phone):
             jsonschema.validate(value, TEXT_PARAMS[name])
             assert getattr(req, name) == value
 
+
+
+def test_loading_the_settings_loads_no_database_module():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click2call.config import Settings; "
+            "Settings.from_env({'C2C_API_TOKENS': 't', 'C2C_HOTLINES': '0287=trunk-a'}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic', 'aiohttp') "
+            "or m.startswith(('click2call.db', 'click2call.webhooks.outbox', 'click2call.webhooks.subscriptions', "
+            "'click2call.webhooks.dispatcher'))))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
