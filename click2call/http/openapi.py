@@ -70,9 +70,9 @@ def _content(answer: Any, refs: dict) -> dict:
     return {"application/json": {"schema": refs[_name(answer)]}}
 
 
-def _operation(op: Operation, refs: dict) -> dict:
-    doc: dict = {"summary": op.summary, "operationId": op.handler.__name__ + ("" if op.method == "GET" else
-                                                                             "_" + op.method.lower())}
+def _operation(op: Operation, refs: dict, shared: bool) -> dict:
+    """`shared`: the handler serves other operations too (its name alone would not tell them apart)."""
+    doc: dict = {"summary": op.summary, "operationId": op.handler.__name__ + (f"_{op.method.lower()}" if shared else "")}
     parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in op.path_params]
     if op.query is not None:
         parameters += query_parameters(op.query)
@@ -111,8 +111,9 @@ def document(operations: Iterable[Operation]) -> dict:
     found, definitions = TypeAdapter.json_schemas(inputs, ref_template=REF)
     refs = {name: schema for (name, _), schema in found.items()}
     paths: dict[str, dict] = {}
+    handlers = [op.handler for op in operations]
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs, handlers.count(op.handler) > 1)
     return {
         "openapi": "3.1.0",
         "info": INFO,

@@ -48,6 +48,8 @@ class ClickToCall(Query):
 
     @classmethod
     def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """`is_encode` says how `phone` is read, yet `phone` is checked in its place (a missing phone is refused
+        before a bad is_encode, a bad phone after it): the phone carries what is_encode says."""
         phone = cls.model_fields["phone"].alias or "phone"
         if phone in data and "is_encode" in data:
             try:

@@ -37,6 +37,8 @@ def resolve(schema: dict) -> dict:
 def test_document_is_valid_openapi_31():
     validate(SPEC)
     assert SPEC["openapi"] == "3.1.0" and json.loads(json.dumps(SPEC)) == SPEC
+    ids = [op["operationId"] for ops in SPEC["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
 
 
 def test_every_route_is_one_operation():
