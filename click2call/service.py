@@ -13,11 +13,13 @@ from .logs import call_id_var
 from .metrics import Metrics
 from .ratelimit import Limits
 from .records import CallStore
+from .schema.calls import LiveCall
+from .schema.cdr import Cdr, CdrFilters, CdrPage
+from .schema.click_to_call import ClickToCall
 from .states import Direction, HangupBy
 from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.calls import StasisApp
 from .tenants import Tenant
-from .validation import ClickToCall
 
 
 class ClickToCallService:
@@ -84,30 +86,30 @@ class RecordsService:
         self.store = store
         self.stasis = stasis
 
-    async def cdr_list(self, params, tenant: Tenant) -> dict:
-        query = cdr.parse_query(params, self.tz)
+    async def cdr_list(self, filters: CdrFilters, tenant: Tenant) -> CdrPage:
+        query = cdr.parse_query(filters, self.tz)
         where = query.where if tenant.is_operator else [*query.where, calls.c.tenant == tenant.name]
         rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after)
-        body: dict = {"data": [cdr.serialise(r, self.tz) for r in rows], "limit": query.limit}
+        body = CdrPage(data=[cdr.serialise(r, self.tz) for r in rows], limit=query.limit)
         if query.page is not None:
             body.update(page=query.page, total=total)
         else:
             body["scroll_id"] = cdr.encode_cursor(rows[-1]) if len(rows) == query.limit else None
         return body
 
-    async def cdr_get(self, key: str, tenant: Tenant) -> dict:
+    async def cdr_get(self, key: str, tenant: Tenant) -> Cdr:
         record = await self.store.get(key)
         if record is None or not tenant.sees(record["tenant"]):
             raise ApiError("CALL_NOT_FOUND", f"no call record with id {key}")
         return cdr.serialise(record, self.tz)
 
-    def active_calls(self, tenant: Tenant) -> list[dict]:
+    def active_calls(self, tenant: Tenant) -> list[LiveCall]:
         return [
-            {
-                "call_id": call.call_id, "extension": call.state.spec.ext, "destination": call.state.spec.phone,
-                "hotline": call.state.spec.hotline, "direction": Direction.OUTBOUND, "state": call.state.phase.value,
-                "time_started": cdr.fmt_time(call.state.created_at, self.tz),
-            }
+            LiveCall(
+                call_id=call.call_id, extension=call.state.spec.ext, destination=call.state.spec.phone,
+                hotline=call.state.spec.hotline, direction=Direction.OUTBOUND, state=call.state.phase.value,
+                time_started=cdr.fmt_time(call.state.created_at, self.tz),
+            )
             for call in self.stasis.calls.values() if tenant.sees(call.state.spec.tenant)
         ]
 

@@ -1,5 +1,10 @@
-import pytest
+import base64
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from click2call.schema import fields
 from click2call.webhooks import signing
 
 # The Standard Webhooks specification's own test vector.
@@ -40,3 +45,17 @@ def test_bad_secrets_refused():
     for bad in ("MfKQ9r8G", "whsec_!!!"):
         with pytest.raises(ValueError):
             signing.key(bad)
+
+
+@given(st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda key, cut: "whsec_" + base64.b64encode(key).decode()[:cut], st.binary(max_size=40),
+              st.integers(0, 60)),
+))
+def test_the_schema_secret_rule_accepts_exactly_what_the_signer_can_use(text):
+    try:
+        signing.key(text)
+        usable = True
+    except ValueError:
+        usable = False
+    assert bool(fields.WEBHOOK_SECRET_RE.fullmatch(text)) == usable, text
