@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from .conftest import HOTLINE_A, TOKEN, Service
-from .test_click2call import assert_cleaned_up, invite_to, leftovers, unique_phone, wait_for
+from .helpers import assert_cleaned_up, invite_to, leftovers, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 

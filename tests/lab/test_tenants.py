@@ -11,8 +11,7 @@ import pytest
 from click2call.tenants import hash_token
 
 from .conftest import HOTLINE_A, HOTLINE_B, TOKEN
-from .test_click2call import unique_phone, wait_for
-from .test_webhooks import first_receipts
+from .helpers import first_receipts, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 
