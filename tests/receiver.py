@@ -35,6 +35,13 @@ class Receiver:
         self.thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forget what was received and every chosen answer, for the next test."""
+        with self._lock:
+            self.requests.clear()
+            for answers in (self.status, self.delay, self.headers, self.script):
+                answers.clear()
+
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 

@@ -47,9 +47,17 @@ async def sqlite_engine(sqlite_url):
     await engine.dispose()
 
 
-@pytest.fixture
-def receiver():
-    """A real HTTP receiver (tests/receiver.py) on a free port of 127.0.0.1; it records what it got, in order."""
+@pytest.fixture(scope="session")
+def http_receiver():
     r = Receiver().start()
     yield r
     r.stop()
+
+
+@pytest.fixture
+def receiver(http_receiver):
+    """A real HTTP receiver (tests/receiver.py) on a free port of 127.0.0.1; it records what it got, in order.
+    One server for the session (starting one is most of a short test's time), reset for each test."""
+    http_receiver.reset()
+    yield http_receiver
+    http_receiver.reset()
