@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
+import sqlalchemy as sa
 
-from click2call.db import open_database
+from click2call.db import metadata, open_database
 from tests.pgkit import PostgresError
 from tests.receiver import Receiver
 
@@ -17,12 +18,11 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/calls.db"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
-    """A new empty database of each kind the service supports. Without PostgreSQL's server binaries the
-    PostgreSQL run is skipped here (scripts/test.sh installs them; CI never skips: CI=true makes it an error)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/calls.db"
+@pytest.fixture(scope="session")
+def pg_url(request) -> str:
+    """One database on the session's PostgreSQL server for the unit tests, emptied before each test (a database
+    each costs more than the test). Without PostgreSQL's server binaries the PostgreSQL runs are skipped here
+    (scripts/test.sh installs them; with CI=true it is an error)."""
     try:
         return request.getfixturevalue("postgres").new_database()
     except PostgresError as exc:
@@ -31,10 +31,21 @@ def db_url(request, tmp_path) -> str:
         pytest.skip(str(exc))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """A database of each kind the service supports: a new SQLite file, and the PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/calls.db"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 async def engine(db_url):
-    """A migrated database (open_database runs the migrations), on SQLite and on PostgreSQL."""
+    """A migrated, empty database (open_database runs the migrations), on SQLite and on PostgreSQL."""
     engine = await open_database(db_url)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}"))
     yield engine
     await engine.dispose()
 
