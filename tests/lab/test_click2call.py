@@ -81,7 +81,7 @@ def test_customer_invite_goes_to_the_default_hotline_trunk_with_its_number(api, 
     assert invite["request_uri"] == f"sip:{phone}@127.0.0.1:5070"
     assert f"<sip:{HOTLINE_A}@" in invite["from"], invite["from"]
     assert f"sip:{HOTLINE_A}@" in invite["pai"]
-    assert "101" not in invite["from"] + invite["pai"]  # the agent's extension never reaches the carrier
+    assert "103" not in invite["from"] + invite["pai"]  # the agent's extension never reaches the carrier
     # The carrier on trunk-a stays up: the call is connected until someone hangs up.
     wait_for(lambda: ari.get(f"/channels/{call_id}.customer").json().get("state") == "Up", 5, "customer Up")
     ari.delete(f"/channels/{call_id}.agent")
