@@ -163,6 +163,18 @@ async def test_two_processes_polling_one_outbox_send_each_event_once(sqlite_engi
         assert sequences(receiver, "/all", call.call_id) == [1, 2, 3, 4, 5, 6]
     assert len(receiver.received("/all")) == 18
 
+async def test_no_more_requests_at_once_than_the_concurrency(sqlite_engine, receiver):
+    receiver.delay["/all"] = 0.2
+    async with Process(sqlite_engine, default_url=receiver.url("/all"), concurrency=2) as proc:
+        for _ in range(5):  # five calls ring at once: five queues, two sending slots
+            await Call(proc.store).run([AGENT_RINGS])
+        await eventually(proc.idle, what="every delivery done")
+
+    spans = [(r["at"], r["at"] + 0.2) for r in receiver.received("/all")]
+    assert len(spans) == 5
+    assert max(sum(start <= at < end for start, end in spans) for at, _ in spans) == 2
+
+
 async def test_stopping_lets_a_send_in_flight_finish_and_records_it(sqlite_engine, receiver):
     receiver.delay["/slow"] = 0.4
     async with Process(sqlite_engine) as proc:
