@@ -9,7 +9,7 @@ from dataclasses import replace
 from click2call.records import CallStore
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import (
-    Answered, ChannelGone, CustomerReady, HangupRequested, Originated, Ringing, Start,
+    Answered, ChannelGone, CustomerReady, Originated, Ringing, Start,
 )
 
 SPEC = flow.CallSpec(
@@ -31,7 +31,6 @@ CONNECTED = [AGENT_RINGS, AGENT_ANSWERS, CUSTOMER_RINGS, CUSTOMER_ANSWERS, CUSTO
 CONNECTED_EVENTS = [("ringing", "agent"), ("answered", "agent"), ("ringing", "customer"), ("answered", "customer"),
                     ("hangup", "customer"), ("cdr", "")]
 AGENT_BUSY = [AGENT_RINGS, [ChannelGone("agent", 17, "User busy", 1.0)]]
-API_HANGUP_WHILE_RINGING = [AGENT_RINGS, [HangupRequested()], [ChannelGone("agent", 16, "", 1.5)]]
 
 
 class Call:

@@ -34,7 +34,8 @@ async def test_a_call_is_found_by_its_id_and_by_either_legs_sip_call_id(store):
     record = await store.get(call.call_id)
     assert (record["status"], record["hangup_by"], record["cause"], record["cause_txt"]) == (
         "ANSWERED", "customer", 16, "NORMAL_CLEARING")
-    assert (record["duration"], record["billsec"], record["customer_id"], record["tenant"]) == (65, 60, "crm-42", "acme")
+    assert (record["duration"], record["billsec"]) == (65, 60)
+    assert (record["customer_id"], record["tenant"]) == ("crm-42", "acme")
     assert (record["agent_sip_call_id"], record["customer_sip_call_id"]) == (call.agent_sip, call.customer_sip)
     assert (await store.get(call.agent_sip))["call_id"] == call.call_id
     assert (await store.get(call.customer_sip))["call_id"] == call.call_id

@@ -1,5 +1,5 @@
 """The dispatcher: retries under the same webhook-id, order per call and hook, 410, Retry-After, leases after a
-crash, two processes on one database, and a clean stop. A real database, a real HTTP receiver on 127.0.0.1, calls
+crash, two processes on one database, bounded concurrency, and a clean stop. A real database, a real HTTP receiver on 127.0.0.1, calls
 written through the real store and outbox; small backoffs and timeouts so that each test takes about a second."""
 
 from __future__ import annotations

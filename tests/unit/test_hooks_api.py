@@ -12,7 +12,8 @@ from click2call.webhooks import signing
 from .factories import AGENT_BUSY, AGENT_RINGS, CONNECTED, Call
 from .helpers import HOOK_SECRET, SECRET, Process, api_client, eventually
 
-OPERATOR_TOKEN, ACME_TOKEN, BETA_TOKEN = "operator-token-0123456789", "acme-token-0123456789ab", "beta-token-0123456789ab"
+OPERATOR_TOKEN = "operator-token-0123456789"
+ACME_TOKEN, BETA_TOKEN = "acme-token-0123456789ab", "beta-token-0123456789ab"
 TENANTS = f"""
 [[tenant]]
 name = "acme"
