@@ -7,7 +7,7 @@ from click2call.webhooks.retry import Outcome, Policy, decide, retry_after
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import Answered, ChannelGone, Originated, Ringing, Start
 
-from .test_call_flow import SPEC
+from .factories import SPEC
 
 
 def steps(*events):
