@@ -178,6 +178,7 @@ delivery_attempts = sa.Table(
 )
 
 DEFAULT_HOOK = "default"
+MIGRATION_LOCK = 0x6332_6D69  # "c2mi": the advisory lock held while a replica migrates the schema
 
 
 def async_url(url: str) -> str:
@@ -329,5 +330,7 @@ async def open_database(url: str) -> AsyncEngine:
     else:
         engine = create_async_engine(url, pool_pre_ping=True)
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # replicas starting together: one migrates, the others then see it done
+            pass
         await conn.run_sync(_upgrade)
     return engine

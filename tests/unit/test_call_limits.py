@@ -62,3 +62,12 @@ async def test_a_token_has_at_most_its_cap_of_calls_in_progress_across_replicas(
     assert await one.save(ended(call(1, "101")), call(1, "101"))
     assert await refusal(two.create(call(5, "105"), token="t1", cap=2)) is None
     assert await refusal(one.create(call(6, "106"), token="t1", cap=0)) is None  # 0: no cap
+
+
+async def test_replicas_starting_together_on_a_new_database_all_open_it(postgres):
+    """Several replicas start at once on an empty PostgreSQL database: one migrates, the others wait and find it
+    done (without the lock they raced to create the same tables)."""
+    url = postgres.new_database()
+    engines = await asyncio.gather(*(open_database(url) for _ in range(4)))
+    for engine in engines:
+        await engine.dispose()
