@@ -651,8 +651,9 @@ backend replicas
     balance roundrobin
     option httpchk GET {check}
     http-check expect status 200
-    # Fast checks: a replica that stops answering is out within fall x inter.
-    default-server check inter {inter}ms fastinter {inter}ms downinter {inter}ms fall {fall} rise {rise}
+    # Checks every inter: a replica whose check fails `fall` times in a row is out; and one whose connections
+    # are refused (stopped, killed) is out at the first refused request, not only at its next checks.
+    default-server check inter {inter}ms fastinter {inter}ms downinter {inter}ms fall {fall} rise {rise} observe layer4 error-limit 1 on-error mark-down
 {servers}
 """
 
@@ -671,8 +672,9 @@ class HAProxy:
             lb.wait_status("r1", "UP")
 
     backends: server name -> port on HOST. check: the health check's path (`option httpchk GET <check>`), every
-    inter_ms, down after `fall` failures, up after `rise` successes. The configuration and log are written to
-    workdir (default: a new dir under the run dir); `config()` shows it.
+    inter_ms, down after `fall` failures, up after `rise` successes; a server whose connection is refused is down
+    at once (observe layer4). The configuration and log are written to workdir (default: a new dir under the run
+    dir); `config()` shows it.
     """
 
     def __init__(self, backends: Mapping[str, int], port: int, *, check: str = "/readyz", inter_ms: int = 250,
