@@ -3,7 +3,7 @@
 node or the other. One cluster is started for the module; each test leaves it (or `healthy` puts it back) whole:
 both nodes up with their phones registered, both replicas running, one node each, no call in progress.
 
-Node a: 101, 9001-9020 answer after 0.3 s (phone 5091); 112, 115 answer after 8 s (5093); 113 never answers (5094);
+Node a: 101, 9001-9020 answer after 0.3 s (phone 5091); 112, 115, 117 answer after 8 s (5093); 113 never answers (5094);
         116 answers after 2 s (5096).
 Node b: 102, 9101-9120 answer after 0.3 s (phone 5092); 114 never answers (5095).
 Customers: HOTLINE_A's carrier answers and stays up, HOTLINE_B's answers and hangs up after 1.5 s (conftest).
@@ -42,7 +42,7 @@ POOL_B = [str(e) for e in range(9101, 9121)]
 PHONES = {  # port: (node, scenario, sipp variables, extensions)
     5091: ("a", "uas_answer", {"ring_ms": 300}, ["101", *POOL_A]),
     5092: ("b", "uas_answer", {"ring_ms": 300}, ["102", *POOL_B]),
-    5093: ("a", "uas_answer", {"ring_ms": 8000}, ["112", "115"]),  # answer once node a has a new owner
+    5093: ("a", "uas_answer", {"ring_ms": 8000}, ["112", "115", "117"]),  # answer once node a has a new owner
     5094: ("a", "uas_noanswer", {}, ["113"]),
     5095: ("b", "uas_noanswer", {}, ["114"]),
     5096: ("a", "uas_answer", {"ring_ms": 2000}, ["116"]),  # answers while node a has no owner
@@ -74,7 +74,7 @@ class Cluster:
         self.phones = phones  # port -> the phone's sipp
         self.receiver = receiver
         ports = {"r1": free_port(), "r2": free_port()}
-        self.replicas = {name: Service(self._env(name, port, database_url), str(work / f"{name}.log"))
+        self.replicas = {name: Service(self.env(name, port, database_url), str(work / f"{name}.log"))
                          for name, port in ports.items()}
         # A clustered replica's /readyz answers 503 while any node has no owner, on every replica at once: for up
         # to a lease renewal (LEASE / 3) whenever a node changes hands. Only a failure that outlasts that takes
@@ -84,15 +84,16 @@ class Cluster:
                                         auth=(env["C2C_ARI_USER"], env["C2C_ARI_PASSWORD"]))
                      for node, env in envs.items()}
 
-    def _env(self, name: str, port: int, database_url: str) -> dict:
+    def env(self, name: str, port: int, database_url: str, **extra: str) -> dict:
+        """A replica's environment: both nodes (each its own ARI password), the cluster, webhooks to the receiver."""
         nodes = ",".join(f"{node}={env['C2C_ARI_URL']}" for node, env in self.envs.items())
         passwords = {f"C2C_ARI_PASSWORD_{node.upper()}": env["C2C_ARI_PASSWORD"] for node, env in self.envs.items()}
-        return service_env({}, **passwords, C2C_ASTERISK_NODES=nodes, C2C_ARI_USER="click2call",
-                           C2C_ARI_APP="click2call-cluster", C2C_CLUSTER="true", C2C_NODE_LEASE=str(LEASE),
-                           C2C_NODE_DOWN_AFTER=str(NODE_DOWN_AFTER), C2C_ARI_GRACE="2", C2C_REPLICA_NAME=name,
-                           C2C_LISTEN=f"127.0.0.1:{port}", C2C_DATABASE_URL=database_url,
-                           C2C_RING_TIMEOUT="15", C2C_WEBHOOK_URL=self.receiver.url("/all"),
-                           C2C_WEBHOOK_SECRET=SECRET, C2C_WEBHOOK_BACKOFF="0.2", C2C_WEBHOOK_TIMEOUT="1")
+        return service_env({}, **{
+            **passwords, "C2C_ASTERISK_NODES": nodes, "C2C_ARI_USER": "click2call", "C2C_ARI_APP": "click2call-cluster",
+            "C2C_CLUSTER": "true", "C2C_NODE_LEASE": str(LEASE), "C2C_NODE_DOWN_AFTER": str(NODE_DOWN_AFTER),
+            "C2C_ARI_GRACE": "2", "C2C_REPLICA_NAME": name, "C2C_LISTEN": f"127.0.0.1:{port}",
+            "C2C_DATABASE_URL": database_url, "C2C_RING_TIMEOUT": "15", "C2C_WEBHOOK_URL": self.receiver.url("/all"),
+            "C2C_WEBHOOK_SECRET": SECRET, "C2C_WEBHOOK_BACKOFF": "0.2", "C2C_WEBHOOK_TIMEOUT": "1", **extra})
 
     # ---- talking to it ----
 
@@ -154,8 +155,9 @@ class Cluster:
     # ---- keeping it whole ----
 
     def start(self) -> None:
-        # One after the other: started at once on a new database, both run its migrations and one fails
-        # (reported; see the report of the clusterlab branch). The first takes both nodes, then hands one over.
+        # One after the other: started at once on a new database, one of them can fail in the migrations
+        # (test_replicas_started_at_once_on_a_new_database_all_come_up). The first takes both nodes, then hands
+        # one over.
         for svc in self.replicas.values():
             svc.start()
         self.lb.start()
@@ -299,7 +301,23 @@ def test_records_webhooks_and_the_cluster_view_name_the_nodes(cluster, carriers)
     assert all(rec == node and hooks == {node} for node, rec, hooks in named.values()), \
         f"call: (its node, the record's node, the webhooks' nodes): {named}"
     # The phones registered to each node (the carriers' trunks are endpoints too, but no extensions).
-    assert {name: n["registered_extensions"] for name, n in nodes.items()} == {"a": 25, "b": 22}, view
+    assert {name: n["registered_extensions"] for name, n in nodes.items()} == {"a": 26, "b": 22}, view
+
+
+def test_replicas_started_at_once_on_a_new_database_all_come_up(cluster, postgres, tmp_path):
+    """A deployment starts its replicas together (a host boots, an orchestrator rolls out): on a new database every
+    one of them finds the schema missing and runs the migrations; all must come up."""
+    database = postgres.new_database()
+    fresh = [Service(cluster.env(f"fresh{i}", free_port(), database, C2C_ARI_APP="click2call-fresh"),
+                     str(tmp_path / f"fresh{i}.log")) for i in range(2)]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            started = [pool.submit(svc.start) for svc in fresh]
+            failures = [str(f.exception())[-1500:] for f in started if f.exception() is not None]
+        assert not failures, "\n".join(failures)
+    finally:
+        for svc in fresh:
+            svc.stop()
 
 
 # ---- a replica dies ----
@@ -313,18 +331,25 @@ def test_sigkill_of_the_replica_owning_node_a_loses_no_call_and_no_webhook(clust
     ringing = cluster.call_id(cluster.click("113"))  # never answered: rings until hung up
     waiting: dict[str, httpx.Response | Exception] = {}
 
-    def sync_click(ext: str, replica: str) -> None:  # 112 and 115 answer after 8 s, once the survivor runs node a
+    def sync_click(ext: str, replica: str | None) -> None:  # 112, 115, 117 answer after 8 s: after the takeover
         try:
             waiting[ext] = cluster.click(ext, replica, sync=True, hotline=HOTLINE_A)
         except httpx.HTTPError as exc:
             waiting[ext] = exc
-    threads = [threading.Thread(target=sync_click, args=("112", victim)),  # waits on the replica that dies
-               threading.Thread(target=sync_click, args=("115", survivor))]  # waits on the other one
-    for thread in threads:
-        thread.start()
-    calls = lambda: {c["extension"]: c for c in cluster.in_progress(survivor)}  # noqa: E731
-    wait_for(lambda: all(calls().get(ext, {}).get("state") == "agent_ringing" for ext in ("112", "113", "115")),
-             10, "112, 113 and 115 ringing")
+    threads = {"112": threading.Thread(target=sync_click, args=("112", victim)),  # waits on the replica that dies
+               "115": threading.Thread(target=sync_click, args=("115", survivor)),  # waits on the other one
+               "117": threading.Thread(target=sync_click, args=("117", None))}  # through HAProxy, on the victim
+    threads["112"].start()
+    threads["115"].start()
+    cluster.lb.set_state(survivor, "maint")  # HAProxy sends 117's request to the victim
+    try:
+        threads["117"].start()
+        calls = lambda: {c["extension"]: c for c in cluster.in_progress(survivor)}  # noqa: E731
+        wait_for(lambda: all(calls().get(ext, {}).get("state") == "agent_ringing"
+                             for ext in ("112", "113", "115", "117")), 10, "112, 113, 115 and 117 ringing")
+    finally:
+        cluster.lb.set_state(survivor, "ready")
+    cluster.lb.wait_status(survivor, "UP")
     by_ext = {ext: c["call_id"] for ext, c in calls().items()}
 
     cluster.kill(victim)
@@ -334,16 +359,18 @@ def test_sigkill_of_the_replica_owning_node_a_loses_no_call_and_no_webhook(clust
     taken_over = time.monotonic() - killed
     assert taken_over <= LEASE + LEASE / 3 + 1.5, f"node a owned again after {taken_over:.1f} s"
     listed = {c["call_id"] for c in cluster.in_progress()}  # through HAProxy: the dead replica is skipped
-    assert {talking, ringing, by_ext["112"], by_ext["115"]} <= listed, listed
+    assert {talking, ringing, by_ext["112"], by_ext["115"], by_ext["117"]} <= listed, listed
 
-    for thread in threads:
+    for thread in threads.values():
         thread.join(30)
-    # The sync request that waited on the killed replica died with it: its client sees the connection closed
-    # without an answer. The one that waited on the survivor got its answer once the agent answered.
+    # The sync requests that waited on the killed replica died with it: straight to it, the client sees the
+    # connection closed without an answer; through HAProxy, a 502 (it does not send a click twice). The one that
+    # waited on the survivor got its answer once the agent answered.
     assert isinstance(waiting["112"], httpx.RemoteProtocolError), waiting
+    assert isinstance(waiting["117"], httpx.Response) and waiting["117"].status_code == 502, waiting
     assert isinstance(waiting["115"], httpx.Response) and waiting["115"].status_code == 200, waiting
     assert cluster.call_id(waiting["115"]) == by_ext["115"]
-    answered = [by_ext["112"], by_ext["115"]]
+    answered = [by_ext["112"], by_ext["115"], by_ext["117"]]
     for call_id in answered:
         cluster.connected(call_id, timeout=15)  # answered (at 8 s) under the new owner; the customer too
 
@@ -371,7 +398,7 @@ def test_an_agent_who_answers_while_node_a_has_no_owner_is_still_connected(clust
     wait_for(lambda: cluster.record(call_id, survivor)["legs"]["agent"]["time_ringing"], 5, "116 ringing")
     cluster.kill(victim)  # its lease was renewed at most LEASE / 3 ago: 116 answers before anyone owns node a
     wait_for(lambda: cluster.owners(survivor)["a"] == survivor, LEASE * 2 + 3, "the survivor owns node a")
-    rec = wait_for(lambda: (r := cluster.record(call_id))["time_answered"] or r["status"] != "IN_PROGRESS" and r,
+    rec = wait_for(lambda: ((r := cluster.record(call_id))["time_answered"] or r["status"] != "IN_PROGRESS") and r,
                    15, "the call connected or ended")
     assert (rec["status"], rec["time_answered"] != "") == ("IN_PROGRESS", True), \
         f"the agent answered while node a had no owner, and the call was lost: {rec}"
@@ -392,6 +419,7 @@ def test_node_b_dies_only_its_calls_end_and_when_back_calls_flow_again(cluster, 
     crashed = time.monotonic()
     rec = cluster.final(on_b, timeout=NODE_DOWN_AFTER + 15)
     ended_after = time.monotonic() - crashed
+    assert ended_after <= NODE_DOWN_AFTER + 5, f"node b's call ended {ended_after:.1f} s after its Asterisk died"
     assert (rec["status"], rec["hangup_by"], rec["cause"]) == ("ANSWERED", "system", "NETWORK_OUT_OF_ORDER"), rec
     assert rec["time_ended"]
     assert_webhooks(cluster.receiver, on_b, [*CONNECTED, ("hangup", ""), ("cdr", "")])
