@@ -357,7 +357,7 @@ def test_sigkill_of_the_replica_owning_node_a_loses_no_call_and_no_webhook(clust
     wait_for(lambda: cluster.owners(survivor) == {"a": survivor, "b": survivor}, LEASE * 2 + 3,
              "the survivor owns both nodes")
     taken_over = time.monotonic() - killed
-    assert taken_over <= LEASE + LEASE / 3 + 1.5, f"node a owned again after {taken_over:.1f} s"
+    assert taken_over <= LEASE * 2, f"node a owned again only {taken_over:.1f} s after the SIGKILL"
     listed = {c["call_id"] for c in cluster.in_progress()}  # through HAProxy: the dead replica is skipped
     assert {talking, ringing, by_ext["112"], by_ext["115"], by_ext["117"]} <= listed, listed
 
@@ -387,6 +387,8 @@ def test_sigkill_of_the_replica_owning_node_a_loses_no_call_and_no_webhook(clust
         assert_webhooks(cluster.receiver, call_id, [*CONNECTED, ("hangup", ""), ("cdr", "")])
     assert_webhooks(cluster.receiver, ringing, [("ringing", "agent"), ("hangup", ""), ("cdr", "")])
     print(f"\nnode a owned again {taken_over:.1f} s after the SIGKILL of {victim}")
+    # Last: the README promises the takeover within C2C_NODE_LEASE (0.5 s for this test's polling and a busy machine).
+    assert taken_over <= LEASE + 0.5, f"node a owned again {taken_over:.1f} s after the SIGKILL, lease {LEASE} s"
 
 
 def test_an_agent_who_answers_while_node_a_has_no_owner_is_still_connected(cluster, carriers):
@@ -440,9 +442,12 @@ def test_node_b_dies_only_its_calls_end_and_when_back_calls_flow_again(cluster, 
     again = wait_for(lambda: (r := cluster.click("9106", sync=True)).status_code == 200 and r, 20,
                      "a click on node b again")
     assert cluster.final(cluster.call_id(again))["status"] == "ANSWERED"
+    assert_webhooks(cluster.receiver, cluster.call_id(again), [*CONNECTED, ("hangup", "customer"), ("cdr", "")])
+    assert {n["name"]: n["reachable"] for n in cluster.view()["nodes"]} == {"a": True, "b": True}
     hung = cluster.hangup(on_a)
     assert hung.status_code == 200, hung.text
     assert (cluster.final(on_a)["hangup_by"], cluster.record(on_a)["status"]) == ("api", "ANSWERED")
+    assert_webhooks(cluster.receiver, on_a, [*CONNECTED, ("hangup", ""), ("cdr", "")])
     print(f"\nnode b's call ended {ended_after:.1f} s after its Asterisk was killed")
 
 
