@@ -9,9 +9,9 @@ from dataclasses import replace
 from . import handoff
 from .config import Settings
 from .errors import ApiError
+from .schema.click_to_call import ClickToCall
 from .stasis_app.call_flow import CallSpec
 from .tenants import Directory, Tenant
-from .validation import ClickToCall
 
 
 class CallSpecs:

@@ -62,6 +62,7 @@ calls = sa.Table(
     sa.Column("auto_answer", sa.Boolean),
     sa.Column("ring_timeout", sa.Integer),
     sa.Column("dial_timeout", sa.Integer),
+    sa.Column("record_url", sa.String(255)),  # where the recording will be served, when one is asked for
     sa.Column("claimed_by", sa.String(64)),  # 0005: the replica that runs the call; NULL: not started yet
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),

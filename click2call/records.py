@@ -99,7 +99,7 @@ def state_from_row(r: dict) -> CallState:
         src_cid_name=r["src_cid_name"] or "", src_cid_number=r["src_cid_number"] or "",
         dest_cid_name=r["dest_cid_name"], dest_cid_number=r["dest_cid_number"] or "",
         auto_answer=bool(r["auto_answer"]), ring_timeout=r["ring_timeout"] or 0, dial_timeout=r["dial_timeout"] or 0,
-        customer_id=r["customer_id"], recording_url=r["recording_url"],
+        customer_id=r["customer_id"], recording_url=r["record_url"] or r["recording_url"],
         agent_channel=r["agent_channel"], tenant=r["tenant"], node=r["node"] or "",
     )
     phase = Phase(r["phase"])
@@ -178,6 +178,7 @@ class CallStore:
             dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=CallStatus.IN_PROGRESS,
             agent_channel=spec.agent_channel, tenant=spec.tenant, node=spec.node or None, token=token,
             auto_answer=spec.auto_answer, ring_timeout=spec.ring_timeout, dial_timeout=spec.dial_timeout,
+            record_url=spec.recording_url,
             claimed_by=claimed_by, created_at=state.created_at, updated_at=time.time(), **row(state),
         )
 

@@ -20,11 +20,13 @@ from .logs import call_id_var
 from .metrics import Metrics
 from .records import CallStore
 from .replica import HANGUP, Replica
+from .schema.calls import LiveCall
+from .schema.cdr import Cdr, CdrFilters, CdrPage
+from .schema.click_to_call import ClickToCall
 from .states import Direction, HangupBy
 from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec, CallState
 from .tenants import Tenant
-from .validation import ClickToCall
 
 log = logging.getLogger(__name__)
 
@@ -191,31 +193,30 @@ class RecordsService:
         self.bus = bus
         self.hangup_wait = hangup_wait
 
-    async def cdr_list(self, params, tenant: Tenant) -> dict:
-        query = cdr.parse_query(params, self.tz)
+    async def cdr_list(self, filters: CdrFilters, tenant: Tenant) -> CdrPage:
+        query = cdr.parse_query(filters, self.tz)
         where = query.where if tenant.is_operator else [*query.where, calls.c.tenant == tenant.name]
         rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after)
-        body: dict = {"data": [cdr.serialise(r, self.tz) for r in rows], "limit": query.limit}
+        body = CdrPage(data=[cdr.serialise(r, self.tz) for r in rows], limit=query.limit)
         if query.page is not None:
             body.update(page=query.page, total=total)
         else:
             body["scroll_id"] = cdr.encode_cursor(rows[-1]) if len(rows) == query.limit else None
         return body
 
-    async def cdr_get(self, key: str, tenant: Tenant) -> dict:
+    async def cdr_get(self, key: str, tenant: Tenant) -> Cdr:
         record = await self.store.get(key)
         if record is None or not tenant.sees(record["tenant"]):
             raise ApiError("CALL_NOT_FOUND", f"no call record with id {key}")
         return cdr.serialise(record, self.tz)
 
-    async def active_calls(self, tenant: Tenant) -> list[dict]:
+    async def active_calls(self, tenant: Tenant) -> list[LiveCall]:
         where = [] if tenant.is_operator else [calls.c.tenant == tenant.name]
         return [
-            {
-                "call_id": r["call_id"], "extension": r["extension"], "destination": r["phone"],
-                "hotline": r["hotline"], "direction": r["direction"], "state": r["phase"],
-                "time_started": cdr.fmt_time(r["created_at"], self.tz),
-            }
+            LiveCall(
+                call_id=r["call_id"], extension=r["extension"], destination=r["phone"], hotline=r["hotline"],
+                direction=Direction(r["direction"]), state=r["phase"], time_started=cdr.fmt_time(r["created_at"], self.tz),
+            )
             for r in await self.store.in_progress(where)
         ]
 

@@ -27,17 +27,15 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
-from . import validation
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
 from .errors import ApiError
+from .schema import fields
+from .schema.tenants_file import HASH_RE, NAME_RE, HookEntry, TenantsFile
 from .states import EventName
-from .validation import callback_url
 
 log = logging.getLogger("click2call.tenants")
-
-NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a tenant, a trunk endpoint, an ARI application
-HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
-TENANT_KEYS = {"name", "tokens", "extensions", "extension_pattern", "hotlines", "hook"}
-HOOK_KEYS = {"event", "callback_url", "callback_apikey", "secret"}
 
 
 def hash_token(token: str) -> str:
@@ -57,26 +55,18 @@ class Hotline:
 
 
 def parse_hotlines(text: str, source: str = "C2C_HOTLINES") -> tuple[Hotline, ...]:
-    """`NUMBER=TRUNK_ENDPOINT,...`; the first is the default."""
+    """`NUMBER=TRUNK_ENDPOINT,...`; the first is the default. Refused (PydanticCustomError) with `source` named."""
     hotlines = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         number, sep, trunk = item.partition("=")
         try:
-            validation.phone(number.strip(), "hotline")
-        except ApiError as exc:
-            raise ValueError(f"{source}: {exc.message}: {item!r}") from None
+            fields.phone(number.strip(), "hotline")
+        except PydanticCustomError as exc:
+            fields.refuse(f"{source}: {exc.message()}: {item!r}", "CONFIG")
         if not sep or not NAME_RE.fullmatch(trunk.strip()):
-            raise ValueError(f"{source}: expected NUMBER=TRUNK_ENDPOINT, got {item!r}")
+            fields.refuse(f"{source}: expected NUMBER=TRUNK_ENDPOINT, got {item!r}", "CONFIG")
         hotlines.append(Hotline(number.strip(), trunk.strip()))
     return tuple(hotlines)
-
-
-@dataclass(frozen=True)
-class ConfiguredHook:
-    event: str
-    callback_url: str
-    callback_apikey: str | None = None
-    secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,7 @@ class Tenant:
     hotlines: tuple[Hotline, ...]  # the first is the default
     extensions: frozenset[str] | None = None  # None with no pattern: any extension
     pattern: re.Pattern | None = None
-    hooks: tuple[ConfiguredHook, ...] = field(default=(), repr=False)
+    hooks: tuple[HookEntry, ...] = field(default=(), repr=False)  # webhooks of the tenants file
 
     @property
     def is_operator(self) -> bool:
@@ -140,92 +130,79 @@ class Directory:
 
 def load(text: str, global_hotlines: tuple[Hotline, ...], source: str = "tenants file"
          ) -> tuple[tuple[Tenant, tuple[str, ...]], ...]:
-    """Parse the TOML file into (tenant, stored token digests). Raises ValueError naming what is wrong."""
+    """Parse the TOML file into (tenant, stored token digests). Raises ValueError naming the tenant and the key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{source}: not valid TOML: {exc}") from None
-    if set(data) - {"tenant"} or not isinstance(data.get("tenant", []), list):
-        raise ValueError(f"{source}: expected only [[tenant]] tables")
     known = {h.number: h for h in global_hotlines}
+
+    def hotline(entry: str) -> Hotline:
+        if "=" in entry:
+            return parse_hotlines(entry, "hotlines")[0]
+        if entry not in known:
+            fields.refuse(f"hotline {entry!r} is not in C2C_HOTLINES (or write NUMBER=TRUNK)", "TENANT")
+        return known[entry]
+
+    try:
+        entries = TenantsFile.model_validate(data, context={"hotline": hotline}).tenant
+    except ValidationError as exc:
+        raise ValueError(_refusal(exc, data, source)) from None
     seen_names: set[str] = set()
     seen_tokens: set[str] = set()
     result = []
-    for i, item in enumerate(data.get("tenant", []), 1):
-        where = f"{source}: tenant #{i}"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where}: must be a table")
-        if unknown := set(item) - TENANT_KEYS:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise ValueError(f"{where}: name must be 1-64 letters, digits, '.', '_' or '-'")
-        where = f"{source}: tenant {name}"
-        if name in seen_names:
+    for entry in entries:
+        where = f"{source}: tenant {entry.name}"
+        if entry.name in seen_names:
             raise ValueError(f"{where}: defined twice")
-        seen_names.add(name)
-
-        tokens = item.get("tokens")
-        if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t for t in tokens):
-            raise ValueError(f"{where}: tokens must be a non-empty list of strings")
+        seen_names.add(entry.name)
         stored = []
-        for t in tokens:
-            if t.startswith("sha256:"):
-                if not HASH_RE.fullmatch(t):
-                    raise ValueError(f"{where}: a hashed token is sha256: and 64 lower-case hex digits")
-                stored.append(t)  # already the digest
-            else:
-                if len(t) < 16:
-                    raise ValueError(f"{where}: a token must be at least 16 characters")
+        for token in entry.tokens:
+            if not HASH_RE.fullmatch(token):
                 log.warning("%s: a token is stored in plain text; store `click2call hash-token` output instead", where)
-                stored.append(hash_token(t))
-        for s in stored:
-            if s in seen_tokens:
+            digest = stored_form(token)
+            if digest in seen_tokens:
                 raise ValueError(f"{where}: a token is used twice (each token belongs to one tenant)")
-            seen_tokens.add(s)
-
-        exts = item.get("extensions")
-        if exts is not None:
-            if not isinstance(exts, list) or not all(isinstance(e, str) for e in exts):
-                raise ValueError(f"{where}: extensions must be a list of strings")
-            for e in exts:
-                try:
-                    validation.extension(e)
-                except ApiError:
-                    raise ValueError(f"{where}: {e!r} is not a valid extension") from None
-        pattern = item.get("extension_pattern")
-        if pattern is not None:
-            try:
-                pattern = re.compile(pattern)
-            except (re.error, TypeError):
-                raise ValueError(f"{where}: extension_pattern is not a regular expression") from None
-        if exts is None and pattern is None:
-            raise ValueError(f"{where}: give extensions and/or extension_pattern (a tenant never gets them all)")
-
-        hotlines = []
-        for entry in item.get("hotlines") or []:
-            number, sep, trunk = str(entry).partition("=")
-            if sep:
-                hotlines.extend(parse_hotlines(str(entry), f"{where}: hotlines"))
-            elif number in known:
-                hotlines.append(known[number])
-            else:
-                raise ValueError(f"{where}: hotline {number!r} is not in C2C_HOTLINES (or write NUMBER=TRUNK)")
-        if not hotlines:
-            raise ValueError(f"{where}: give at least one hotline")
-
-        hooks = []
-        for h in item.get("hook") or []:
-            if not isinstance(h, dict) or set(h) - HOOK_KEYS or h.get("event") not in EventName.__members__.values():
-                raise ValueError(f"{where}: each [[tenant.hook]] has event ({', '.join(EventName)}), callback_url, "
-                                 "and optionally callback_apikey and secret")
-            try:
-                url = callback_url(h.get("callback_url"))
-            except ApiError as exc:
-                raise ValueError(f"{where}: hook: {exc.message}") from None
-            hooks.append(ConfiguredHook(h["event"], url, h.get("callback_apikey"), h.get("secret")))
-
-        tenant = Tenant(name=name, hotlines=tuple(hotlines),
-                        extensions=frozenset(exts) if exts is not None else None, pattern=pattern, hooks=tuple(hooks))
+            seen_tokens.add(digest)
+            stored.append(digest)
+        tenant = Tenant(name=entry.name, hotlines=tuple(entry.hotlines),
+                        extensions=frozenset(entry.extensions) if entry.extensions is not None else None,
+                        pattern=entry.extension_pattern, hooks=tuple(entry.hook))
         result.append((tenant, tuple(stored)))
     return tuple(result)
+
+
+HOOK_KEYS = f"event ({', '.join(EventName)}), callback_url, and optionally callback_apikey and secret"
+# What a key of [[tenant]] must be, when pydantic's own check (a type, a length) refuses it.
+KEY_MESSAGES = {
+    "tokens": "tokens must be a non-empty list of strings",
+    "extensions": "extensions must be a list of strings",
+    "hotlines": "hotlines must be a list of strings",
+    "hook": f"each [[tenant.hook]] has {HOOK_KEYS}",
+}
+
+
+def _refusal(exc: ValidationError, data: dict, source: str) -> str:
+    """The first refusal, worded as `SOURCE: tenant NAME: what is wrong` (never a token's value)."""
+    errors = exc.errors(include_url=False, include_context=False)
+    loc = errors[0]["loc"]
+    if not loc or loc[0] != "tenant" or len(loc) < 2:
+        return f"{source}: expected only [[tenant]] tables"
+    i = loc[1]
+    item = data["tenant"][i]
+    named = isinstance(item, dict) and isinstance(item.get("name"), str) and NAME_RE.fullmatch(item["name"])
+    where = f"{source}: tenant {item['name']}" if named else f"{source}: tenant #{i + 1}"
+    mine = [e for e in errors if e["loc"][:2] == ("tenant", i)]
+    if unknown := [str(e["loc"][2]) for e in mine if e["type"] == "extra_forbidden" and len(e["loc"]) == 3]:
+        return f"{where}: unknown key(s) {', '.join(sorted(unknown))}"
+    error = mine[0]
+    key = error["loc"][2] if len(error["loc"]) > 2 else None
+    if key is None:
+        return f"{where}: {error['msg'] if error['type'] == 'TENANT' else 'must be a table'}"
+    if key == "extensions" and error["type"] == "INVALID_PARAMETER":
+        return f"{where}: {error['input']!r} is not a valid extension"
+    if key == "hook" and error["type"] in ("INVALID_PARAMETER", "CONFIG") and len(error["loc"]) == 5:
+        return f"{where}: hook: {error['msg']}"  # a value of a hook: its URL, apikey, secret
+    if error["type"] in ("TENANT", "CONFIG") or key not in KEY_MESSAGES:
+        return f"{where}: {error['msg']}"
+    return f"{where}: {KEY_MESSAGES[key]}"

@@ -20,7 +20,8 @@ def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
         base = svc.base
         assert httpx.get(f"{base}/healthz").status_code == 200
         ready = httpx.get(f"{base}/readyz")
-        assert ready.status_code == 503, svc.log() and ready.json()["error"] == "SERVICE_UNAVAILABLE"
+        assert ready.status_code == 503, svc.log()
+        assert ready.json()["error"] == "SERVICE_UNAVAILABLE"
         for path in ("/v1/click2call", "/v1/click2call/async"):
             r = httpx.get(base + path, params={"ext": "101", "phone": "0899098899"},
                           headers={"Authorization": f"Bearer {TOKEN}"})

@@ -1,126 +1,122 @@
-"""Routes: parse, call one service function, serialise. The route list is at the bottom."""
+"""Routes: parse with the operation's model, call one service function, serialise with the models the OpenAPI
+document and the webhooks use. The operation list is at the bottom; a handler's docstring is its summary."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import functools
+from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
-from .. import validation
 from ..cluster import view
-from ..errors import ApiError
 from ..metrics import CONTENT_TYPE_LATEST
+from ..schema.cluster import Cluster, ClusterReplica
+from ..schema.cdr import Cdr, CdrFilters, CdrPage
+from ..schema.click_to_call import ClickToCall, ClickToCallV2
+from ..schema.hooks import HookCreate
+from ..errors import ApiError
+from ..schema.responses import (
+    CallList, DeliveryList, Health, HookCreated, HookList, Ok, Ready, Success, V2Fail, V2Success,
+)
 from . import openapi
-from .auth import Caller, require_token
+from .operation import Caller, Media, Operation
+
+STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = {  # what /docs loads: Swagger UI (vendored, scripts/vendor-swagger-ui.sh) and our start-up script
+    "swagger-ui-bundle.js": (STATIC / "swagger-ui" / "swagger-ui-bundle.js", "text/javascript"),
+    "swagger-ui.css": (STATIC / "swagger-ui" / "swagger-ui.css", "text/css"),
+    "docs.js": (STATIC / "docs.js", "text/javascript"),
+}
+# Scripts only from here (no inline script); Swagger UI sets styles inline and draws icons from data: URLs.
+DOCS_POLICY = {"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                          "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                                          "form-action 'none'; frame-ancestors 'none'"}
 
 
-def authorized(request: Request) -> Caller:
-    """Who is calling: the tenant behind the request's Bearer token (else 401)."""
-    return require_token(request, request.app.state.directory)
+async def click2call_sync(request: Request, caller: Caller, query: ClickToCall) -> Success:
+    """Click-to-call, synchronous: returns when the agent answers or the agent leg ends"""
+    return await _click_to_call(request, caller, query, wait=True)
 
 
-def success(call_id: str) -> JSONResponse:
-    return JSONResponse({"status": "success", "call_id": call_id})
+async def click2call_async(request: Request, caller: Caller, query: ClickToCall) -> Success:
+    """Click-to-call, asynchronous: returns once the agent's phone rings"""
+    return await _click_to_call(request, caller, query, wait=False)
 
 
-async def _click_to_call(request: Request, wait: bool) -> JSONResponse:
-    state = request.app.state
-    caller = authorized(request)
-    state.limits.request(caller.key, time.monotonic())
-    req = validation.click_to_call(request.query_params)
-    return success(await state.service.click_to_call(req, caller.tenant, wait=wait, limit_key=caller.key))
+async def _click_to_call(request: Request, caller: Caller, query: ClickToCall, wait: bool) -> Success:
+    service = request.app.state.service
+    return Success(status="success", call_id=await service.click_to_call(
+        query, caller.tenant, wait=wait, limit_key=caller.key))
 
 
-async def click2call_sync(request: Request) -> JSONResponse:
-    return await _click_to_call(request, wait=True)
+async def click2call_v2(request: Request, caller: Caller, body: ClickToCallV2) -> V2Success:
+    """TEL4VN v2: JSON body, asynchronous, code 0/1"""
+    service = request.app.state.service
+    call_id = await service.click_to_call(body, caller.tenant, wait=False, limit_key=caller.key)
+    return V2Success(status="success", code="0", call_id=call_id)
 
 
-async def click2call_async(request: Request) -> JSONResponse:
-    return await _click_to_call(request, wait=False)
+async def cdr_list(request: Request, caller: Caller, query: CdrFilters) -> CdrPage:
+    """Call records, newest first"""
+    return await request.app.state.records.cdr_list(query, caller.tenant)
 
 
-async def click2call_v2(request: Request) -> JSONResponse:
-    """TEL4VN's v2: a JSON body, async behaviour, and "code" "0" / "1" beside "status" in every answer."""
-    state = request.app.state
-    try:
-        caller = authorized(request)
-        state.limits.request(caller.key, time.monotonic())
-        req = validation.click_to_call_v2(await _json_body(request))
-        call_id = await state.service.click_to_call(req, caller.tenant, wait=False, limit_key=caller.key)
-    except ApiError as exc:
-        return JSONResponse({**exc.body(), "code": "1"}, status_code=exc.status, headers=exc.headers)
-    return JSONResponse({"status": "success", "code": "0", "call_id": call_id})
+async def cdr_get(request: Request, caller: Caller) -> Cdr:
+    """One call record by call_id or either leg's SIP Call-ID"""
+    return await request.app.state.records.cdr_get(request.path_params["id"], caller.tenant)
 
 
-async def cdr_list(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    return JSONResponse(await request.app.state.records.cdr_list(request.query_params, tenant))
+async def calls_in_progress(request: Request, caller: Caller) -> CallList:
+    """Calls in progress"""
+    return CallList(status="success", data=await request.app.state.records.active_calls(caller.tenant))
 
 
-async def cdr_get(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    return JSONResponse(await request.app.state.records.cdr_get(request.path_params["id"], tenant))
-
-
-async def calls_in_progress(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    return JSONResponse({"status": "success", "data": await request.app.state.records.active_calls(tenant)})
-
-
-async def call_hangup(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
+async def call_hangup(request: Request, caller: Caller) -> Success:
+    """Hang up both legs"""
     call_id = request.path_params["call_id"]
-    await request.app.state.records.hangup(call_id, tenant)
-    return success(call_id)
+    await request.app.state.records.hangup(call_id, caller.tenant)
+    return Success(status="success", call_id=call_id)
 
 
-async def _json_body(request: Request):
-    try:
-        return await request.json()
-    except ValueError:
-        raise ApiError("INVALID_PARAMETER", "the body must be JSON") from None
+async def hook_create(request: Request, caller: Caller, body: HookCreate) -> HookCreated:
+    """Subscribe a webhook to one event"""
+    return HookCreated(status="success", data=await request.app.state.hooks.create(body, caller.tenant))
 
 
-async def hook_create(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    hook = await request.app.state.hooks.create(await _json_body(request), tenant)
-    return JSONResponse({"status": "success", "data": hook}, status_code=201)
+async def hook_list(request: Request, caller: Caller) -> HookList:
+    """Webhook subscriptions"""
+    return HookList(status="success", data=await request.app.state.hooks.list(caller.tenant))
 
 
-async def hook_list(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    return JSONResponse({"status": "success", "data": await request.app.state.hooks.list(tenant)})
+async def hook_delete(request: Request, caller: Caller) -> Ok:
+    """Remove a subscription"""
+    await request.app.state.hooks.delete(request.path_params["id"], caller.tenant)
+    return Ok(status="success")
 
 
-async def hook_delete(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    await request.app.state.hooks.delete(request.path_params["id"], tenant)
-    return JSONResponse({"status": "success"})
+async def hook_deliveries(request: Request, caller: Caller) -> DeliveryList:
+    """A subscription's deliveries and attempts"""
+    data = await request.app.state.hooks.deliveries(request.path_params["id"], caller.tenant)
+    return DeliveryList(status="success", data=data)
 
 
-async def hook_deliveries(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    data = await request.app.state.hooks.deliveries(request.path_params["id"], tenant)
-    return JSONResponse({"status": "success", "data": data})
+async def delivery_resend(request: Request, caller: Caller) -> Ok:
+    """Send a delivery again (same webhook-id and body)"""
+    await request.app.state.hooks.resend(request.path_params["id"], caller.tenant)
+    return Ok(status="success")
 
 
-async def delivery_resend(request: Request) -> JSONResponse:
-    tenant = authorized(request).tenant
-    await request.app.state.hooks.resend(request.path_params["id"], tenant)
-    return JSONResponse({"status": "success"})
-
-
-async def recording(request: Request) -> FileResponse:
-    tenant = authorized(request).tenant
-    path = await request.app.state.recordings.path(request.path_params["call_id"], tenant)
+async def recording(request: Request, caller: Caller) -> FileResponse:
+    """A call's recording (wav), with HTTP Range"""
+    path = await request.app.state.recordings.path(request.path_params["call_id"], caller.tenant)
     return FileResponse(path, media_type="audio/wav")
 
 
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition; carries no secrets, so it needs no token (keep it on a trusted network)."""
+async def metrics(request: Request, caller: None) -> Response:
+    """Prometheus metrics (no token: they hold no secrets; keep them on a trusted network)"""
     state = request.app.state
     state.metrics.tasks.set(len(asyncio.all_tasks()))
     try:
@@ -130,26 +126,38 @@ async def metrics(request: Request) -> Response:
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def openapi_json(request: Request) -> JSONResponse:
-    return JSONResponse(openapi.SPEC)
+async def openapi_json(request: Request, caller: None) -> JSONResponse:
+    """This description (OpenAPI 3.1)"""
+    return JSONResponse(spec())
 
 
-async def docs(request: Request) -> HTMLResponse:
-    return HTMLResponse(openapi.docs_page())
+async def docs(request: Request, caller: None) -> HTMLResponse:
+    """The API as an interactive page (Swagger UI), served from this service alone"""
+    return HTMLResponse(openapi.docs_page(spec()), headers=DOCS_POLICY)
 
 
-async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+async def docs_asset(request: Request, caller: None) -> FileResponse:
+    """A file of the /docs page"""
+    found = DOCS_ASSETS.get(request.path_params["asset"])
+    if found is None:
+        raise HTTPException(404, "no such file")
+    path, content_type = found
+    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "public, max-age=3600"})
 
 
-async def readyz(request: Request) -> JSONResponse:
-    """One replica: ready while the event stream of every node is connected. A cluster's replica: while the database
-    answers and every node is run by a live replica (a node whose Asterisk is down is reported so by its owner)."""
+async def healthz(request: Request, caller: None) -> Health:
+    """The process is up"""
+    return Health(status="ok")
+
+
+async def readyz(request: Request, caller: None) -> Ready | JSONResponse:
+    """Ready to serve: one replica, while the ARI event stream of every node is connected; a cluster's replica, while
+    the database answers and a live replica runs every node (one whose Asterisk is down is reported so by it)"""
     state = request.app.state
     if not state.settings.cluster:
         down = state.replica.ready()
         if not down:
-            return JSONResponse({"status": "ok", "ari": "connected"})
+            return Ready(status="ok", ari="connected")
         message = "ARI websocket not connected" if len(state.replica.aris) == 1 else \
             f"ARI websocket not connected: node(s) {', '.join(down)}"
         return JSONResponse(ApiError("SERVICE_UNAVAILABLE", message).body(), status_code=503)
@@ -160,43 +168,58 @@ async def readyz(request: Request) -> JSONResponse:
     if unowned:
         return JSONResponse(ApiError("SERVICE_UNAVAILABLE", f"no live replica runs node(s) {', '.join(unowned)}")
                             .body(), status_code=503)
-    return JSONResponse({"status": "ok", "database": "reachable", "nodes": "run"})
+    return Ready(status="ok", database="reachable", nodes="run")
 
 
-async def cluster_status(request: Request) -> JSONResponse:
-    """Nodes and replicas (the operator's tokens only)."""
-    caller = authorized(request)
+async def cluster_status(request: Request, caller: Caller) -> Cluster:
+    """The cluster: Asterisk nodes (reachable, owner, lease, registered extensions, calls in progress) and replicas
+    (the operator's tokens)"""
     if not caller.tenant.is_operator:
         raise ApiError("FORBIDDEN", "the cluster's state is for the operator's tokens")
     state = request.app.state
-    body = await view.cluster(state.engine, state.replica.aris, state.settings.node_lease)
+    found = await view.cluster(state.engine, state.replica.aris, state.settings.node_lease)
     if not state.settings.cluster:  # one replica runs every node, without leases
-        for node in body["nodes"]:
+        for node in found["nodes"]:
             node.update(owner=state.replica.id, lease_expires_in=None)
-        body["replicas"] = [{"id": state.replica.id, "name": state.settings.replica_name,
-                             "last_seen_seconds_ago": 0.0, "live": True}]
-    return JSONResponse({"status": "success", **body})
+        found["replicas"] = [ClusterReplica(id=state.replica.id, name=state.settings.replica_name,
+                                            last_seen_seconds_ago=0.0, live=True)]
+    return Cluster(status="success", nodes=found["nodes"], replicas=found["replicas"])
 
 
-routes = [
-    Route("/v1/click2call", click2call_sync, methods=["GET"]),
-    Route("/v1/click2call/async", click2call_async, methods=["GET"]),
-    Route("/v2/click2call", click2call_v2, methods=["POST"]),
-    Route("/v1/cdr", cdr_list, methods=["GET"]),
-    Route("/v1/cdr/{id}", cdr_get, methods=["GET"]),
-    Route("/v1/call", calls_in_progress, methods=["GET"]),
-    Route("/v1/call/{call_id}", call_hangup, methods=["DELETE"]),
-    Route("/v1/call/{call_id}/hangup", call_hangup, methods=["POST"]),
-    Route("/v1/event", hook_create, methods=["POST"]),
-    Route("/v1/event", hook_list, methods=["GET"]),
-    Route("/v1/event/{id}", hook_delete, methods=["DELETE"]),
-    Route("/v1/event/{id}/deliveries", hook_deliveries, methods=["GET"]),
-    Route("/v1/deliveries/{id}/resend", delivery_resend, methods=["POST"]),
-    Route("/v1/recordings/{call_id}", recording, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/openapi.json", openapi_json, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/v1/cluster", cluster_status, methods=["GET"]),
+CALL_FAILS = (401, 429, 400, 403, 404, 409, 502, 503)
+READ_FAILS = (401, 429)
+
+OPERATIONS = [
+    Operation("GET", "/v1/click2call", click2call_sync, {200: Success}, CALL_FAILS, query=ClickToCall, limited=True),
+    Operation("GET", "/v1/click2call/async", click2call_async, {200: Success}, CALL_FAILS, query=ClickToCall,
+              limited=True),
+    Operation("POST", "/v2/click2call", click2call_v2, {200: V2Success}, CALL_FAILS, body=ClickToCallV2, limited=True,
+              fail=V2Fail),
+    Operation("GET", "/v1/cdr", cdr_list, {200: CdrPage}, (*READ_FAILS, 400), query=CdrFilters),
+    Operation("GET", "/v1/cdr/{id}", cdr_get, {200: Cdr}, (*READ_FAILS, 404)),
+    Operation("GET", "/v1/call", calls_in_progress, {200: CallList}, READ_FAILS),
+    Operation("DELETE", "/v1/call/{call_id}", call_hangup, {200: Success}, (*READ_FAILS, 404)),
+    Operation("POST", "/v1/call/{call_id}/hangup", call_hangup, {200: Success}, (*READ_FAILS, 404)),
+    Operation("POST", "/v1/event", hook_create, {201: HookCreated}, (*READ_FAILS, 400), body=HookCreate),
+    Operation("GET", "/v1/event", hook_list, {200: HookList}, READ_FAILS),
+    Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404)),
+    Operation("GET", "/v1/event/{id}/deliveries", hook_deliveries, {200: DeliveryList}, (*READ_FAILS, 404)),
+    Operation("POST", "/v1/deliveries/{id}/resend", delivery_resend, {200: Ok}, (*READ_FAILS, 404)),
+    Operation("GET", "/v1/recordings/{call_id}", recording, {200: Media("audio/wav"), 206: Media("audio/wav")},
+              (*READ_FAILS, 404, 409, 503)),
+    Operation("GET", "/metrics", metrics, {200: Media("text/plain")}, auth=False),
+    Operation("GET", "/healthz", healthz, {200: Health}, auth=False),
+    Operation("GET", "/openapi.json", openapi_json, {200: Media("application/json", {"type": "object"})}, auth=False),
+    Operation("GET", "/docs", docs, {200: Media("text/html")}, auth=False),
+    Operation("GET", "/docs/{asset}", docs_asset, {200: Media(("text/javascript", "text/css"))}, (404,), auth=False),
+    Operation("GET", "/readyz", readyz, {200: Ready}, (503,), auth=False),
+    Operation("GET", "/v1/cluster", cluster_status, {200: Cluster}, (*READ_FAILS, 403)),
 ]
+
+routes = [op.route() for op in OPERATIONS]
+
+
+@functools.cache
+def spec() -> dict:
+    """The OpenAPI document of these operations, made on first use."""
+    return openapi.document(OPERATIONS)

@@ -25,7 +25,7 @@ from . import ids
 
 
 class Phase(str, Enum):
-    NEW = "new"  # accepted; bridge and agent leg being created
+    NEW = "new"  # accepted; the agent leg being originated
     AGENT_RINGING = "agent_ringing"  # agent's extension rings
     DIALING = "dialing"  # agent answered; customer leg dialled into the bridge
     CONNECTED = "connected"  # customer answered: both parties talk
@@ -360,7 +360,7 @@ def _alive_channels(state: CallState) -> list[str]:
 def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command]]:
     """Hang up what is still up; the call ends when the last ChannelGone arrives."""
     if not channels:
-        # The bridge exists once the agent has answered (DialCustomer creates it).
+        # The bridge exists once the agent has answered (CreateCustomer creates it with the customer channel).
         cleanup = [DestroyBridge(state.spec.bridge_id)] if state.agent.answered else []
         return replace(state, phase=Phase.ENDED), [*cleanup, Finish()]
     return replace(state, phase=Phase.ENDING), [Hangup(c) for c in channels]

@@ -6,6 +6,7 @@ import time
 from typing import Literal
 
 from .. import q850
+from ..schema.events import PAYLOADS, CallEvent
 from ..states import Direction, EventName, HangupBy, Party
 from ..stasis_app.call_flow import CallState, Phase
 
@@ -30,23 +31,25 @@ def events_between(before: CallState, after: CallState) -> list[tuple[EventName,
     return out
 
 
-def payload(state: CallState, values: dict, event: EventName, leg: EventLeg, sequence: int, at: float) -> dict:
+def payload(state: CallState, values: dict, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
+    """The event's payload, built as its model (schema.events) says; the outbox adds a cdr event's record."""
     spec = state.spec
     leg_state = state.leg(leg) if leg else (state.customer if state.customer.created else state.agent)
-    body = {
-        "call_id": spec.call_id,
-        "sip_call_id": leg_state.sip_call_id or "",
-        "direction": Direction.OUTBOUND,
-        "from_number": spec.ext,
-        "to_number": spec.phone,
-        "hotline": spec.hotline,
-        "state": event,
-        "leg": leg,
-        "cause": q850.name(leg_state.cause) if event in LEG_EVENTS else values.get("cause_txt") or "",
-        "customer_id": spec.customer_id or "",
-        "timestamp": round(at, 3),
-        "sequence": sequence,
-    }
+    body = PAYLOADS[event](
+        call_id=spec.call_id,
+        sip_call_id=leg_state.sip_call_id or "",
+        direction=Direction.OUTBOUND,
+        from_number=spec.ext,
+        to_number=spec.phone,
+        hotline=spec.hotline,
+        state=event,
+        leg=leg,
+        cause=q850.name(leg_state.cause) if event in LEG_EVENTS else values.get("cause_txt") or "",
+        customer_id=spec.customer_id or "",
+        node=spec.node,
+        timestamp=round(at, 3),
+        sequence=sequence,
+    )
     if event not in LEG_EVENTS:
         body.update(duration=values.get("duration", 0), billsec=values.get("billsec", 0), status=values.get("status"))
     return body

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import deliveries, delivery_attempts, hooks, webhook_events
 from ..errors import ApiError
-from ..states import DeliveryStatus, EventName
-from ..validation import callback_url, header_value
-from . import signing
+from ..schema.hooks import Attempt, Delivery, Hook, HookCreate
+from ..states import DeliveryStatus
 
 if TYPE_CHECKING:
     from ..tenants import Tenant
@@ -36,15 +35,15 @@ class HookChanges:
             listener()
 
 
-def hook_view(row: dict) -> dict:
+def hook_view(row: dict) -> Hook:
     """A hook as listed: the apikey and the secret are never shown back."""
-    return {
-        "id": row["id"], "event": row["event"], "callback_url": row["callback_url"],
-        "has_callback_apikey": bool(row["callback_apikey"]), "has_secret": bool(row["secret"]),
-        "created_at": row["created_at"], "disabled": row["disabled_at"] is not None,
-        "disabled_reason": row["disabled_reason"] or "", "tenant": row["tenant"],
-        "configured": bool(row["configured"]),
-    }
+    return Hook(
+        id=row["id"], event=row["event"], callback_url=row["callback_url"],
+        has_callback_apikey=bool(row["callback_apikey"]), has_secret=bool(row["secret"]),
+        created_at=row["created_at"], disabled=row["disabled_at"] is not None,
+        disabled_reason=row["disabled_reason"] or "", tenant=row["tenant"],
+        configured=bool(row["configured"]),
+    )
 
 
 def _visible(tenant: "Tenant"):
@@ -60,23 +59,12 @@ class HooksService:
         self.wake = wake  # tells the dispatcher a delivery is due
         self.changes = changes
 
-    async def create(self, body, tenant: "Tenant") -> dict:
-        if not isinstance(body, dict):
-            raise ApiError("INVALID_PARAMETER", "the body must be a JSON object")
-        event = body.get("event")
-        if event not in EventName.__members__.values():
-            raise ApiError("INVALID_PARAMETER", f"event must be one of {', '.join(EventName)}")
-        secret = header_value(body.get("secret"), "secret")
-        if secret is not None:
-            try:
-                signing.key(secret)
-            except ValueError as exc:
-                raise ApiError("INVALID_PARAMETER", f"secret: {exc}") from None
-        elif not self.global_secrets:
+    async def create(self, body: HookCreate, tenant: "Tenant") -> Hook:
+        if body.secret is None and not self.global_secrets:
             raise ApiError("INVALID_PARAMETER", "no C2C_WEBHOOK_SECRET is configured: give this hook a secret")
         row = {
-            "id": uuid.uuid4().hex, "event": event, "callback_url": callback_url(body.get("callback_url")),
-            "callback_apikey": header_value(body.get("callback_apikey"), "callback_apikey"), "secret": secret,
+            "id": uuid.uuid4().hex, "event": body.event, "callback_url": body.callback_url,
+            "callback_apikey": body.callback_apikey, "secret": body.secret,
             "created_at": time.time(), "disabled_at": None, "disabled_reason": None, "tenant": tenant.name,
             "configured": False,
         }
@@ -85,7 +73,7 @@ class HooksService:
         self.changes.notify()
         return hook_view(row)
 
-    async def list(self, tenant: "Tenant") -> list[dict]:
+    async def list(self, tenant: "Tenant") -> list[Hook]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(sa.select(hooks).where(_visible(tenant)).order_by(hooks.c.created_at))
             return [hook_view(dict(r)) for r in rows.mappings()]
@@ -96,7 +84,7 @@ class HooksService:
                 raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
         self.changes.notify()
 
-    async def deliveries(self, hook_id: str, tenant: "Tenant", limit: int = 100) -> list[dict]:
+    async def deliveries(self, hook_id: str, tenant: "Tenant", limit: int = 100) -> list[Delivery]:
         async with self.engine.connect() as conn:
             if not (await conn.execute(sa.select(hooks.c.id).where(hooks.c.id == hook_id, _visible(tenant)))).first():
                 raise ApiError("HOOK_NOT_FOUND", f"no hook with id {hook_id}")
@@ -112,15 +100,15 @@ class HooksService:
                     sa.select(delivery_attempts).where(delivery_attempts.c.delivery_id.in_([r["id"] for r in rows]))
                     .order_by(delivery_attempts.c.id)
                 )).mappings():
-                    attempts.setdefault(a["delivery_id"], []).append(
-                        {"at": a["attempted_at"], "status_code": a["status_code"], "error": a["error"] or "",
-                         "duration_ms": a["duration_ms"]})
+                    attempts.setdefault(a["delivery_id"], []).append(Attempt(
+                        at=a["attempted_at"], status_code=a["status_code"], error=a["error"] or "",
+                        duration_ms=a["duration_ms"]))
         return [
-            {"id": r["id"], "webhook_id": r["event_id"], "event": r["event"], "call_id": r["call_id"],
-             "sequence": r["sequence"], "status": r["status"], "attempts": r["attempts"],
-             "last_status_code": r["last_status_code"], "last_error": r["last_error"] or "",
-             "next_attempt_at": r["next_attempt_at"] if r["status"] == DeliveryStatus.PENDING else None,
-             "delivered_at": r["delivered_at"], "history": attempts.get(r["id"], [])}
+            Delivery(id=r["id"], webhook_id=r["event_id"], event=r["event"], call_id=r["call_id"],
+                     sequence=r["sequence"], status=r["status"], attempts=r["attempts"],
+                     last_status_code=r["last_status_code"], last_error=r["last_error"] or "",
+                     next_attempt_at=r["next_attempt_at"] if r["status"] == DeliveryStatus.PENDING else None,
+                     delivered_at=r["delivered_at"], history=attempts.get(r["id"], []))
             for r in rows
         ]
 

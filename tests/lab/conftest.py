@@ -210,8 +210,8 @@ def own_service(lab, phones, carriers, tmp_path, database_url):
 
 @pytest.fixture
 def receiver():
-    """A real HTTP receiver for webhooks (tests/lab/receiver.py)."""
-    from .receiver import Receiver
+    """A real HTTP receiver for webhooks (tests/receiver.py)."""
+    from tests.receiver import Receiver
 
     r = Receiver(free_port()).start()
     yield r

@@ -11,61 +11,13 @@ import httpx
 import pytest
 
 from .conftest import API_PORT, HOTLINE_A, HOTLINE_B, TOKEN
+from .helpers import agent_invite, assert_cleaned_up, click, fail, invite_to, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
-
-_numbers = iter(range(100, 10_000))
-
-
-def unique_phone() -> str:
-    """Each test dials its own number, so its INVITE is found among the carrier's."""
-    return f"0899{next(_numbers):06d}"
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def invite_to(sipp, phone: str, timeout=10.0) -> dict:
-    return wait_for(lambda: next((i for i in sipp.invites() if f"sip:{phone}@" in i["request_uri"]), None),
-                    timeout, f"INVITE for {phone}")
-
-
-def agent_invite(sipp, call_id: str, timeout=10.0) -> dict:
-    return wait_for(
-        lambda: next((i for i in sipp.invites() if i["headers"].get("x-click2call-id") == [call_id]), None),
-        timeout, f"agent INVITE of {call_id}")
-
-
-def leftovers(ari, call_id: str) -> list[str]:
-    objects = ari.get("/channels").json() + ari.get("/bridges").json()
-    return [o["id"] for o in objects if o["id"].startswith(call_id)]
-
-
-def assert_cleaned_up(ari, call_id: str, timeout=15.0) -> None:
-    wait_for(lambda: not leftovers(ari, call_id), timeout, f"no channel or bridge of {call_id} left")
-
 
 def agent_state(ari, call_id: str) -> str | None:
     r = ari.get(f"/channels/{call_id}.agent")
     return r.json()["state"] if r.status_code == 200 else None
-
-
-def click(api, path="/v1/click2call", **params):
-    params.setdefault("phone", unique_phone())
-    return api.get(path, params=params)
-
-
-def fail(response, status, code):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["status"] == "fail" and body["error"] == code and body["message"], body
 
 
 # ---- success paths ----
@@ -129,7 +81,7 @@ def test_customer_invite_goes_to_the_default_hotline_trunk_with_its_number(api, 
     assert invite["request_uri"] == f"sip:{phone}@127.0.0.1:5070"
     assert f"<sip:{HOTLINE_A}@" in invite["from"], invite["from"]
     assert f"sip:{HOTLINE_A}@" in invite["pai"]
-    assert "101" not in invite["from"] + invite["pai"]  # the agent's extension never reaches the carrier
+    assert "103" not in invite["from"] + invite["pai"]  # the agent's extension never reaches the carrier
     # The carrier on trunk-a stays up: the call is connected until someone hangs up.
     wait_for(lambda: ari.get(f"/channels/{call_id}.customer").json().get("state") == "Up", 5, "customer Up")
     ari.delete(f"/channels/{call_id}.agent")

@@ -14,7 +14,7 @@ import pytest
 from lab import labkit
 
 from .conftest import HOTLINE_A, HOTLINE_B, TOKEN, register_phones
-from .test_click2call import invite_to, leftovers, unique_phone, wait_for
+from .helpers import invite_to, leftovers, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -11,7 +11,9 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_schema_conformance, status_code_conformance,
 )
 
-from click2call.http.openapi import SPEC
+from click2call.http.routes import spec
+
+SPEC = spec()
 
 from .conftest import TOKEN, Service, free_port, service_env
 

@@ -10,8 +10,7 @@ import pytest
 from lab import labkit
 
 from .conftest import HOTLINE_A, HOTLINE_B
-from .test_click2call import assert_cleaned_up, invite_to, unique_phone, wait_for
-from .test_records import final_record
+from .helpers import assert_cleaned_up, final_record, invite_to, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -17,7 +17,7 @@ import pytest
 from lab import labkit
 
 from .conftest import HOTLINE_B, TOKEN
-from .test_click2call import unique_phone, wait_for
+from .helpers import unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 

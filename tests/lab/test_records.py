@@ -7,7 +7,9 @@ import time
 import pytest
 
 from .conftest import HOTLINE_A, HOTLINE_B, HOTLINE_BUSY
-from .test_click2call import agent_invite, assert_cleaned_up, click, fail, invite_to, unique_phone, wait_for
+from .helpers import (
+    agent_invite, assert_cleaned_up, click, fail, final_record, invite_to, record, unique_phone, wait_for,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -16,17 +18,6 @@ pytestmark = pytest.mark.lab
 def api(request, api):
     """Every records test runs on both databases: the session's service (SQLite) and its PostgreSQL twin."""
     return api if request.param == "sqlite" else request.getfixturevalue("pg_api")
-
-
-def record(api, key: str) -> dict:
-    r = api.get(f"/v1/cdr/{key}")
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def final_record(api, call_id: str, timeout=15.0) -> dict:
-    return wait_for(lambda: (rec := record(api, call_id))["status"] != "IN_PROGRESS" and rec, timeout,
-                    f"final record of {call_id}")
 
 
 def test_answered_call_record(api, ari, phones, carriers):

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from .conftest import HOTLINE_A, TOKEN, Service
-from .test_click2call import assert_cleaned_up, invite_to, leftovers, unique_phone, wait_for
+from .helpers import assert_cleaned_up, invite_to, leftovers, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -48,7 +48,7 @@ def test_sigkill_mid_call_then_restart_adopts_the_call(own_service, carriers, ar
     assert httpx.delete(f"{svc.base}/v1/call/{call_id}", headers=headers, timeout=15).json()["status"] == "success"
     rec = httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()
     assert rec["status"] == "ANSWERED" and rec["hangup_by"] == "api" and rec["time_ended"]
-    assert rec["billsec"] >= 0 and rec["legs"]["customer"]["sip_call_id"]
+    assert rec["billsec"] >= 1 and rec["legs"]["customer"]["sip_call_id"]  # it talked across the restart
     assert_cleaned_up(ari, call_id)
 
 
@@ -65,6 +65,6 @@ def test_call_that_ended_while_the_service_was_down_is_closed(own_service, carri
                    != "IN_PROGRESS" and r, 10, "record closed")
     # Nobody saw who hung up: the system closes it, with the cause that says the channels were lost.
     assert (rec["status"], rec["hangup_by"], rec["cause"]) == ("ANSWERED", "system", "NETWORK_OUT_OF_ORDER")
-    assert rec["time_ended"] and rec["billsec"] >= 0
+    assert rec["time_ended"] and rec["billsec"] <= rec["duration"]
     assert httpx.get(svc.base + "/v1/call", headers=headers).json()["data"] == []
     assert_cleaned_up(ari, call_id)  # the bridge too

@@ -30,7 +30,7 @@ from websockets.sync.client import connect
 from lab import labkit
 
 from .conftest import HOTLINE_C, HOTLINE_D
-from .test_click2call import assert_cleaned_up, click, invite_to, unique_phone, wait_for
+from .helpers import assert_cleaned_up, click, invite_to, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 

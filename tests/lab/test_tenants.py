@@ -11,8 +11,7 @@ import pytest
 from click2call.tenants import hash_token
 
 from .conftest import HOTLINE_A, HOTLINE_B, TOKEN
-from .test_click2call import unique_phone, wait_for
-from .test_webhooks import first_receipts
+from .helpers import first_receipts, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -103,9 +102,10 @@ def test_tenants_are_isolated(own_service, receiver, tmp_path):
     # Webhooks: the tenants file's hook gets acme's hangup only; beta's hook beta's cdr only; the operator all.
     acme_hangup = wait_for(lambda: receiver.received("/acme", acme_call), 15, "acme's hook")
     assert [e["json"]["state"] for e in acme_hangup] == ["hangup"]
-    first_receipts(receiver, "/beta", beta_call, 1)
-    first_receipts(receiver, "/operator", acme_call, 6)
-    first_receipts(receiver, "/operator", beta_call, 6)
+    assert [e["json"]["state"] for e in first_receipts(receiver, "/beta", beta_call, 1)] == ["cdr"]
+    every_event = ["ringing", "answered", "ringing", "answered", "hangup", "cdr"]
+    assert [e["json"]["state"] for e in first_receipts(receiver, "/operator", acme_call, 6)] == every_event
+    assert [e["json"]["state"] for e in first_receipts(receiver, "/operator", beta_call, 6)] == every_event
     assert receiver.received("/acme", beta_call) == [] and receiver.received("/beta", acme_call) == []
 
     # Hooks are seen and changed only by their tenant (and the operator).

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from .conftest import HOTLINE_A, HOTLINE_B, TOKEN
-from .test_click2call import assert_cleaned_up, fail, invite_to, unique_phone, wait_for
-from .test_records import final_record
-from .test_webhooks import SECRET, first_receipts
+from .helpers import (
+    SECRET, assert_cleaned_up, fail, final_record, first_receipts, invite_to, unique_phone, wait_for,
+)
 
 pytestmark = pytest.mark.lab
 

@@ -12,11 +12,10 @@ import pytest
 from click2call.webhooks import signing
 
 from .conftest import HOTLINE_B, TOKEN
-from .test_click2call import unique_phone, wait_for
+from .helpers import SECRET, first_receipts, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 
-SECRET = "whsec_" + base64.b64encode(b"click2call-lab-webhook-secret-01").decode()
 HOOK_SECRET = "whsec_" + base64.b64encode(b"a-hook-of-its-own-secret-000002").decode()
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 CONNECTED_CALL = [("ringing", "agent"), ("answered", "agent"), ("ringing", "customer"), ("answered", "customer"),
@@ -34,16 +33,6 @@ def call(svc, ext="110") -> str:
                   headers=HEADERS, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()["call_id"]
-
-
-def first_receipts(receiver, path, call_id, n, timeout=20.0) -> list[dict]:
-    """Each distinct event once, in the order first received; waits until n distinct ones arrived."""
-    def distinct():
-        seen = {}
-        for r in receiver.received(path, call_id):
-            seen.setdefault(r["headers"]["webhook-id"], r)
-        return list(seen.values()) if len(seen) >= n else None
-    return wait_for(distinct, timeout, f"{n} webhook events for {call_id} on {path}")
 
 
 def assert_complete_and_ordered(events: list[dict], secret: str = SECRET) -> None:

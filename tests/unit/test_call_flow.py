@@ -6,11 +6,8 @@ from click2call.stasis_app.call_flow import (
     OriginateAgent, OriginateFailed, Originated, Phase, ReportAnswered, Start,
 )
 
-SPEC = flow.CallSpec(
-    call_id="c1", ext="101", phone="0899098899", hotline="02873000001", trunk="trunk-a",
-    src_cid_name="Click2Call", src_cid_number="101", dest_cid_name=None, dest_cid_number="02873000001",
-    auto_answer=False, ring_timeout=30, dial_timeout=60,
-)
+from .factories import SPEC
+
 AGENT, CUSTOMER, BRIDGE = "c1.agent", "c1.customer", "c1.bridge"
 
 

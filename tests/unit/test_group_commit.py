@@ -9,7 +9,7 @@ from click2call.db import GroupCommit, Many, calls, open_database
 from click2call.records import CallStore
 from click2call.stasis_app import call_flow as flow
 
-from .test_call_flow import SPEC
+from .factories import SPEC
 
 
 def new_calls(n: int) -> list[flow.CallState]:

@@ -7,7 +7,7 @@ from click2call.errors import ApiError
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import AnswerAgent, CreateCustomer, HandedOff, Phase
 
-from .test_call_flow import SPEC
+from .factories import SPEC
 
 PJSIP = {"id": "1764212345.12", "name": "PJSIP/115-0000000a", "caller": {"number": "115"},
          "dialplan": {"context": "agents", "exten": "0899098899"}}

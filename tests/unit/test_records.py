@@ -9,7 +9,7 @@ from click2call.errors import ApiError
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import Answered, ChannelGone, HangupRequested, Originated, Start
 
-from .test_call_flow import SPEC
+from .factories import SPEC
 
 UTC = ZoneInfo("UTC")
 

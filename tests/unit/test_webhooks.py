@@ -7,7 +7,7 @@ from click2call.webhooks.retry import Outcome, Policy, decide, retry_after
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import Answered, ChannelGone, Originated, Ringing, Start
 
-from .test_call_flow import SPEC
+from .factories import SPEC
 
 
 def steps(*events):
@@ -44,7 +44,7 @@ def test_payload_fields():
     assert body == {
         "call_id": "c1", "sip_call_id": "sip-a", "direction": "outbound", "from_number": "101",
         "to_number": "0899098899", "hotline": "02873000001", "state": "answered", "leg": "agent", "cause": "",
-        "customer_id": "", "timestamp": 3.0, "sequence": 2,
+        "customer_id": "", "node": "", "timestamp": 3.0, "sequence": 2,
     }
 
 

@@ -1,5 +1,6 @@
-"""The cluster: the node a call runs on and the replica that runs it, the token that placed it, one click-to-call
-per extension enforced by the database; node leases, replicas, and requests for calls another replica runs.
+"""The cluster: the node a call runs on and the replica that runs it, the token that placed it, what the replica that
+starts or adopts a call must know of the request (auto-answer, timeouts, whether to record), one click-to-call per
+extension enforced by the database; node leases, replicas, and requests for calls another replica runs.
 
 Revision ID: 0005
 Revises: 0004
@@ -24,6 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("auto_answer", sa.Boolean))
         batch.add_column(sa.Column("ring_timeout", sa.Integer))
         batch.add_column(sa.Column("dial_timeout", sa.Integer))
+        batch.add_column(sa.Column("record_url", sa.String(255)))
         batch.add_column(sa.Column("claimed_by", sa.String(64)))
     # Calls in progress at the upgrade were started by the replica that ran them (not for another to start).
     op.execute("UPDATE calls SET claimed_by = 'before-0005' WHERE status = 'IN_PROGRESS'")
@@ -67,5 +69,5 @@ def downgrade() -> None:
     op.drop_index("ix_calls_token_active", "calls")
     op.drop_index("ux_calls_busy_extension", "calls")
     with op.batch_alter_table("calls") as batch:
-        for column in ("claimed_by", "dial_timeout", "ring_timeout", "auto_answer", "token", "node"):
+        for column in ("claimed_by", "record_url", "dial_timeout", "ring_timeout", "auto_answer", "token", "node"):
             batch.drop_column(column)

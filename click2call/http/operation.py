@@ -1,0 +1,86 @@
+"""One API operation: its route, its handler and the models it speaks (schema/). The same declaration parses the
+request, serialises the answer and is documented in the OpenAPI document (http/openapi.py), so neither can drift.
+
+A request is answered in this order: the Bearer token (401), the rate limit of click-to-calls (429), the input
+(400, the model's first refusal), then the handler, which calls one service function and returns a body of the
+operation's first answer model (or a Response of its own: a file, the metrics)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import validation
+from ..errors import ApiError
+from ..schema.responses import Fail, V2Fail
+from .auth import Caller, require_token
+
+
+@dataclass(frozen=True)
+class Media:
+    """An answer that is not JSON of a model: its content type (and, for JSON, a free-form schema)."""
+
+    content_type: str
+    schema: dict | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Callable[..., Awaitable[Any]]  # (request, caller[, query=][, body=]) -> body or Response
+    ok: dict[int, Any]  # status -> model (a TypedDict) or Media; the first is the status of a body
+    fails: tuple[int, ...] = ()  # statuses of refusals, answered with the `fail` model
+    query: type[BaseModel] | None = None  # the query parameters, parsed before the handler runs
+    body: type[BaseModel] | None = None  # the JSON body, likewise
+    auth: bool = True  # a Bearer token is needed (401)
+    limited: bool = False  # counts against the token's click-to-call rate (429)
+    fail: type = Fail
+    summary: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:  # the handler's docstring says what it does
+        object.__setattr__(self, "summary", (self.handler.__doc__ or "").strip().split("\n")[0])
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+    def route(self) -> Route:
+        return Route(self.path, self._endpoint, methods=[self.method], name=f"{self.method} {self.path}")
+
+    async def _endpoint(self, request: Request) -> Response:
+        try:
+            caller = require_token(request, request.app.state.directory) if self.auth else None
+            if self.limited:
+                request.app.state.limits.request(caller.key, time.monotonic())
+            inputs = {}
+            if self.query is not None:
+                inputs["query"] = validation.parse(self.query, request.query_params)
+            if self.body is not None:
+                inputs["body"] = validation.parse(self.body, await _json(request))
+            answer = await self.handler(request, caller, **inputs)
+        except ApiError as exc:
+            if self.fail is Fail:
+                raise  # the app's handler answers it
+            return JSONResponse(V2Fail(**exc.body(), code="1"), status_code=exc.status, headers=exc.headers)
+        if isinstance(answer, Response):
+            return answer
+        return JSONResponse(answer, status_code=next(iter(self.ok)))
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise ApiError("INVALID_PARAMETER", "the body must be JSON") from None
+
+
+__all__ = ["Caller", "Media", "Operation"]

@@ -1,0 +1,140 @@
+"""Call records as the CDR API speaks them: the filters of GET /v1/cdr, the item (TEL4VN's field names, ours beside
+them) and the page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, ValidationInfo, WithJsonSchema, field_validator
+
+from typing_extensions import NotRequired, TypedDict
+
+from ..states import FINAL_STATUSES, CallStatus, Direction, HangupBy
+from . import fields
+from .fields import CustomerId, Extension, Phone, QueryInt, refuse
+from .query import Query
+
+MAX_LIMIT = 500
+STATUSES = (*FINAL_STATUSES, CallStatus.IN_PROGRESS)
+
+
+def moment(value: Any, name: str) -> date | datetime:
+    """A date (a whole day) or a datetime (in the service's time zone unless it names one)."""
+    message = f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"
+    text = fields.string(value, message)
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").date()
+        return datetime.fromisoformat(text)
+    except ValueError:
+        refuse(message)
+
+
+def status(value: Any, name: str) -> CallStatus:
+    message = f"{name} must be one of {', '.join(STATUSES)}"
+    text = fields.string(value, message).upper()
+    if text not in STATUSES:
+        refuse(message)
+    return CallStatus(text)
+
+
+def encode_cursor(record: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps([record["created_at"], record["call_id"]]).encode()).decode()
+
+
+def decode_cursor(value: Any, name: str = "scroll_id") -> tuple[float, str]:
+    try:
+        created, call_id = json.loads(base64.urlsafe_b64decode(value.encode()))
+        return float(created), str(call_id)
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError):
+        refuse(f"{name} is not one this API returned")
+
+
+Moment = fields.field(moment, {"type": "string", "description": "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"}, date | datetime)
+Status = fields.field(status, {"type": "string", "enum": list(STATUSES),
+                               "description": "upper or lower case"}, CallStatus)
+
+
+class CdrFilters(Query):
+    """GET /v1/cdr: filters and paging. Checked in the order of the fields."""
+
+    start_date: Moment | None = Field(None, description="from (a date: its start), in C2C_TIMEZONE")
+    end_date: Moment | None = Field(None, description="until (a date: its end), in C2C_TIMEZONE")
+    extension: Extension | None = None
+    phone: Phone | None = Field(None, description="the customer's number or the hotline")
+    hotline: Phone | None = None
+    customer_id: CustomerId | None = None
+    status: Status | None = None
+    min_duration: QueryInt(0, 10**7) | None = None
+    limit: QueryInt(1, MAX_LIMIT) = 50
+    page: QueryInt(1, 10**6) | None = Field(None, description="page numbers (with total); without: scroll_id paging")
+    scroll_id: Annotated[tuple[float, str] | None, WithJsonSchema({"type": "string"})] = Field(
+        None, description="the previous page's scroll_id (keyset paging)")
+
+    @field_validator("scroll_id", mode="plain")
+    @classmethod
+    def _cursor(cls, value: Any, info: ValidationInfo) -> tuple[float, str] | None:
+        if info.data.get("page") is not None:
+            return None  # paging by number: a cursor is not read
+        return decode_cursor(value, info.field_name)
+
+
+Time = Annotated[str, StringConstraints(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})?$"),
+                 Field(description='YYYY-MM-DD HH:MM:SS in C2C_TIMEZONE; "" when not reached')]
+
+
+class CdrLeg(TypedDict):
+    sip_call_id: str
+    time_created: Time
+    time_ringing: Time
+    time_answered: Time
+    time_ended: Time
+    cause: str
+    cause_code: int | None
+
+
+class CdrLegs(TypedDict):
+    agent: CdrLeg
+    customer: CdrLeg
+
+
+class Cdr(TypedDict):
+    """A call record. `status` is IN_PROGRESS until the call ends; `duration` counts from the click, `billsec` from
+    the customer's answer."""
+
+    id: str
+    sip_call_id: str
+    cause: str
+    cause_code: int | None
+    duration: int
+    billsec: int
+    direction: Direction
+    recording_url: str
+    extension: str
+    from_number: str
+    to_number: str
+    time_started: Time
+    time_answered: Time
+    time_ended: Time
+    status: CallStatus
+    hotline: str
+    customer_id: str
+    tenant: str
+    node: str  # the Asterisk node the call ran on
+    hangup_by: HangupBy | Literal[""]
+    recording_error: str
+    legs: CdrLegs
+
+
+class CdrPage(TypedDict):
+    """With `page`: page and total; without: scroll_id, to pass for the next page (null on the last)."""
+
+    data: list[Cdr]
+    limit: int
+    page: NotRequired[int]
+    total: NotRequired[int]
+    scroll_id: NotRequired[str | None]

@@ -1,0 +1,73 @@
+"""The webhook payload of each event, as sent to a CRM (published under `webhooks` in the OpenAPI document).
+
+TypedDicts: a payload is built as the plain dict it is sent as (six per call, no validation on the way: the state
+machine already guarantees what they carry); their JSON Schemas come from pydantic (TypeAdapter)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from typing_extensions import TypedDict
+
+from ..states import CallStatus, Direction, EventName, Party
+from .cdr import Cdr
+
+
+class CallEvent(TypedDict):
+    """What every event carries. `sequence` increases per call; `timestamp` is when it happened (epoch seconds)."""
+
+    call_id: str
+    sip_call_id: str
+    direction: Direction
+    from_number: str
+    to_number: str
+    hotline: str
+    cause: str
+    customer_id: str
+    node: str  # the Asterisk node the call runs on
+    timestamp: float
+    sequence: int
+
+
+class RingingEvent(CallEvent):
+    """A leg starts ringing."""
+
+    state: Literal[EventName.RINGING]
+    leg: Party
+
+
+class AnsweredEvent(CallEvent):
+    """A leg answers."""
+
+    state: Literal[EventName.ANSWERED]
+    leg: Party
+
+
+class CallEndEvent(CallEvent):
+    duration: int
+    billsec: int
+    status: CallStatus
+
+
+class HangupEvent(CallEndEvent):
+    """The call ends; `leg` is the party that hung up, or "" (neither: the API, the system)."""
+
+    state: Literal[EventName.HANGUP]
+    leg: Party | Literal[""]
+
+
+class CdrEvent(CallEndEvent):
+    """The final record is written: the whole CDR item, and its recording_url."""
+
+    state: Literal[EventName.CDR]
+    leg: Literal[""]
+    cdr: Cdr
+    recording_url: str
+
+
+PAYLOADS: dict[EventName, type[CallEvent]] = {
+    EventName.RINGING: RingingEvent,
+    EventName.ANSWERED: AnsweredEvent,
+    EventName.HANGUP: HangupEvent,
+    EventName.CDR: CdrEvent,
+}
