@@ -168,7 +168,10 @@ class Cluster:
         for name in self.replicas:
             if not self.alive(name):
                 self.replicas[name].start()
-        wait_for(lambda: sorted(map(str, self.owners().values())) == ["r1", "r2"], timeout, "one node for each replica")
+        # Asked of r1 itself: HAProxy may have both replicas out for a moment, as it starts during a hand-over
+        # (its first failed check takes a server out) and until `rise` checks pass.
+        wait_for(lambda: sorted(map(str, self.owners("r1").values())) == ["r1", "r2"], timeout,
+                 "one node for each replica")
         for name in self.replicas:
             self.lb.wait_status(name, "UP", timeout)
 
