@@ -7,7 +7,13 @@
 #
 # Environment (all optional):
 #   C2C_LAB_DIR     where the chroot lives       (default /var/cache/click2call-lab)
-#   C2C_LAB_RUN     run dir: logs, lab.env, pid  (default /tmp/click2call-lab)
+#   C2C_LAB_RUN     run dir: logs, lab.env, pid  (default /tmp/click2call-lab, or /tmp/click2call-lab-NODE)
+#   LAB_NODE        a named node of a multi-node lab (letters, digits, - and _): its own config, run, log,
+#                   spool and db dirs (/etc/click2call-asterisk-NODE ...), RTP range and entityid; give each
+#                   node its own C2C_LAB_RUN, LAB_ARI_PORT and LAB_SIP_PORT. Unset: the one default node.
+#   LAB_RTP_START / LAB_RTP_END  the node's RTP range (named node default: 2000 ports picked by LAB_SIP_PORT's
+#                   last digit, 5060 -> 10000-11999, 5061 -> 12000-13999 ...; default node: rtp.conf's 10000-30000)
+#   LAB_ENTITY_ID   the node's Asterisk entityid (named node default: 02:c2:... derived from the name)
 #   C2C_LAB_MIRROR  Debian mirror for the chroot (default http://deb.debian.org/debian)
 #   LAB_ARI_PORT    ARI/HTTP port                (default 8088)
 #   LAB_SIP_PORT    PJSIP UDP port               (default 5060)
@@ -22,16 +28,36 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB_DIR="${C2C_LAB_DIR:-/var/cache/click2call-lab}"
 ROOT="$LAB_DIR/sid"
-RUN="${C2C_LAB_RUN:-/tmp/click2call-lab}"
+NODE="${LAB_NODE:-}"
+if [ -n "$NODE" ] && ! [[ "$NODE" =~ ^[A-Za-z0-9_-]{1,32}$ ]]; then
+    echo "lab: ERROR: LAB_NODE must be 1-32 letters, digits, '-' or '_', got '$NODE'" >&2
+    exit 2
+fi
+SUFFIX="${NODE:+-$NODE}"                   # every per-node path: empty for the default node
+RUN="${C2C_LAB_RUN:-/tmp/click2call-lab$SUFFIX}"
 MIRROR="${C2C_LAB_MIRROR:-http://deb.debian.org/debian}"
 ARI_PORT="${LAB_ARI_PORT:-8088}"
 SIP_PORT="${LAB_SIP_PORT:-5060}"
 TRUNK_A_PORT="${LAB_TRUNK_A_PORT:-5070}"
 TRUNK_B_PORT="${LAB_TRUNK_B_PORT:-5071}"
 ARI_USER=click2call
-CONF_DIR=/etc/click2call-asterisk          # inside the chroot
+CONF_DIR=/etc/click2call-asterisk$SUFFIX   # inside the chroot
 CONF="$CONF_DIR/asterisk.conf"
-AST_RUNDIR=/run/click2call-asterisk        # must match astrundir in asterisk.conf
+AST_RUNDIR=/run/click2call-asterisk$SUFFIX # must match astrundir in asterisk.conf (install_conf rewrites it per node)
+RTP_START="${LAB_RTP_START:-}"
+RTP_END="${LAB_RTP_END:-}"
+ENTITY_ID="${LAB_ENTITY_ID:-}"
+if [ -n "$NODE" ]; then
+    # Nodes share 127.0.0.1: disjoint RTP ranges so that they never take each other's ports.
+    if [ -z "$RTP_START" ]; then
+        RTP_START=$((10000 + (SIP_PORT % 10) * 2000))
+        RTP_END=$((RTP_START + 1999))
+    fi
+    [ -n "$RTP_END" ] || RTP_END=$((RTP_START + 1999))
+    # Asterisk derives its entity id from a network card's MAC: in the lab every node would get the same one
+    # (a netns with only lo gives 00:00:00:00:00:00), and identical ids confuse channel and event routing.
+    [ -n "$ENTITY_ID" ] || ENTITY_ID="02:c2:$(printf %s "$NODE" | md5sum | cut -c1-8 | sed 's/../&:/g; s/:$//')"
+fi
 LOADPOOL_FIRST=9001
 LOADPOOL_LAST="${LAB_LOADPOOL_LAST:-9200}"
 START_TIMEOUT=60
@@ -74,6 +100,24 @@ umount_proc() {
         umount "$ROOT/proc" 2>/dev/null || umount -l "$ROOT/proc"
     fi
 }
+
+chroot_busy() {
+    # Some process (another node's Asterisk) still runs inside the chroot and needs its /proc.
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/root" 2>/dev/null)" = "$ROOT" ] && return 0
+    done
+    return 1
+}
+
+lock_chroot() {
+    # Nodes of one chroot start and stop concurrently: the /proc mount is theirs together (fd 9).
+    mkdir -p "$LAB_DIR"
+    exec 9>"$LAB_DIR/.lab.lock"
+    flock 9
+}
+
+unlock_chroot() { flock -u 9; exec 9>&-; }
 
 copy_hosts() {
     # Without the host's /etc/hosts every RTP/SIP setup inside the chroot
@@ -180,7 +224,9 @@ cmd_stop() {
     fi
     rm -f "$RUN/asterisk.pid"
     [ -d "$ROOT" ] && rm -f "$ROOT$AST_RUNDIR/asterisk.ctl"
-    umount_proc
+    lock_chroot
+    chroot_busy || umount_proc
+    unlock_chroot
     return 0
 }
 
@@ -197,13 +243,23 @@ install_conf() {
     sed -i -e "s/^bind = 127\.0\.0\.1:5060/bind = 127.0.0.1:$SIP_PORT/" \
            -e "s#sip:127\.0\.0\.1:5070#sip:127.0.0.1:$TRUNK_A_PORT#" \
            -e "s#sip:127\.0\.0\.1:5071#sip:127.0.0.1:$TRUNK_B_PORT#" "$dst/pjsip.conf"
+    if [ -n "$NODE" ]; then
+        # Every directory of asterisk.conf becomes the node's own (etc, run with its control socket, log,
+        # spool, astdb, cache), and the node gets its entity id.
+        sed -i -e "s#^\(ast[a-z]*dir => /[a-z/]*/click2call-asterisk\)\$#\1$SUFFIX#" \
+               -e "s#^\[options\]\$#[options]\nentityid = $ENTITY_ID#" "$dst/asterisk.conf"
+        grep -q "^astrundir => $AST_RUNDIR\$" "$dst/asterisk.conf" || die "asterisk.conf: astrundir not rewritten"
+    fi
+    if [ -n "$RTP_START" ]; then
+        sed -i -e "s/^rtpstart *=.*/rtpstart = $RTP_START/" -e "s/^rtpend *=.*/rtpend = $RTP_END/" "$dst/rtp.conf"
+    fi
     grep -rq '@[A-Z_]*PASSWORD@' "$dst" && die "unreplaced password placeholder in $dst"
     chmod 700 "$dst"
     chmod 600 "$dst"/*
     # Directories named in asterisk.conf.
-    mkdir -p "$ROOT$AST_RUNDIR" "$ROOT/var/log/click2call-asterisk" \
-        "$ROOT/var/spool/click2call-asterisk/recording" "$ROOT/var/lib/click2call-asterisk" \
-        "$ROOT/var/cache/click2call-asterisk"
+    mkdir -p "$ROOT$AST_RUNDIR" "$ROOT/var/log/click2call-asterisk$SUFFIX" \
+        "$ROOT/var/spool/click2call-asterisk$SUFFIX/recording" "$ROOT/var/lib/click2call-asterisk$SUFFIX" \
+        "$ROOT/var/cache/click2call-asterisk$SUFFIX"
 }
 
 cmd_start() {
@@ -215,6 +271,9 @@ cmd_start() {
         ari_pw="$(sed -n 's/^C2C_ARI_PASSWORD=//p' "$RUN/lab.env")"
         phone_pw="$(sed -n 's/^LAB_PHONE_PASSWORD=//p' "$RUN/lab.env")"
     fi
+    if [ -f "$RUN/lab.env" ] && [ "$(sed -n 's/^LAB_NODE=//p' "$RUN/lab.env")" != "$NODE" ] && asterisk_pid >/dev/null; then
+        die "$RUN runs another node's Asterisk: give each node its own C2C_LAB_RUN"
+    fi
     cmd_stop
     mkdir -p "$RUN"
     rm -f "$RUN/lab.env"
@@ -222,14 +281,16 @@ cmd_start() {
     [ -n "$ari_pw" ] || ari_pw="$(rand_secret)"
     [ -n "$phone_pw" ] || phone_pw="$(rand_secret)"
     install_conf "$ari_pw" "$phone_pw"
+    lock_chroot
     copy_hosts
     mount_proc
 
-    # -f: no fork, no console; output goes to the run dir log.
+    # -f: no fork, no console; output goes to the run dir log. 9>&-: the lock stays the script's.
     setsid chroot "$ROOT" /usr/sbin/asterisk -f -C "$CONF" \
-        </dev/null >"$RUN/asterisk.log" 2>&1 &
+        </dev/null >"$RUN/asterisk.log" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$RUN/asterisk.pid"
+    unlock_chroot
 
     url="http://127.0.0.1:$ARI_PORT"
     deadline=$((SECONDS + START_TIMEOUT))
@@ -259,7 +320,16 @@ LAB_ARI_PORT=$ARI_PORT
 LAB_TRUNK_A_PORT=$TRUNK_A_PORT
 LAB_TRUNK_B_PORT=$TRUNK_B_PORT
 ENV
-    log "asterisk up (pid $pid), ARI $url, env in $RUN/lab.env"
+    if [ -n "$NODE" ]; then
+        cat >>"$RUN/lab.env" <<ENV
+C2C_NODE_NAME=$NODE
+LAB_NODE=$NODE
+LAB_ENTITY_ID=$ENTITY_ID
+LAB_RTP_START=$RTP_START
+LAB_RTP_END=$RTP_END
+ENV
+    fi
+    log "asterisk${NODE:+ node $NODE} up (pid $pid), ARI $url, env in $RUN/lab.env"
 }
 
 cmd_status() {
@@ -286,7 +356,7 @@ case "${1:-}" in
         ast_cli "$*"
         ;;
     *)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

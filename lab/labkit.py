@@ -12,6 +12,15 @@ that play agent phones and carriers, all on 127.0.0.1.  Typical use::
         assert inv["request_uri"] == "sip:0899098899@127.0.0.1:5070"
     labkit.unregister(["101"], 5081)
 
+Several Asterisk nodes from the one chroot (lab.sh's LAB_NODE), phones registered to a chosen node, and
+HAProxy in front of several replicas of the service::
+
+    envs = labkit.start_nodes({"a": {"ari_port": 8088, "sip_port": 5060},
+                               "b": {"ari_port": 8089, "sip_port": 5061}})
+    labkit.register(["101"], 5081, node="a")  # 101 is on node a, reached through 127.0.0.1:5060
+    labkit.crash("b"); labkit.restart("b"); labkit.stop("a")
+    with labkit.HAProxy({"r1": 18081, "r2": 18082}, 18080) as lb: ...
+
 Only the standard library is used (the tests bring httpx themselves).
 Everything needs root (chroot/mount) for start/stop/cli; Sipp and register
 do not.
@@ -27,6 +36,7 @@ import subprocess
 import tempfile
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -49,7 +59,7 @@ def run_dir() -> Path:
 # Asterisk (lab/lab.sh)
 # --------------------------------------------------------------------------
 
-def _lab_sh(*args: str, timeout: float = 900) -> str:
+def _lab_sh(*args: str, timeout: float = 900, env: Mapping[str, str] | None = None) -> str:
     try:
         proc = subprocess.run(
             ["bash", str(LAB_SH), *args],
@@ -58,6 +68,7 @@ def _lab_sh(*args: str, timeout: float = 900) -> str:
             stderr=subprocess.STDOUT,
             text=True,
             timeout=timeout,
+            env={**os.environ, **env} if env else None,
         )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"lab.sh {' '.join(args)} timed out after {timeout}s:\n{exc.output or ''}") from None
@@ -66,9 +77,23 @@ def _lab_sh(*args: str, timeout: float = 900) -> str:
     return proc.stdout
 
 
-def read_env(path: str | os.PathLike | None = None) -> dict[str, str]:
-    """Parse $C2C_LAB_RUN/lab.env (KEY=VALUE lines) into a dict."""
-    p = Path(path) if path else run_dir() / "lab.env"
+def node_run_dir(node: str | None = None) -> Path:
+    """Where a node keeps its lab.env, pid and log: the run dir for the default node, run_dir()/node-NAME else."""
+    return run_dir() if node is None else run_dir() / f"node-{node}"
+
+
+def _node_sh_env(node: str | None, **settings: object) -> dict[str, str] | None:
+    """lab.sh's environment for a named node (None: the default node, lab.sh's own defaults)."""
+    if node is None:
+        return None
+    env = {"LAB_NODE": node, "C2C_LAB_RUN": str(node_run_dir(node))}
+    env.update({k: str(v) for k, v in settings.items() if v is not None})
+    return env
+
+
+def read_env(path: str | os.PathLike | None = None, node: str | None = None) -> dict[str, str]:
+    """Parse $C2C_LAB_RUN/lab.env (KEY=VALUE lines), or a named node's, into a dict."""
+    p = Path(path) if path else node_run_dir(node) / "lab.env"
     if not p.exists():
         raise LabError(f"{p} not found - is the lab started (lab/lab.sh start)?")
     env: dict[str, str] = {}
@@ -80,41 +105,69 @@ def read_env(path: str | os.PathLike | None = None) -> dict[str, str]:
     return env
 
 
-def start() -> dict[str, str]:
+def start(node: str | None = None, *, ari_port: int | None = None, sip_port: int | None = None,
+          rtp: tuple[int, int] | None = None, entity_id: str | None = None) -> dict[str, str]:
     """(Re)start Asterisk with fresh random passwords; returns the lab.env dict.
 
     Keys: C2C_ARI_URL (base URL, e.g. http://127.0.0.1:8088 - append /ari/...),
     C2C_ARI_USER, C2C_ARI_PASSWORD, C2C_ARI_APP, LAB_PHONE_PASSWORD,
     LAB_SIP_PORT, LAB_ARI_PORT, LAB_TRUNK_A_PORT, LAB_TRUNK_B_PORT.
     Provisions the chroot first if needed (slow only the first time).
+
+    node: a named node of a multi-node lab (lab.sh's LAB_NODE), run from node_run_dir(node), on its own
+    ari_port and sip_port (required), RTP range rtp=(first, last) and entity_id (lab.sh picks both if not
+    given); its lab.env also has C2C_NODE_NAME, LAB_NODE, LAB_ENTITY_ID, LAB_RTP_START and LAB_RTP_END.
     """
-    _lab_sh("start")
-    return read_env()
+    if node is None:
+        _lab_sh("start")
+        return read_env()
+    if ari_port is None or sip_port is None:
+        raise LabError(f"node {node}: give its ari_port and sip_port (every node needs its own)")
+    _lab_sh("start", env=_node_sh_env(node, LAB_ARI_PORT=ari_port, LAB_SIP_PORT=sip_port,
+                                      LAB_RTP_START=rtp[0] if rtp else None, LAB_RTP_END=rtp[1] if rtp else None,
+                                      LAB_ENTITY_ID=entity_id))
+    return read_env(node=node)
 
 
-def restart() -> dict[str, str]:
+def start_nodes(nodes: Mapping[str, Mapping[str, object]]) -> dict[str, dict[str, str]]:
+    """Start several named nodes at once, e.g. {"a": {"ari_port": 8088, "sip_port": 5060}, "b": {...}}
+    (keyword arguments of start()); returns each node's lab.env."""
+    _lab_sh("provision")  # once, not racing in every node's start
+    with ThreadPoolExecutor(len(nodes) or 1) as pool:
+        futures = {name: pool.submit(start, name, **kw) for name, kw in nodes.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def restart(node: str | None = None) -> dict[str, str]:
     """Restart Asterisk keeping its passwords (a PBX crash-and-recover that clients survive).
-    Registrations are lost, as on a real restart."""
-    _lab_sh("restart")
-    return read_env()
+    Registrations are lost, as on a real restart. A named node comes back on the ports, RTP range and
+    entity id of its lab.env."""
+    if node is None:
+        _lab_sh("restart")
+        return read_env()
+    env = read_env(node=node)
+    _lab_sh("restart", env=_node_sh_env(node, **{k: env[k] for k in (
+        "LAB_ARI_PORT", "LAB_SIP_PORT", "LAB_RTP_START", "LAB_RTP_END", "LAB_ENTITY_ID",
+        "LAB_TRUNK_A_PORT", "LAB_TRUNK_B_PORT")}))
+    return read_env(node=node)
 
 
-def stop() -> None:
-    _lab_sh("stop", timeout=60)
+def stop(node: str | None = None) -> None:
+    _lab_sh("stop", timeout=60, env=_node_sh_env(node))
 
 
-def crash() -> None:
+def crash(node: str | None = None) -> None:
     """SIGKILL Asterisk: no hangups, no goodbye on the ARI websocket - the connection just dies."""
-    pid = int((run_dir() / "asterisk.pid").read_text())
+    pid = int((node_run_dir(node) / "asterisk.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
-def cli(cmd: str) -> str:
+def cli(cmd: str, node: str | None = None) -> str:
     """Run one Asterisk CLI command (e.g. 'core show channels') and return its output."""
-    return _lab_sh("cli", cmd, timeout=30)
+    return _lab_sh("cli", cmd, timeout=30, env=_node_sh_env(node))
 
 
 class Lab:
@@ -416,7 +469,9 @@ class Sipp:
 # registration
 # --------------------------------------------------------------------------
 
-def _lab_value(name: str, default: str | None = None) -> str | None:
+def _lab_value(name: str, default: str | None = None, node: str | None = None) -> str | None:
+    if node is not None:  # a named node's own lab.env: the environment names the default node
+        return read_env(node=node).get(name, default)
     if os.environ.get(name):
         return os.environ[name]
     try:
@@ -427,22 +482,24 @@ def _lab_value(name: str, default: str | None = None) -> str | None:
 
 def register(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
              password: str | None = None, *, expires: int = 3600,
-             sip_port: int | None = None, rate: int = 200, timeout: float = 60.0) -> None:
+             sip_port: int | None = None, rate: int = 200, timeout: float = 60.0,
+             node: str | None = None) -> None:
     """REGISTER the extensions with Asterisk, Contact sip:EXT@127.0.0.1:<port>.
 
     contact_port: one port for all extensions, or a mapping ext -> port.
     password: digest password (default LAB_PHONE_PASSWORD from lab.env).
+    node: register with this named node (its SIP port and phone password, from its lab.env).
     Blocks until sipp is done; raises LabError if any registration failed.
     """
     exts = [str(e) for e in exts]
     if not exts:
         return
     if password is None:
-        password = _lab_value("LAB_PHONE_PASSWORD")
+        password = _lab_value("LAB_PHONE_PASSWORD", node=node)
         if not password:
             raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
     if sip_port is None:
-        sip_port = int(_lab_value("LAB_SIP_PORT", "5060"))
+        sip_port = int(_lab_value("LAB_SIP_PORT", "5060", node=node))
     ports = contact_port if isinstance(contact_port, Mapping) else {e: contact_port for e in exts}
     base = run_dir() / "sipp"
     base.mkdir(parents=True, exist_ok=True)
@@ -494,7 +551,7 @@ def _free_media_port() -> int:
 
 def place_call(ext: str, number: str, *, password: str | None = None,
                sip_port: int | None = None, hold_ms: int | None = None,
-               timeout: float = 30) -> dict:
+               timeout: float = 30, node: str | None = None) -> dict:
     """Let extension `ext` dial `number` like a desk phone; blocks for one call.
 
     Sends INVITE sip:<number>@127.0.0.1:<sip_port> From sip:<ext>@..., answers
@@ -505,14 +562,15 @@ def place_call(ext: str, number: str, *, password: str | None = None,
     SIP messages, see parse_messages...], "workdir": Path}.  Raises LabError
     (with the tail of sipp's error log; .messages/.workdir attached) if the
     call was not answered and ended normally within `timeout` seconds.
+    node: call through this named node (its SIP port and phone password).
     """
     ext, number = str(ext), str(number)
     if password is None:
-        password = _lab_value("LAB_PHONE_PASSWORD")
+        password = _lab_value("LAB_PHONE_PASSWORD", node=node)
         if not password:
             raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
     if sip_port is None:
-        sip_port = int(_lab_value("LAB_SIP_PORT", "5060"))
+        sip_port = int(_lab_value("LAB_SIP_PORT", "5060", node=node))
     base = run_dir() / "sipp"
     base.mkdir(parents=True, exist_ok=True)
     wd = Path(tempfile.mkdtemp(prefix=f"uac_call-{ext}-", dir=base))
@@ -552,3 +610,196 @@ def place_call(ext: str, number: str, *, password: str | None = None,
     return {"returncode": proc.returncode,
             "messages": parse_messages(message_file.read_text(errors="replace")),
             "workdir": wd}
+
+
+# --------------------------------------------------------------------------
+# HAProxy in front of several replicas of the service
+# --------------------------------------------------------------------------
+
+HAPROXY_CONFIG = """\
+# Written by lab/labkit.py (HAProxy): the load balancer in front of click2call's replicas.
+global
+    maxconn 4096
+    stats socket {socket} mode 600 level admin
+    log stdout format raw local0 info
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    # A sync click-to-call is answered once the agent answers: allow for the ring timeout and more.
+    timeout client 120s
+    timeout server 120s
+    timeout queue 5s
+    timeout http-request 10s
+    # A replica going away (SIGTERM: its listening socket closes first; SIGKILL) refuses connections: try
+    # again, on another replica (redispatch), instead of failing the client's request.
+    retries {retries}
+    option redispatch 1
+    retry-on conn-failure
+    # A new connection to the replica for each request: an idle kept-alive connection that the replica
+    # closes as it stops (or after its keep-alive timeout) would race with the next request sent on it, and
+    # a click-to-call is not safe to send twice.
+    option http-server-close
+
+frontend api
+    bind {host}:{port}
+    default_backend replicas
+
+backend replicas
+    balance roundrobin
+    option httpchk GET {check}
+    http-check expect status 200
+    # Checks every inter: a replica whose check fails `fall` times in a row is out; and one whose connections
+    # are refused (stopped, killed) is out at the first refused request, not only at its next checks.
+    default-server check inter {inter}ms fastinter {inter}ms downinter {inter}ms fall {fall} rise {rise} observe layer4 error-limit 1 on-error mark-down
+{servers}
+"""
+
+
+def _die_with_parent() -> None:
+    """A helper process started by a test run that gets killed must not outlive it (it would hold its port)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class HAProxy:
+    """Debian's haproxy (apt-get install haproxy) on HOST:port, balancing HTTP over the replicas.
+
+        with labkit.HAProxy({"r1": 18081, "r2": 18082}, 18080) as lb:
+            httpx.get(lb.base + "/v1/call", ...)
+            lb.wait_status("r1", "UP")
+
+    backends: server name -> port on HOST. check: the health check's path (`option httpchk GET <check>`), every
+    inter_ms, down after `fall` failures, up after `rise` successes; a server whose connection is refused is down
+    at once (observe layer4). The configuration and log are written to workdir (default: a new dir under the run
+    dir); `config()` shows it.
+    """
+
+    def __init__(self, backends: Mapping[str, int], port: int, *, check: str = "/readyz", inter_ms: int = 250,
+                 fall: int = 2, rise: int = 2, retries: int = 3, workdir: str | os.PathLike | None = None) -> None:
+        self.backends = dict(backends)
+        self.port = int(port)
+        self.check, self.inter_ms, self.fall, self.rise, self.retries = check, inter_ms, fall, rise, retries
+        base = Path(workdir) if workdir else run_dir() / "haproxy"
+        base.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"haproxy-{self.port}-", dir=base))
+        self.config_file = self.workdir / "haproxy.cfg"
+        self.socket = self.workdir / "admin.sock"
+        self.log_file = self.workdir / "haproxy.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def config(self) -> str:
+        servers = "\n".join(f"    server {name} {HOST}:{port}" for name, port in self.backends.items())
+        return HAPROXY_CONFIG.format(socket=self.socket, host=HOST, port=self.port, check=self.check,
+                                     inter=self.inter_ms, fall=self.fall, rise=self.rise, retries=self.retries,
+                                     servers=servers)
+
+    def start(self, timeout: float = 10.0) -> "HAProxy":
+        if self.proc is not None:
+            raise LabError(f"haproxy on port {self.port} already started")
+        binary = "/usr/sbin/haproxy"
+        if not Path(binary).exists():
+            raise LabError("haproxy not installed: apt-get install haproxy")
+        self.config_file.write_text(self.config())
+        checked = subprocess.run([binary, "-c", "-q", "-f", str(self.config_file)], capture_output=True, text=True)
+        if checked.returncode != 0:
+            raise LabError(f"haproxy refused {self.config_file}:\n{checked.stdout}{checked.stderr}")
+        log = open(self.log_file, "ab")
+        try:
+            # -db: in the foreground, so that this process is haproxy itself and stop() ends it.
+            self.proc = subprocess.Popen([binary, "-db", "-f", str(self.config_file)], stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         preexec_fn=_die_with_parent)
+        finally:
+            log.close()
+        _live_haproxy.add(self)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((HOST, self.port), timeout=0.5).close()
+                if self.socket.exists():
+                    return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"haproxy did not start on {HOST}:{self.port}{Sipp._tail(self.log_file)}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        p, self.proc = self.proc, None
+        _live_haproxy.discard(self)
+        if p is None or p.poll() is not None:
+            return
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def __enter__(self) -> "HAProxy":
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the runtime API (stats socket) ------------------------------------
+    def command(self, line: str) -> str:
+        """One command on the admin socket, e.g. 'show stat' or 'set server replicas/r1 state drain'."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(self.socket))
+            s.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """Each replica's row of `show stat`: status (UP, DOWN, MAINT, DRAIN, 'UP 1/2' while changing), scur
+        (requests in flight), stot (requests sent), check_status ..."""
+        lines = self.command("show stat").splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(header, line.split(","))) for line in lines[1:] if line]
+        return {r["svname"]: r for r in rows if r["pxname"] == "replicas" and r["svname"] in self.backends}
+
+    def status(self, name: str) -> str:
+        return self.servers()[name]["status"]
+
+    def wait_status(self, name: str, status: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (now := self.status(name)) != status:
+            if time.monotonic() > deadline:
+                raise LabError(f"haproxy: server {name} is {now}, not {status}, after {timeout}s")
+            time.sleep(0.05)
+
+    def set_state(self, name: str, state: str) -> None:
+        """ready, drain (no new requests, those in flight go on) or maint (out of the rotation)."""
+        answer = self.command(f"set server replicas/{name} state {state}").strip()
+        if answer:
+            raise LabError(f"haproxy: set server {name} state {state}: {answer}")
+
+    def log(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+_live_haproxy: "weakref.WeakSet[HAProxy]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_haproxies() -> None:
+    for h in list(_live_haproxy):
+        try:
+            h.stop()
+        except Exception:
+            pass

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh Debian machine (as root): installs uv and the locked
-# Python dependencies, PostgreSQL, the lab Asterisk (Debian sid chroot) and sipp, then runs pytest.
+# Python dependencies, PostgreSQL, HAProxy, the lab Asterisk (Debian sid chroot) and sipp, then runs pytest.
 # The lab tests start and stop Asterisk and the simulated phones themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v uv >/dev/null || python3 -m pip install -q "uv==0.13.9"
-# The records tests run on SQLite and on a real PostgreSQL server (started by the tests themselves).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+# The records tests run on SQLite and on a real PostgreSQL server (started by the tests themselves); the cluster
+# tests put HAProxy in front of the service's replicas.
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 uv sync --frozen -q
 lab/lab.sh provision
