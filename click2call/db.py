@@ -331,6 +331,6 @@ async def open_database(url: str) -> AsyncEngine:
         engine = create_async_engine(url, pool_pre_ping=True)
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":  # replicas starting together: one migrates, the others then see it done
-            pass
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         await conn.run_sync(_upgrade)
     return engine

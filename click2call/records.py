@@ -144,7 +144,8 @@ _TOKEN_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.bindpa
 _CLAIM = calls.update().where(
     calls.c.call_id == sa.bindparam("_call_id"), calls.c.node == sa.bindparam("_node"),
     calls.c.status == CallStatus.IN_PROGRESS, calls.c.claimed_by.is_(None))
-_ADOPT = calls.update().where(calls.c.node == sa.bindparam("_node"), calls.c.status == CallStatus.IN_PROGRESS)
+_ADOPT = calls.update().where(calls.c.call_id.in_(sa.bindparam("_ids", expanding=True)),
+                              calls.c.status == CallStatus.IN_PROGRESS)
 _OF_NODE = sa.select(calls).where(calls.c.node == sa.bindparam("_node"), calls.c.status == CallStatus.IN_PROGRESS)
 _REQUESTS_DONE = call_requests.update().where(
     call_requests.c.call_id == sa.bindparam("_call_id"), call_requests.c.done_at.is_(None))
@@ -250,8 +251,9 @@ class CallStore:
                 rows = await conn.execute(_OF_NODE.with_for_update() if replica and self._postgresql else _OF_NODE,
                                           {"_node": node})
             states = [state_from_row(dict(r)) for r in rows.mappings()]  # as they were: unstarted ones start
-            if node is not None and replica is not None:
-                await conn.execute(_ADOPT, {"_node": node, "claimed_by": replica})
+            if node is not None and replica is not None and states:
+                # Only those read: a call recorded since is its START notification's to start.
+                await conn.execute(_ADOPT, {"_ids": [s.spec.call_id for s in states], "claimed_by": replica})
             return states
 
     async def claim(self, call_id: str, node: str, replica: str) -> CallState | None:

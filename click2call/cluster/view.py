@@ -15,13 +15,13 @@ from ..stasis_app.ari import Ari, AriError
 from .leases import DB_NOW
 
 
-async def registered(ari: Ari) -> int | None:
-    """PJSIP endpoints online on a node; None when it cannot be asked."""
+async def registered(ari: Ari, trunks: set[str]) -> int | None:
+    """Extensions online on a node (PJSIP endpoints but the hotlines' trunks); None when it cannot be asked."""
     try:
         endpoints = await ari.request("GET", "/endpoints/PJSIP")
     except AriError:
         return None
-    return sum(1 for e in endpoints or () if e.get("state") == "online")
+    return sum(1 for e in endpoints or () if e.get("state") == "online" and e.get("resource") not in trunks)
 
 
 async def entity_ids(aris: dict[str, Ari]) -> dict[str, str]:
@@ -37,7 +37,7 @@ async def entity_ids(aris: dict[str, Ari]) -> dict[str, str]:
     return {node: e for node, e in zip(aris, found) if e}
 
 
-async def cluster(engine: AsyncEngine, aris: dict[str, Ari], lease: float) -> dict:
+async def cluster(engine: AsyncEngine, aris: dict[str, Ari], lease: float, trunks: set[str]) -> dict:
     async with engine.connect() as conn:
         now = (await conn.execute(sa.select(DB_NOW))).scalar_one() if engine.dialect.name == "postgresql" \
             else time.time()
@@ -45,7 +45,7 @@ async def cluster(engine: AsyncEngine, aris: dict[str, Ari], lease: float) -> di
         alive = [dict(r) for r in (await conn.execute(sa.select(replicas).order_by(replicas.c.name))).mappings()]
         active = dict((await conn.execute(sa.select(calls.c.node, sa.func.count()).where(
             calls.c.status == CallStatus.IN_PROGRESS).group_by(calls.c.node))).all())
-    online = await asyncio.gather(*(registered(a) for a in aris.values()))
+    online = await asyncio.gather(*(registered(a, trunks) for a in aris.values()))
     nodes = []
     for (name, ari), count in zip(aris.items(), online):
         held = leases.get(name, {})

@@ -177,7 +177,7 @@ async def cluster_status(request: Request, caller: Caller) -> Cluster:
     if not caller.tenant.is_operator:
         raise ApiError("FORBIDDEN", "the cluster's state is for the operator's tokens")
     state = request.app.state
-    found = await view.cluster(state.engine, state.replica.aris, state.settings.node_lease)
+    found = await view.cluster(state.engine, state.replica.aris, state.settings.node_lease, state.settings.trunks())
     if not state.settings.cluster:  # one replica runs every node, without leases
         for node in found["nodes"]:
             node.update(owner=state.replica.id, lease_expires_in=None)

@@ -294,7 +294,9 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             return ended, [ReportAnswered(code, message), Finish()]
 
         case Ringing(leg, at, sip_call_id) if state.leg(leg).alive and not state.leg(leg).ringing:
-            return state.with_leg(leg, ringing=True, ringing_at=at, sip_call_id=sip_call_id or state.leg(leg).sip_call_id), []
+            # A customer rings only once dialled: bridged (also when the dial was made by a replica that stopped).
+            return state.with_leg(leg, ringing=True, ringing_at=at, bridged=state.leg(leg).bridged or leg == Party.CUSTOMER,
+                                  sip_call_id=sip_call_id or state.leg(leg).sip_call_id), []
 
         case Answered(Party.AGENT, at, sip_call_id) if phase is Phase.AGENT_RINGING:
             state = state.with_leg(Party.AGENT, answered=True, answered_at=at,
@@ -307,7 +309,7 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             return state.with_leg(Party.CUSTOMER, bridged=True), [DialCustomer(spec)]
 
         case Answered(Party.CUSTOMER, at, sip_call_id) if phase is Phase.DIALING:
-            state = state.with_leg(Party.CUSTOMER, answered=True, answered_at=at,
+            state = state.with_leg(Party.CUSTOMER, answered=True, answered_at=at, bridged=True,
                                    sip_call_id=sip_call_id or state.customer.sip_call_id)
             return replace(state, phase=Phase.CONNECTED), [StartRecording(spec)] if spec.recording_url else []
 
@@ -381,10 +383,15 @@ def resync(state: CallState, channels: dict[str, str], at: float) -> list[Event]
         elif name == Party.AGENT and state.phase is Phase.AGENT_RINGING and now == "Up":
             out.append(Answered(name, at))
         elif name == Party.CUSTOMER and state.phase is Phase.DIALING:
-            if not leg.bridged:
-                out.append(CustomerReady())
-            elif now == "Up":
+            # A record does not say whether the customer was dialled (a call adopted from another replica): the
+            # channel does. Ringing or up, it was; still down, it is to be bridged and dialled.
+            if now == "Up":
                 out.append(Answered(name, at))
+            elif now in ("Ring", "Ringing"):
+                if not leg.ringing:
+                    out.append(Ringing(name, at))
+            elif not leg.bridged:
+                out.append(CustomerReady())
     return out
 
 

@@ -3,7 +3,7 @@
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app.call_flow import (
     Answered, ChannelGone, CreateCustomer, CustomerFailed, CustomerReady, DestroyBridge, DialCustomer, Finish, Hangup, HangupRequested,
-    OriginateAgent, OriginateFailed, Originated, Phase, ReportAnswered, Start,
+    OriginateAgent, OriginateFailed, Originated, Phase, ReportAnswered, Ringing, Start,
 )
 
 from .factories import SPEC
@@ -148,6 +148,13 @@ def test_resync_after_reconnect_catches_up_on_missed_events():
     assert flow.resync(bridged(), {AGENT: "Up", CUSTOMER: "Down"}, 9.0) == [CustomerReady()]
     dialled = run(CustomerReady(), state=bridged())[0]
     assert flow.resync(dialled, {AGENT: "Up", CUSTOMER: "Up"}, 9.0) == [Answered("customer", 9.0)]
+    # Adopted from a replica that stopped: the record cannot say the customer was dialled; its channel can. Ringing
+    # or up, it is not dialled again.
+    assert flow.resync(bridged(), {AGENT: "Up", CUSTOMER: "Ringing"}, 9.0) == [Ringing("customer", 9.0)]
+    assert flow.resync(bridged(), {AGENT: "Up", CUSTOMER: "Up"}, 9.0) == [Answered("customer", 9.0)]
+    rang, commands = run(Ringing("customer", 9.0), state=bridged())
+    assert rang.customer.bridged and commands == [[]]
+    assert run(CustomerReady(), state=rang)[1] == [[]]  # a late StasisStart of the customer dials nothing more
     # Asterisk restarted: both legs vanished; the system, not a party, ended the call.
     lost = flow.resync(dialled, {}, 9.0)
     assert lost == [ChannelGone("agent", 38, "vanished while ARI was disconnected", 9.0, by="system"),

@@ -68,6 +68,7 @@ async def test_replicas_starting_together_on_a_new_database_all_open_it(postgres
     """Several replicas start at once on an empty PostgreSQL database: one migrates, the others wait and find it
     done (without the lock they raced to create the same tables)."""
     url = postgres.new_database()
-    engines = await asyncio.gather(*(open_database(url) for _ in range(4)))
+    async with asyncio.timeout(60):  # unlocked, they fail or wait on each other for good
+        engines = await asyncio.gather(*(open_database(url) for _ in range(4)))
     for engine in engines:
         await engine.dispose()
