@@ -130,7 +130,10 @@ class Service:
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready: bool = True) -> "Service":
-        """Start and wait for /readyz (ARI connected), or only /healthz when ready is False."""
+        """Start and wait for /readyz (ARI connected), or only /healthz when ready is False. A service that does
+        not get there is stopped before this raises: nothing is left running that nobody will stop."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"click2call (pid {self.proc.pid}) is still running; stop it first")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "click2call", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -147,6 +150,7 @@ class Service:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"click2call not ready in 20 s:\n{self.log()}")
 
     def stop(self) -> None:
@@ -186,9 +190,11 @@ def pg_api(lab, phones, carriers, postgres, tmp_path_factory):
     env = service_env(lab, C2C_ARI_APP="click2call-pg", C2C_LISTEN=f"127.0.0.1:{free_port()}",
                       C2C_DATABASE_URL=postgres.new_database(), C2C_RECORDINGS_DIR=str(work / "rec"))
     svc = Service(env, str(work / "click2call.log")).start()
-    with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
-        yield client
-    svc.stop()
+    try:
+        with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+            yield client
+    finally:
+        svc.stop()
 
 
 @pytest.fixture
@@ -200,8 +206,8 @@ def own_service(lab, phones, carriers, tmp_path, database_url):
     def start(**extra: str) -> Service:
         env = service_env(lab, C2C_ARI_APP="click2call-own", C2C_LISTEN=f"127.0.0.1:{free_port()}",
                           C2C_DATABASE_URL=database_url, C2C_RECORDINGS_DIR=str(tmp_path / "recordings"), **extra)
-        started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")).start())
-        return started[-1]
+        started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")))
+        return started[-1].start()
 
     yield start
     for svc in started:
