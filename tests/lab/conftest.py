@@ -170,8 +170,8 @@ class Service:
 @pytest.fixture(scope="session")
 def service(lab, phones, carriers, tmp_path_factory):
     work = tmp_path_factory.mktemp("service")
-    svc = Service(service_env(lab, C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RECORDINGS_DIR=str(work / "rec")),
-                  str(work / "click2call.log")).start()
+    svc = Service(service_env(lab, C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RECORDINGS_DIR=str(work / "rec"),
+                              LAB_SERVICE_SCOPE="session"), str(work / "click2call.log")).start()
     yield svc
     svc.stop()
 
@@ -188,7 +188,8 @@ def pg_api(lab, phones, carriers, postgres, tmp_path_factory):
     """A twin of the session's service that keeps its records in a real PostgreSQL (own app name and port)."""
     work = tmp_path_factory.mktemp("pg-service")
     env = service_env(lab, C2C_ARI_APP="click2call-pg", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=postgres.new_database(), C2C_RECORDINGS_DIR=str(work / "rec"))
+                      C2C_DATABASE_URL=postgres.new_database(), C2C_RECORDINGS_DIR=str(work / "rec"),
+                      LAB_SERVICE_SCOPE="session")
     svc = Service(env, str(work / "click2call.log")).start()
     try:
         with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
