@@ -120,6 +120,36 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+# Set once the lab is found broken (Asterisk no longer takes ARI clients): the test that found it fails with the
+# diagnosis, and every later lab test is skipped, saying so, instead of failing the same way after its own wait.
+BROKEN: dict[str, str] = {}
+
+
+def check_lab(apps=(), test: str | None = None) -> str:
+    """What the lab says after a failure; marks the lab broken when Asterisk does not take ARI clients."""
+    healthy, report = labkit.diagnose(apps=apps)
+    if not healthy and not BROKEN:
+        BROKEN["test"] = test or os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+        BROKEN["why"] = "; ".join(line for line in report.splitlines() if "FAILED" in line or "NOT RUNNING" in line
+                                  ) or report.splitlines()[0]
+    return f"\n--- the lab: {'healthy' if healthy else 'BROKEN'} ---\n{report}"
+
+
+def pytest_runtest_setup(item):
+    if BROKEN:
+        pytest.skip(f"the lab broke in {BROKEN['test']} ({BROKEN['why']}; that failure has the diagnosis)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and not BROKEN:
+        text = check_lab(test=item.nodeid)  # a few ms when the lab is healthy
+        if BROKEN:
+            report.sections.append(("the lab", text))
+    return report
+
+
 class Service:
     """`click2call serve` as a real process."""
 
@@ -151,7 +181,9 @@ class Service:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"click2call not ready in 20 s:\n{self.log()}")
+        # Stopped first, so probing its app name takes nothing from it.
+        lab = check_lab([self.env["C2C_ARI_APP"]]) if ready and "C2C_ARI_APP" in self.env else ""
+        raise RuntimeError(f"click2call not ready in 20 s:\n{self.log()}{lab}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
