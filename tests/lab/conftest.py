@@ -14,6 +14,7 @@ Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import signal
 import socket
@@ -230,15 +231,25 @@ def pg_api(lab, phones, carriers, postgres, tmp_path_factory):
         svc.stop()
 
 
+_own_apps = itertools.count(1)
+
+
 @pytest.fixture
 def own_service(lab, phones, carriers, tmp_path, database_url):
-    """Start services of a test's own: another ARI app name, port and database (SQLite, then PostgreSQL) than
-    the session's, with extra environment. All are stopped after the test."""
+    """Start services of a test's own: another port and database (SQLite, then PostgreSQL) than the session's, with
+    extra environment, and an ARI app name of their own. All are stopped after the test.
+
+    A new app name for every service: under a shared one, a service took over what the previous test's service
+    left in Asterisk under it: the app with its subscriptions to leftover channels and bridges, and a websocket
+    session perhaps still being torn down, which Asterisk sends ApplicationReplaced (synchronously, before it
+    answers the new upgrade) and whose teardown can leave the name just registered inactive (res_stasis
+    app_update). A service restarted within its test keeps its name, as a real restart does."""
     started = []
 
     def start(**extra: str) -> Service:
-        env = service_env(lab, C2C_ARI_APP="click2call-own", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                          C2C_DATABASE_URL=database_url, C2C_RECORDINGS_DIR=str(tmp_path / "recordings"), **extra)
+        env = service_env(lab, C2C_ARI_APP=f"click2call-own-{next(_own_apps)}",
+                          C2C_LISTEN=f"127.0.0.1:{free_port()}", C2C_DATABASE_URL=database_url,
+                          C2C_RECORDINGS_DIR=str(tmp_path / "recordings"), **extra)
         started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")))
         return started[-1].start()
 
