@@ -28,6 +28,8 @@ do not.
 from __future__ import annotations
 
 import atexit
+import base64
+import collections
 import os
 import re
 import signal
@@ -35,6 +37,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -60,21 +65,19 @@ def run_dir() -> Path:
 # --------------------------------------------------------------------------
 
 def _lab_sh(*args: str, timeout: float = 900, env: Mapping[str, str] | None = None) -> str:
-    try:
-        proc = subprocess.run(
-            ["bash", str(LAB_SH), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **env} if env else None,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise LabError(f"lab.sh {' '.join(args)} timed out after {timeout}s:\n{exc.output or ''}") from None
+    # Its own process group, so a timeout ends the whole of it (an `asterisk -rx` waiting on a stuck Asterisk too).
+    with subprocess.Popen(["bash", str(LAB_SH), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                          env={**os.environ, **env} if env else None) as proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            raise LabError(f"lab.sh {' '.join(args)} timed out after {timeout}s:\n{out or ''}") from None
     if proc.returncode != 0:
-        raise LabError(f"lab.sh {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}")
-    return proc.stdout
+        raise LabError(f"lab.sh {' '.join(args)} failed (exit {proc.returncode}):\n{out}")
+    return out
 
 
 def node_run_dir(node: str | None = None) -> Path:
@@ -168,6 +171,146 @@ def crash(node: str | None = None) -> None:
 def cli(cmd: str, node: str | None = None) -> str:
     """Run one Asterisk CLI command (e.g. 'core show channels') and return its output."""
     return _lab_sh("cli", cmd, timeout=30, env=_node_sh_env(node))
+
+
+# --------------------------------------------------------------------------
+# health: does Asterisk's HTTP server still take ARI clients?
+# --------------------------------------------------------------------------
+
+PROBE_APP = "c2c-lab-probe"
+
+
+def ari_ping(env: Mapping[str, str], timeout: float = 5.0) -> str:
+    """GET /ari/asterisk/ping over plain HTTP; returns e.g. "200 in 0.004 s". Raises LabError."""
+    request = urllib.request.Request(env["C2C_ARI_URL"] + "/ari/asterisk/ping", headers=_basic_auth(env))
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, urllib.error.URLError) as exc:
+        raise LabError(f"no answer within {timeout:g} s ({type(exc).__name__}: {exc})") from None
+    if status != 200:
+        raise LabError(f"answered {status}")
+    return f"{status} in {time.monotonic() - started:.3f} s"
+
+
+def ari_upgrade(env: Mapping[str, str], app: str, timeout: float = 5.0) -> str:
+    """Open the ARI event websocket of `app` as the service does (GET /ari/events with Upgrade), then close it with
+    a close frame; returns Asterisk's status line and how long it took. Raises LabError if the connection or the
+    answer does not come within `timeout` seconds. Registering an app that another client holds takes it over
+    (Asterisk sends that client ApplicationReplaced), so probe a live service's app only once it is stopped."""
+    url = urllib.parse.urlsplit(env["C2C_ARI_URL"])
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in {
+        "Host": url.netloc, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
+        "Sec-WebSocket-Version": "13", **_basic_auth(env)}.items())
+    request = f"GET /ari/events?app={urllib.parse.quote(app)}&subscribeAll=false HTTP/1.1\r\n{head}\r\n"
+    started = time.monotonic()
+    try:
+        with socket.create_connection((url.hostname, url.port or 80), timeout=timeout) as s:
+            s.settimeout(max(0.1, timeout - (time.monotonic() - started)))
+            s.sendall(request.encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise LabError(f"connection closed after {time.monotonic() - started:.3f} s without an answer")
+                answer += chunk
+            status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
+            if status.split(" ")[1:2] != ["101"]:
+                raise LabError(f"answered {status!r}")
+            # A client's close frame (masked, code 1000): Asterisk ends the session as for any client.
+            mask = os.urandom(4)
+            s.sendall(bytes([0x88, 0x82]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"\x03\xe8")))
+    except TimeoutError:
+        raise LabError(f"no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise LabError(f"{type(exc).__name__}: {exc}") from None
+    return f"{status} in {time.monotonic() - started:.3f} s"
+
+
+def _basic_auth(env: Mapping[str, str]) -> dict[str, str]:
+    token = base64.b64encode(f"{env['C2C_ARI_USER']}:{env['C2C_ARI_PASSWORD']}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def tcp_connections(port: int) -> list[str]:
+    """`ss -tanp` lines of every TCP socket on `port` (either end), with the processes that hold them."""
+    try:
+        out = subprocess.run(["ss", "-tanpH", f"( sport = :{port} or dport = :{port} )"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [f"(ss failed: {exc})"]
+    return [" ".join(line.split()) for line in out.splitlines() if line.strip()]
+
+
+def summarize_connections(lines: list[str], port: int) -> str:
+    """Counts by state, and which processes hold the client ends of the connections to `port`."""
+    states = collections.Counter(line.split()[0] for line in lines)
+    clients = collections.Counter()
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 5 and fields[4].endswith(f":{port}") and fields[0] not in ("LISTEN", "TIME-WAIT"):
+            who = re.findall(r'\("([^"]+)",pid=(\d+)', line)
+            clients[", ".join(f"{name} pid {pid}" for name, pid in who) or "(no process: closed)"] += 1
+    listen = next((line for line in lines if line.startswith("LISTEN")), "")
+    backlog = f"; accept queue {listen.split()[1]} of {listen.split()[2]}" if listen else "; NOTHING LISTENS"
+    return (f"TCP sockets on :{port}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "none")
+            + backlog + "\nclient ends of connections to it: "
+            + ("; ".join(f"{n} x {who}" for who, n in clients.most_common()) or "none"))
+
+
+def asterisk_alive() -> bool:
+    try:
+        pid = int((run_dir() / "asterisk.pid").read_text())
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "asterisk"
+    except (OSError, ValueError):
+        return False
+
+
+def diagnose(env: Mapping[str, str] | None = None, apps: Iterable[str] = (), timeout: float = 5.0,
+             full: bool = False) -> tuple[bool, str]:
+    """Is the lab's Asterisk still taking ARI clients? Checks REST (ping) and a websocket upgrade for a probe app
+    and for each of `apps`; when one fails (or with full=True) adds what Asterisk says (CLI) and who holds TCP
+    connections to its ARI port. Returns (healthy, report)."""
+    if env is None:
+        try:
+            env = read_env()
+        except LabError as exc:
+            return False, str(exc)
+    lines, healthy = [], asterisk_alive()
+    lines.append(f"asterisk process: {'running' if healthy else 'NOT RUNNING'}")
+    checks = [("ARI REST GET /ari/asterisk/ping", lambda: ari_ping(env, timeout))]
+    for app in dict.fromkeys([PROBE_APP, *apps]):
+        checks.append((f"ARI websocket upgrade for app {app}", lambda app=app: ari_upgrade(env, app, timeout)))
+    for what, check in checks:
+        try:
+            lines.append(f"{what}: {check()}")
+        except LabError as exc:
+            healthy = False
+            lines.append(f"{what}: FAILED: {exc}")
+    if not healthy or full:
+        port = int(urllib.parse.urlsplit(env["C2C_ARI_URL"]).port or 80)
+        conns = tcp_connections(port)
+        lines.append(summarize_connections(conns, port))
+        cli_answers = True
+        for cmd in ("ari show websocket sessions", "ari show apps", "http show status", "core show threads"):
+            if not cli_answers:
+                break
+            try:
+                out = _lab_sh("cli", cmd, timeout=10)
+            except LabError as exc:
+                out, cli_answers = f"(no answer, so no more commands: {str(exc).splitlines()[0]})", False
+            if cmd == "core show threads":  # hundreds of lines: count them by what started them
+                started = collections.Counter(m.group(1) for m in re.finditer(r"^0x\w+ +\d+ +(\S+)", out, re.M))
+                out = ", ".join(f"{n} {name}" for name, n in started.most_common()) or out
+            out = "\n".join(line for line in out.splitlines() if "ethernet interface" not in line)
+            lines.append(f"--- asterisk> {cmd}\n{out.rstrip()}")
+        lines.append("--- ss -tanp (ARI port, TIME-WAIT left out)\n"
+                     + "\n".join(line for line in conns if not line.startswith("TIME-WAIT")))
+    return healthy, "\n".join(lines)
 
 
 class Lab:

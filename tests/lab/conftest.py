@@ -14,6 +14,7 @@ Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import signal
 import socket
@@ -120,6 +121,36 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+# Set once the lab is found broken (Asterisk no longer takes ARI clients): the test that found it fails with the
+# diagnosis, and every later lab test is skipped, saying so, instead of failing the same way after its own wait.
+BROKEN: dict[str, str] = {}
+
+
+def check_lab(apps=(), test: str | None = None) -> str:
+    """What the lab says after a failure; marks the lab broken when Asterisk does not take ARI clients."""
+    healthy, report = labkit.diagnose(apps=apps)
+    if not healthy and not BROKEN:
+        BROKEN["test"] = test or os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+        BROKEN["why"] = "; ".join(line for line in report.splitlines() if "FAILED" in line or "NOT RUNNING" in line
+                                  ) or report.splitlines()[0]
+    return f"\n--- the lab: {'healthy' if healthy else 'BROKEN'} ---\n{report}"
+
+
+def pytest_runtest_setup(item):
+    if BROKEN:
+        pytest.skip(f"the lab broke in {BROKEN['test']} ({BROKEN['why']}; that failure has the diagnosis)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and not BROKEN:
+        text = check_lab(test=item.nodeid)  # a few ms when the lab is healthy
+        if BROKEN:
+            report.sections.append(("the lab", text))
+    return report
+
+
 class Service:
     """`click2call serve` as a real process."""
 
@@ -130,7 +161,10 @@ class Service:
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready: bool = True) -> "Service":
-        """Start and wait for /readyz (ARI connected), or only /healthz when ready is False."""
+        """Start and wait for /readyz (ARI connected), or only /healthz when ready is False. A service that does
+        not get there is stopped before this raises: nothing is left running that nobody will stop."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"click2call (pid {self.proc.pid}) is still running; stop it first")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "click2call", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -147,7 +181,10 @@ class Service:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"click2call not ready in 20 s:\n{self.log()}")
+        self.stop()
+        # Stopped first, so probing its app name takes nothing from it.
+        lab = check_lab([self.env["C2C_ARI_APP"]]) if ready and "C2C_ARI_APP" in self.env else ""
+        raise RuntimeError(f"click2call not ready in 20 s:\n{self.log()}{lab}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -166,8 +203,8 @@ class Service:
 @pytest.fixture(scope="session")
 def service(lab, phones, carriers, tmp_path_factory):
     work = tmp_path_factory.mktemp("service")
-    svc = Service(service_env(lab, C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RECORDINGS_DIR=str(work / "rec")),
-                  str(work / "click2call.log")).start()
+    svc = Service(service_env(lab, C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RECORDINGS_DIR=str(work / "rec"),
+                              LAB_SERVICE_SCOPE="session"), str(work / "click2call.log")).start()
     yield svc
     svc.stop()
 
@@ -184,24 +221,37 @@ def pg_api(lab, phones, carriers, postgres, tmp_path_factory):
     """A twin of the session's service that keeps its records in a real PostgreSQL (own app name and port)."""
     work = tmp_path_factory.mktemp("pg-service")
     env = service_env(lab, C2C_ARI_APP="click2call-pg", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=postgres.new_database(), C2C_RECORDINGS_DIR=str(work / "rec"))
+                      C2C_DATABASE_URL=postgres.new_database(), C2C_RECORDINGS_DIR=str(work / "rec"),
+                      LAB_SERVICE_SCOPE="session")
     svc = Service(env, str(work / "click2call.log")).start()
-    with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
-        yield client
-    svc.stop()
+    try:
+        with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+            yield client
+    finally:
+        svc.stop()
+
+
+_own_apps = itertools.count(1)
 
 
 @pytest.fixture
 def own_service(lab, phones, carriers, tmp_path, database_url):
-    """Start services of a test's own: another ARI app name, port and database (SQLite, then PostgreSQL) than
-    the session's, with extra environment. All are stopped after the test."""
+    """Start services of a test's own: another port and database (SQLite, then PostgreSQL) than the session's, with
+    extra environment, and an ARI app name of their own. All are stopped after the test.
+
+    A new app name for every service: under a shared one, a service took over what the previous test's service
+    left in Asterisk under it: the app with its subscriptions to leftover channels and bridges, and a websocket
+    session perhaps still being torn down, which Asterisk sends ApplicationReplaced (synchronously, before it
+    answers the new upgrade) and whose teardown can leave the name just registered inactive (res_stasis
+    app_update). A service restarted within its test keeps its name, as a real restart does."""
     started = []
 
     def start(**extra: str) -> Service:
-        env = service_env(lab, C2C_ARI_APP="click2call-own", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                          C2C_DATABASE_URL=database_url, C2C_RECORDINGS_DIR=str(tmp_path / "recordings"), **extra)
-        started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")).start())
-        return started[-1]
+        env = service_env(lab, C2C_ARI_APP=f"click2call-own-{next(_own_apps)}",
+                          C2C_LISTEN=f"127.0.0.1:{free_port()}", C2C_DATABASE_URL=database_url,
+                          C2C_RECORDINGS_DIR=str(tmp_path / "recordings"), **extra)
+        started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")))
+        return started[-1].start()
 
     yield start
     for svc in started:

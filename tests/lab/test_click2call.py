@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from .conftest import API_PORT, HOTLINE_A, HOTLINE_B, TOKEN
-from .helpers import agent_invite, assert_cleaned_up, click, fail, invite_to, unique_phone, wait_for
+from .helpers import agent_invite, assert_cleaned_up, click, fail, final_record, invite_to, unique_phone, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -35,6 +35,7 @@ def test_sync_returns_only_after_the_agent_answered(api, ari, phones, carriers):
     assert agent_state(ari, body["call_id"]) == "Up"
     invite_to(carriers[HOTLINE_B], phone)  # then the customer is dialled
     assert_cleaned_up(ari, body["call_id"])
+    assert final_record(api, body["call_id"])["status"] == "ANSWERED"  # over for the service too: 112 is free
 
 
 def test_async_returns_while_the_agent_still_rings(api, ari, phones, carriers):

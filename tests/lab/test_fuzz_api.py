@@ -24,7 +24,7 @@ pytestmark = pytest.mark.lab
 def fuzz_service(lab, phones, carriers, tmp_path_factory):
     work = tmp_path_factory.mktemp("fuzz")
     env = service_env(lab, C2C_ARI_APP="click2call-fuzz", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RATE_LIMIT="0")
+                      C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_RATE_LIMIT="0", LAB_SERVICE_SCOPE="module")
     svc = Service(env, str(work / "svc.log")).start()
     yield svc
     svc.stop()
