@@ -125,6 +125,12 @@ def _nodes(text: str, info: ValidationInfo) -> tuple[Node, ...]:
         refuse(str(exc))
 
 
+def _context(text: str, name: str) -> str:
+    if text and not NAME_RE.fullmatch(text):
+        refuse(f"{name} is not a dialplan context name: {text!r}")
+    return text
+
+
 def _replica_name(text: str, info: ValidationInfo) -> str:
     return text or f"{socket.gethostname()}:{info.data.get('listen', ('', 8000))[1]}"
 
@@ -187,6 +193,9 @@ class Settings(BaseSettings):
     node_lease: Number(1, 600) = 10.0  # seconds: how soon another replica takes the nodes of one that died
     node_down_after: Number(1, 86400) = 30.0  # seconds a node's ARI is unreachable before its calls are lost
     replica_name: Annotated[str, PlainValidator(_replica_name)] = Field("", validate_default=True)
+    # a dialplan context agent legs are originated into, which hands them to the app ([click2call-stasis] in
+    # asterisk-conf: it retries while no replica runs the app); "": straight into the app
+    agent_context: Annotated[str, _rule(_context)] = ""
 
     @model_validator(mode="after")
     def _whole(self) -> "Settings":

@@ -87,7 +87,6 @@ asterisk_nodes = sa.Table(
     sa.Column("owner", sa.String(64)),  # a replica's id; NULL: nobody
     sa.Column("epoch", sa.Integer, nullable=False),
     sa.Column("lease_until", sa.Float, nullable=False),  # the database's clock, epoch seconds
-    sa.Column("entity_id", sa.String(64)),  # Asterisk's, as its owner last saw it
     sa.Column("reachable", sa.Boolean, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )

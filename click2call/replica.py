@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from .cluster.bus import Kind, Message
+from .cluster.leases import NodeStatus
 from .metrics import Metrics
 from .records import CallStore, Fence
 from .states import HangupBy
@@ -22,13 +22,12 @@ from .stasis_app.calls import HandoffSpec, StasisApp
 log = logging.getLogger(__name__)
 
 HANGUP = "hangup"  # the one request another replica makes of a call today
-Report = Callable[[str, bool], Awaitable[None]]  # (node, its event stream is up)
 
 
 class Replica:
     def __init__(self, replica_id: str, aris: dict[str, Ari], store: CallStore, metrics: Metrics, *,
                  clustered: bool, handoff_spec: HandoffSpec | None, ari_grace: float, node_down_after: float = 30.0,
-                 report: Report | None = None) -> None:
+                 agent_context: str = "", status: NodeStatus | None = None) -> None:
         self.id = replica_id
         self.aris = aris  # every node's ARI client: REST for all, the event stream for the nodes this replica runs
         self.store = store
@@ -37,7 +36,8 @@ class Replica:
         self.handoff_spec = handoff_spec
         self.ari_grace = ari_grace
         self.node_down_after = node_down_after
-        self.report = report  # a node's event stream came up or went down (for the cluster's view)
+        self.agent_context = agent_context
+        self.status = status or NodeStatus()  # whether each node's event stream is up (the leases tell the cluster)
         self.running: dict[str, StasisApp] = {}
         self._events: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -49,7 +49,7 @@ class Replica:
         stasis = StasisApp(self.aris[node], self.store, self.metrics, node=node, replica=self.id,
                            fence=Fence(node, self.id, epoch) if self.clustered else None,
                            handoff_spec=self.handoff_spec, ari_grace=self.ari_grace,
-                           node_down_after=self.node_down_after)
+                           node_down_after=self.node_down_after, agent_context=self.agent_context)
         self.running[node] = stasis
         stasis.adopt(await self.store.unfinished(node, self.id) if self.clustered else await self._first_run(node))
         await self._requests(stasis)
@@ -82,12 +82,19 @@ class Replica:
 
     def _tell(self, node: str, up: bool) -> None:
         self.metrics.node_events.labels(node).set(1 if up else 0)
-        if self.report is not None:
-            self._spawn(self.report(node, up))
+        self.status.set(node, up)
 
     def ready(self) -> list[str]:
         """The nodes this replica runs whose event stream is down."""
         return [node for node, stasis in self.running.items() if not stasis.ari.connected.is_set()]
+
+    async def quiet(self, node: str) -> None:
+        """Stop acting on this node (no event handled, no record written) but keep its event stream open, so that
+        Asterisk keeps the app attended until the next owner's stream replaces this one."""
+        stasis = self.running.pop(node, None)
+        if stasis is not None:
+            stasis.silent = True
+            await stasis.close()
 
     def runs(self, node: str) -> StasisApp | None:
         return self.running.get(node)

@@ -28,6 +28,7 @@ class Kind:
     REQUEST = "request"  # a request for a call (call_requests): {"call", "node"}
     RESULT = "result"  # a call's agent leg is decided: {"call", "result"}
     ENDED = "ended"  # a call's final record is written: {"call"}
+    RELEASED = "released"  # a replica freed a node's lease: {"node"}; the others look at once
 
 
 @dataclass(frozen=True)

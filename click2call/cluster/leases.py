@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import asterisk_nodes, replicas
+from .bus import Kind, Message, publish
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,24 @@ class Held:
     valid_until: float  # time.monotonic() after which this replica must stop acting on the node
 
 
+class NodeStatus:
+    """Whether this replica has each node's ARI event stream: kept by the replica that runs the nodes, told to the
+    other replicas by the leases (the node's `reachable` in the database)."""
+
+    def __init__(self) -> None:
+        self.connected: dict[str, bool] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def set(self, node: str, up: bool) -> None:
+        if self.connected.get(node) != up:
+            self.connected[node] = up
+            for listener in self._listeners:
+                listener()
+
+
 Acquired = Callable[[str, int], Awaitable[None]]  # (node, epoch): start running it
 Lost = Callable[[str], Awaitable[None]]  # node: stop running it now, write nothing more for it
 
@@ -46,7 +65,7 @@ class Leases:
     """Node leases in PostgreSQL, for a cluster of replicas."""
 
     def __init__(self, engine: AsyncEngine, replica_id: str, replica_name: str, nodes: list[str], lease: float,
-                 acquired: Acquired, lost: Lost) -> None:
+                 acquired: Acquired, lost: Lost, quiet: Lost | None = None, status: NodeStatus | None = None) -> None:
         self.engine = engine
         self.replica_id = replica_id
         self.replica_name = replica_name
@@ -54,8 +73,19 @@ class Leases:
         self.lease = lease
         self.acquired = acquired
         self.lost = lost
+        self.quiet = quiet or (lambda node: asyncio.sleep(0))  # stop acting on a node, its event stream kept open
         self.held: dict[str, Held] = {}
         self.started_at = time.time()
+        self._wake = asyncio.Event()
+        self._next = lease / 3  # seconds to the next round
+        self._handing: set[asyncio.Task] = set()  # nodes handed over, waiting for their next owner
+        self.status = status or NodeStatus()
+        self._told: dict[str, bool] = {}  # what the database was last told of each node's event stream
+        self.status.subscribe(self.wake)
+
+    def wake(self) -> None:
+        """Another replica freed nodes (cluster.bus), or a node's event stream came or went: a round at once."""
+        self._wake.set()
 
     def owns(self, node: str) -> bool:
         held = self.held.get(node)
@@ -67,7 +97,12 @@ class Leases:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(self.lease / 3)
+            try:
+                async with asyncio.timeout(self._next):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
             try:
                 await self.tick()
             except asyncio.CancelledError:
@@ -103,7 +138,15 @@ class Leases:
                 replicas.c.last_seen > now - self.lease))).scalar_one()
             share = math.ceil(len(self.nodes) / max(live, 1))
             taken: dict[str, int] = {}
+            self._next = self.lease / 3
             if len(renewed) < share:
+                # Room for more: look again the moment another replica's lease runs out (if it was not renewed, its
+                # replica is gone), not up to a third of a lease later.
+                expiring = (await conn.execute(sa.select(sa.func.min(asterisk_nodes.c.lease_until)).where(
+                    asterisk_nodes.c.name.in_(self.nodes), asterisk_nodes.c.owner.is_not(None),
+                    asterisk_nodes.c.owner != self.replica_id, asterisk_nodes.c.lease_until >= now))).scalar()
+                if expiring is not None:
+                    self._next = max(0.05, min(self._next, expiring - now + 0.05))
                 free = (await conn.execute(sa.select(asterisk_nodes.c.name).where(
                     asterisk_nodes.c.name.in_(self.nodes), asterisk_nodes.c.name.notin_(list(renewed)),
                     sa.or_(asterisk_nodes.c.owner.is_(None), asterisk_nodes.c.lease_until < now),
@@ -114,10 +157,17 @@ class Leases:
                             asterisk_nodes.c.name == node,
                             sa.or_(asterisk_nodes.c.owner.is_(None), asterisk_nodes.c.lease_until < now))
                         .values(owner=self.replica_id, epoch=asterisk_nodes.c.epoch + 1, lease_until=now + self.lease,
-                                updated_at=now)
+                                reachable=False, updated_at=now)
                         .returning(asterisk_nodes.c.epoch))).scalar()
                     if epoch is not None:
                         taken[node] = epoch
+            for node in renewed:  # what the other replicas' /readyz and /v1/cluster show of this replica's nodes
+                up = self.status.connected.get(node, False)
+                if self._told.get(node) != up:
+                    await conn.execute(asterisk_nodes.update().where(
+                        asterisk_nodes.c.name == node, asterisk_nodes.c.owner == self.replica_id,
+                    ).values(reachable=up, updated_at=now))
+                    self._told[node] = up
         valid_until = sent + self.lease * SAFETY
         for node in [n for n in self.held if n not in renewed]:
             log.warning("node %s: lease lost (another replica owns it now); stopped acting on it", node)
@@ -128,35 +178,50 @@ class Leases:
                 self.held[node].valid_until = valid_until
         for node, epoch in taken.items():
             log.info("node %s: taken (epoch %d)", node, epoch)
+            self._told[node] = False
             self.held[node] = Held(epoch, valid_until)
             await self.acquired(node, epoch)
         extra = sorted(self.held)[share:] if len(self.held) > share else []
         for node in extra:  # more than a fair share: another replica came; let it have some
             log.info("node %s: handed over to spread the nodes across %d replicas", node, live)
-            del self.held[node]
-            await self.lost(node)  # stop acting first, then free it
-            async with self.engine.begin() as conn:
+            task = await self.hand_over([node])
+            self._handing.add(task)
+            task.add_done_callback(self._handing.discard)
+
+    async def hand_over(self, nodes: list[str]) -> asyncio.Task:
+        """Let other replicas have these nodes without a gap: stop acting on them, free their leases and tell the
+        others; their event streams stay open (events unanswered) until the next owner's stream replaces them, so
+        that Asterisk never finds the app unattended (an agent answering then would be hung up). Returns the task
+        that closes them."""
+        for node in nodes:
+            self.held.pop(node, None)
+            await self.quiet(node)
+        async with self.engine.begin() as conn:
+            for node in nodes:
                 await conn.execute(asterisk_nodes.update().where(
                     asterisk_nodes.c.name == node, asterisk_nodes.c.owner == self.replica_id,
                 ).values(owner=None, lease_until=0.0))
+                await conn.run_sync(publish, Message(Kind.RELEASED, "", node))
+        return asyncio.create_task(self._close_when_taken(nodes), name="node-hand-over")
 
-    async def report(self, node: str, reachable: bool, entity_id: str | None = None) -> None:
-        """The owner's view of its node, for /v1/cluster and /readyz of every replica."""
-        values: dict = {"reachable": reachable, "updated_at": time.time()}
-        if entity_id:
-            values["entity_id"] = entity_id
-        async with self.engine.begin() as conn:
-            await conn.execute(asterisk_nodes.update().where(
-                asterisk_nodes.c.name == node, asterisk_nodes.c.owner == self.replica_id).values(**values))
+    async def _close_when_taken(self, nodes: list[str]) -> None:
+        deadline = time.monotonic() + 2 * self.lease
+        waiting = set(nodes)
+        try:
+            while waiting and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                async with self.engine.connect() as conn:  # taken, and its new owner's event stream is up
+                    waiting -= set((await conn.execute(sa.select(asterisk_nodes.c.name).where(
+                        asterisk_nodes.c.name.in_(waiting), asterisk_nodes.c.owner.is_not(None),
+                        asterisk_nodes.c.owner != self.replica_id, asterisk_nodes.c.reachable))).scalars())
+        finally:
+            for node in nodes:
+                await self.lost(node)
 
     async def close(self) -> None:
-        """A clean stop: free the nodes at once, so that others need not wait for the leases to run out."""
-        for node in list(self.held):
-            del self.held[node]
-            await self.lost(node)
+        """A clean stop: hand the nodes over at once, so that others need not wait for the leases to run out."""
+        await asyncio.gather(*self._handing, await self.hand_over(list(self.held)), return_exceptions=True)
         async with self.engine.begin() as conn:
-            await conn.execute(asterisk_nodes.update().where(asterisk_nodes.c.owner == self.replica_id)
-                               .values(owner=None, lease_until=0.0))
             await conn.execute(replicas.delete().where(replicas.c.id == self.replica_id))
 
 
@@ -180,8 +245,6 @@ class SoleOwner:
     async def run(self) -> None:
         await asyncio.Event().wait()
 
-    async def report(self, node: str, reachable: bool, entity_id: str | None = None) -> None:
-        pass
 
     async def close(self) -> None:
         for node in list(self.held):

@@ -45,7 +45,8 @@ async def cluster(engine: AsyncEngine, aris: dict[str, Ari], lease: float, trunk
         alive = [dict(r) for r in (await conn.execute(sa.select(replicas).order_by(replicas.c.name))).mappings()]
         active = dict((await conn.execute(sa.select(calls.c.node, sa.func.count()).where(
             calls.c.status == CallStatus.IN_PROGRESS).group_by(calls.c.node))).all())
-    online = await asyncio.gather(*(registered(a, trunks) for a in aris.values()))
+    online, ids = await asyncio.gather(asyncio.gather(*(registered(a, trunks) for a in aris.values())),
+                                       entity_ids(aris))
     nodes = []
     for (name, ari), count in zip(aris.items(), online):
         held = leases.get(name, {})
@@ -53,7 +54,7 @@ async def cluster(engine: AsyncEngine, aris: dict[str, Ari], lease: float, trunk
         nodes.append({
             "name": name, "ari_url": ari.base.removesuffix("/ari"), "reachable": count is not None,
             "owner": held.get("owner") if owned else None, "lease_expires_in": round(held["lease_until"] - now, 1)
-            if owned else None, "epoch": held.get("epoch", 0), "entity_id": held.get("entity_id") or "",
+            if owned else None, "epoch": held.get("epoch", 0), "entity_id": ids.get(name, ""),
             "registered_extensions": count, "calls_in_progress": active.get(name, 0),
         })
     return {

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from ..call_specs import CallSpecs
 from ..cluster import bus, nodes, view
 from ..cluster.guard import Guard
-from ..cluster.leases import Leases, SoleOwner
+from ..cluster.leases import Leases, NodeStatus, SoleOwner
 from ..config import ConfigError, Settings
 from ..db import GroupCommit, open_database
 from ..errors import ApiError
@@ -86,14 +86,21 @@ def create_app(settings: Settings) -> Starlette:
             store = CallStore(engine, outbox, write, publish=bus.publish if settings.cluster else None)
             directory = settings.directory()
             specs = CallSpecs(settings, directory)
-            replica = Replica(uuid.uuid4().hex, aris, store, metrics, clustered=settings.cluster,
+            status = NodeStatus()  # each node's event stream: kept by the replica, told to the cluster by the leases
+            replica = Replica(uuid.uuid4().hex, aris, store, metrics, clustered=settings.cluster, status=status,
                               handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace,
-                              node_down_after=settings.node_down_after)
-            messages = bus.Bus(engine, replica.on_message, replica.caught_up) if settings.cluster else None
+                              node_down_after=settings.node_down_after, agent_context=settings.agent_context)
             leases = Leases(engine, replica.id, settings.replica_name, list(aris), settings.node_lease,
-                            replica.acquired, replica.lost) if settings.cluster else \
+                            replica.acquired, replica.lost, replica.quiet, status) if settings.cluster else \
                 SoleOwner(list(aris), replica.acquired, replica.lost)
-            replica.report = leases.report
+
+            def heard(message: bus.Message) -> None:  # what the other replicas say
+                if message.kind == bus.Kind.RELEASED:
+                    leases.wake()  # a node is free: take it now, not at the next round
+                else:
+                    replica.on_message(message)
+
+            messages = bus.Bus(engine, heard, replica.caught_up) if settings.cluster else None
             hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, changes)
             await hooks.sync_configured(directory.tenants)
             state = app.state

@@ -62,7 +62,7 @@ class StasisApp:
 
     def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, node: str = "", replica: str = "",
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
-                 node_down_after: float = 30.0) -> None:
+                 node_down_after: float = 30.0, agent_context: str = "") -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -76,7 +76,8 @@ class StasisApp:
         self._refusals: set[asyncio.Task] = set()
         self._grace: asyncio.Task | None = None
         self._down: asyncio.Task | None = None
-        self.executor = Executor(ari)
+        self.executor = Executor(ari, agent_context)
+        self.silent = False  # handed over: events are left to the next owner (its reconnect check catches up)
         self.calls: dict[str, Call] = {}
 
     # ---- the event stream ----
@@ -86,6 +87,8 @@ class StasisApp:
         return (call_id, Party.AGENT) if call_id else ids.parse(channel_id)
 
     def on_event(self, raw: dict) -> None:
+        if self.silent:
+            return
         args = events.handoff_args(raw)
         if args is not None:
             self._handoff(raw, args)
@@ -100,6 +103,8 @@ class StasisApp:
     async def on_connect(self) -> None:
         """After a (re)connect nothing is replayed: catch every call up with what Asterisk has now, and hang up
         channels of ours that no call of ours has any more (their call ended while the node was unreachable)."""
+        if self.silent:
+            return
         for task in (self._grace, self._down):
             if task is not None:
                 task.cancel()
@@ -128,6 +133,8 @@ class StasisApp:
     def on_disconnect(self) -> None:
         """Lost ARI: requests waiting for a call must not hang. Give Asterisk a short grace to come back; a node
         that stays away longer has lost its calls."""
+        if self.silent:
+            return
         if self._grace is None or self._grace.done():
             self._grace = asyncio.create_task(self._fail_waiters_after_grace())
         if self._down is None or self._down.done():

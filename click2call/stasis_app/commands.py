@@ -27,28 +27,34 @@ def caller_id(name: str | None, number: str) -> str:
     return f'"{name}" <{number}>' if name else f"<{number}>"
 
 
-def originate_params(spec: flow.CallSpec, app: str) -> tuple[dict, dict]:
+def originate_params(spec: flow.CallSpec, app: str, context: str = "") -> tuple[dict, dict]:
+    """The agent leg: into the app when it answers; with `context`, into that dialplan context, which hands it to
+    the app (asterisk-conf/extensions.conf [click2call-stasis]: it enters again while no replica runs the app)."""
     params = {
         "endpoint": f"PJSIP/{spec.ext}",
-        "app": app,
-        "appArgs": Party.AGENT,
         "channelId": spec.channel_id(Party.AGENT),
         "callerId": caller_id(spec.src_cid_name, spec.src_cid_number),
         "timeout": spec.ring_timeout,
     }
     # The call_id on the agent's INVITE lets a softphone or CRM plug-in match the ring to the click.
     variables = {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id}
+    if context:
+        params.update(context=context, extension="s", priority=1)
+        variables["C2C_APP"] = app
+    else:
+        params.update(app=app, appArgs=Party.AGENT)
     if spec.auto_answer:
         variables.update(AUTO_ANSWER_HEADERS)
     return params, {"variables": variables}
 
 
 class Executor:
-    def __init__(self, ari: Ari) -> None:
+    def __init__(self, ari: Ari, agent_context: str = "") -> None:
         self.ari = ari
+        self.agent_context = agent_context  # a dialplan context that hands agent legs to the app; "": directly
 
     async def originate(self, spec: flow.CallSpec) -> flow.Event:
-        params, body = originate_params(spec, self.ari.app)
+        params, body = originate_params(spec, self.ari.app, self.agent_context)
         try:
             await self.ari.request("POST", "/channels", params=params, body=body)
         except AriUnavailable as exc:

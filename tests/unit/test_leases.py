@@ -31,13 +31,13 @@ class Replica:
 
     def __init__(self, engine, name: str, lease: float = 2.0) -> None:
         self.running: dict[str, int] = {}
-        self.leases = Leases(engine, name, name, NODES, lease, self.acquired, self.lost)
+        self.leases = Leases(engine, name, name, NODES, lease, self.acquired, self.lost, self.lost)
 
     async def acquired(self, node: str, epoch: int) -> None:
         self.running[node] = epoch
 
-    async def lost(self, node: str) -> None:
-        del self.running[node]
+    async def lost(self, node: str) -> None:  # also quiet(): handed over, it acts no more on the node
+        self.running.pop(node, None)
 
 
 async def owners(engine) -> dict[str, str | None]:
@@ -86,3 +86,20 @@ async def test_a_stale_owner_cannot_write_a_call_of_the_node(engine):
     answered, _ = flow.transition(rang, flow.Answered("agent", time.time()))
     assert not await store.save(answered, rang, Fence("a", "dead", dead.running["a"]))  # refused: not the owner
     assert await store.save(answered, rang, Fence("a", "heir", heir.running["a"]))
+
+
+async def test_a_dead_replicas_nodes_are_taken_within_the_lease_not_a_round_later(engine):
+    lease = 1.5
+    dead, heir = Replica(engine, "dead", lease=lease), Replica(engine, "heir", lease=lease)
+    await dead.leases.start()
+    renewed = time.monotonic()  # the dead one's last renewal: its leases run out a lease from now
+    await heir.leases.start()
+    running = asyncio.create_task(heir.leases.run())
+    try:
+        async with asyncio.timeout(3 * lease):
+            while len(heir.running) < len(NODES):
+                await asyncio.sleep(0.01)
+        took = time.monotonic() - renewed
+    finally:
+        running.cancel()
+    assert lease - 0.1 <= took <= lease + 0.3  # not before the lease ran out, and not a third of a lease after

@@ -39,7 +39,6 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(64)),
         sa.Column("epoch", sa.Integer, nullable=False),
         sa.Column("lease_until", sa.Float, nullable=False),
-        sa.Column("entity_id", sa.String(64)),
         sa.Column("reachable", sa.Boolean, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
