@@ -79,6 +79,7 @@ class Leases:
         self._wake = asyncio.Event()
         self._next = lease / 3  # seconds to the next round
         self._handing: set[asyncio.Task] = set()  # nodes handed over, waiting for their next owner
+        self._closing = False  # stopping: take nothing more, renew nothing
         self.status = status or NodeStatus()
         self._told: dict[str, bool] = {}  # what the database was last told of each node's event stream
         self.status.subscribe(self.wake)
@@ -120,6 +121,8 @@ class Leases:
 
     async def tick(self) -> None:
         """Renew what this replica holds, take up to its fair share, let go of the rest."""
+        if self._closing:
+            return
         sent = time.monotonic()
         async with self.engine.begin() as conn:
             now = (await conn.execute(sa.select(DB_NOW))).scalar_one()
@@ -138,15 +141,15 @@ class Leases:
                 replicas.c.last_seen > now - self.lease))).scalar_one()
             share = math.ceil(len(self.nodes) / max(live, 1))
             taken: dict[str, int] = {}
+            # Look again the moment another replica's lease runs out (if it was not renewed, that replica is gone and
+            # its nodes are to be shared out), not up to a third of a lease later.
             self._next = self.lease / 3
+            expiring = (await conn.execute(sa.select(sa.func.min(asterisk_nodes.c.lease_until)).where(
+                asterisk_nodes.c.name.in_(self.nodes), asterisk_nodes.c.owner.is_not(None),
+                asterisk_nodes.c.owner != self.replica_id, asterisk_nodes.c.lease_until >= now))).scalar()
+            if expiring is not None:
+                self._next = max(0.05, min(self._next, expiring - now + 0.05))
             if len(renewed) < share:
-                # Room for more: look again the moment another replica's lease runs out (if it was not renewed, its
-                # replica is gone), not up to a third of a lease later.
-                expiring = (await conn.execute(sa.select(sa.func.min(asterisk_nodes.c.lease_until)).where(
-                    asterisk_nodes.c.name.in_(self.nodes), asterisk_nodes.c.owner.is_not(None),
-                    asterisk_nodes.c.owner != self.replica_id, asterisk_nodes.c.lease_until >= now))).scalar()
-                if expiring is not None:
-                    self._next = max(0.05, min(self._next, expiring - now + 0.05))
                 free = (await conn.execute(sa.select(asterisk_nodes.c.name).where(
                     asterisk_nodes.c.name.in_(self.nodes), asterisk_nodes.c.name.notin_(list(renewed)),
                     sa.or_(asterisk_nodes.c.owner.is_(None), asterisk_nodes.c.lease_until < now),
@@ -220,6 +223,7 @@ class Leases:
 
     async def close(self) -> None:
         """A clean stop: hand the nodes over at once, so that others need not wait for the leases to run out."""
+        self._closing = True
         await asyncio.gather(*self._handing, await self.hand_over(list(self.held)), return_exceptions=True)
         async with self.engine.begin() as conn:
             await conn.execute(replicas.delete().where(replicas.c.id == self.replica_id))

@@ -368,9 +368,11 @@ def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command
     return replace(state, phase=Phase.ENDING), [Hangup(c) for c in channels]
 
 
-def resync(state: CallState, channels: dict[str, str], at: float) -> list[Event]:
+def resync(state: CallState, channels: dict[str, str], at: float, outside: frozenset[str] = frozenset()) -> list[Event]:
     """After a reconnect, ARI replays nothing: compare what we believe with the channels Asterisk has now
-    (`channel id -> state`) and return the events we missed, so the call catches up."""
+    (`channel id -> state`) and return the events we missed, so the call catches up. `outside`: channels that are
+    not in the app (an agent leg answered while no replica ran the node, waiting in the dialplan to enter again):
+    up, but not ours to bridge until their StasisStart."""
     spec, out = state.spec, []
     for name in (Party.AGENT, Party.CUSTOMER):
         leg = state.leg(name)
@@ -380,7 +382,8 @@ def resync(state: CallState, channels: dict[str, str], at: float) -> list[Event]
         if now is None:
             out.append(ChannelGone(name, q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at,
                                    by=HangupBy.SYSTEM))
-        elif name == Party.AGENT and state.phase is Phase.AGENT_RINGING and now == "Up":
+        elif name == Party.AGENT and state.phase is Phase.AGENT_RINGING and now == "Up" \
+                and spec.channel_id(name) not in outside:
             out.append(Answered(name, at))
         elif name == Party.CUSTOMER and state.phase is Phase.DIALING:
             # A record does not say whether the customer was dialled (a call adopted from another replica): the

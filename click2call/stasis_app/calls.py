@@ -111,9 +111,10 @@ class StasisApp:
         await self._filter_events()
         listed = await self.ari.request("GET", "/channels")
         channels = {c["id"]: c["state"] for c in listed}
+        outside = frozenset(c["id"] for c in listed if (c.get("dialplan") or {}).get("app_name") != "Stasis")
         now = time.time()
         for call in list(self.calls.values()):
-            for event in flow.resync(call.state, channels, now):
+            for event in flow.resync(call.state, channels, now, outside):
                 call.queue.put_nowait(event)
         app = await self.ari.request("GET", f"/applications/{self.ari.app}")  # not other apps' channels
         for channel_id in (app or {}).get("channel_ids", []):

@@ -63,6 +63,14 @@ class Executor:
             if exc.status == 500 and "Allocation failed" in exc.message:
                 return flow.OriginateFailed("USER_NOT_REGISTERED", "User not registered extension with Softphone or IP Phone")
             return flow.OriginateFailed("CALL_FAILED", exc.message)
+        if self.agent_context:
+            # Originated into the dialplan, the leg is the app's only while in Stasis(): without a subscription its
+            # ringing before the answer, and its end after it left Stasis() (ChannelDestroyed), would go unseen.
+            try:
+                await self.ari.request("POST", f"/applications/{self.ari.app}/subscription",
+                                       params={"eventSource": f"channel:{params['channelId']}"})
+            except AriError as exc:
+                log.warning("call %s: agent leg's events not subscribed: %s", spec.call_id, exc)
         return flow.Originated(time.time())
 
     async def create_customer(self, spec: flow.CallSpec) -> flow.Event | None:

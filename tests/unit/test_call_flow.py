@@ -161,3 +161,10 @@ def test_resync_after_reconnect_catches_up_on_missed_events():
                     ChannelGone("customer", 38, "vanished while ARI was disconnected", 9.0, by="system")]
     state, _ = run(*lost, state=dialled)
     assert state.phase is Phase.ENDED and state.hangup_by == "system"
+
+
+def test_an_agent_up_but_not_in_the_app_is_not_taken_as_answered_by_the_reconnect_check():
+    """An agent leg answered while no replica ran the node waits in the dialplan ([click2call-stasis]) to enter the
+    app again: up, but not in Stasis, it cannot be bridged yet; its StasisStart says when it can."""
+    assert flow.resync(ringing(), {AGENT: "Up"}, 9.0, outside=frozenset({AGENT})) == []
+    assert flow.resync(ringing(), {AGENT: "Up"}, 9.0, outside=frozenset()) == [Answered("agent", 9.0)]
