@@ -58,6 +58,8 @@ class Replica:
         async def connected() -> None:
             self._tell(node, True)
             await stasis.on_connect()
+            if self.clustered:  # calls recorded for this node while its event stream was down start now
+                await self._start_waiting(stasis)
 
         def disconnected() -> None:
             self._tell(node, False)
@@ -119,6 +121,8 @@ class Replica:
             self._spawn(self._requests(stasis, [message.call]))
 
     async def _start(self, stasis: StasisApp, call_id: str) -> None:
+        if not stasis.ari.connected.is_set():
+            return  # Asterisk would find the app unattended: left unclaimed, started once the stream is back
         state = await self.store.claim(call_id, stasis.node, self.id)
         if state is not None:
             stasis.adopt([state])
@@ -131,11 +135,14 @@ class Replica:
 
     async def caught_up(self) -> None:
         """After notifications may have been missed: start what is waiting, carry out what was asked."""
-        for node, stasis in list(self.running.items()):
-            for state in await self.store.unfinished(node, None):
-                if state.phase is flow.Phase.NEW and state.spec.call_id not in stasis.calls:
-                    await self._start(stasis, state.spec.call_id)
+        for stasis in list(self.running.values()):
+            await self._start_waiting(stasis)
             await self._requests(stasis)
+
+    async def _start_waiting(self, stasis: StasisApp) -> None:
+        for state in await self.store.unfinished(stasis.node, None):
+            if state.phase is flow.Phase.NEW and state.spec.call_id not in stasis.calls:
+                await self._start(stasis, state.spec.call_id)
 
     def _spawn(self, work) -> None:
         task = asyncio.create_task(work)

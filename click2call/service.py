@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from . import cdr
 from .call_specs import CallSpecs
+from .cluster import view
 from .cluster.bus import Bus, Kind
 from .db import calls
 from .errors import CODES, ApiError
@@ -78,6 +79,9 @@ class ClickToCallService:
             raise ApiError("SERVICE_UNAVAILABLE", f"Asterisk node {spec.node} is not run by this service")
         if checked is not None:
             await checked  # before the record: its commit starts the call
+        if not await view.node_runs(self.store.engine, spec.node):
+            raise ApiError("SERVICE_UNAVAILABLE", f"Asterisk node {spec.node} is not run by a live replica with its "
+                                                  "event stream connected")
         result = self.bus.expect(Kind.RESULT, spec.call_id) if wait else None
         try:
             await self.store.create(CallState(spec, created_at=time.time()), token=token,

@@ -224,9 +224,9 @@ class Leases:
     async def close(self) -> None:
         """A clean stop: hand the nodes over at once, so that others need not wait for the leases to run out."""
         self._closing = True
-        await asyncio.gather(*self._handing, await self.hand_over(list(self.held)), return_exceptions=True)
-        async with self.engine.begin() as conn:
+        async with self.engine.begin() as conn:  # leaving: the others share the nodes out without this replica
             await conn.execute(replicas.delete().where(replicas.c.id == self.replica_id))
+        await asyncio.gather(*self._handing, await self.hand_over(list(self.held)), return_exceptions=True)
 
 
 class SoleOwner:

@@ -71,3 +71,11 @@ async def unowned(engine: AsyncEngine, nodes: list[str]) -> list[str]:
         held = set((await conn.execute(sa.select(asterisk_nodes.c.name).where(
             asterisk_nodes.c.owner.is_not(None), asterisk_nodes.c.lease_until > now))).scalars())
     return [n for n in nodes if n not in held]
+
+
+async def node_runs(engine: AsyncEngine, node: str) -> bool:
+    """A live replica runs the node and has its event stream (as that replica last told)."""
+    async with engine.connect() as conn:
+        return bool((await conn.execute(sa.select(sa.func.count()).select_from(asterisk_nodes).where(
+            asterisk_nodes.c.name == node, asterisk_nodes.c.owner.is_not(None), asterisk_nodes.c.reachable,
+            asterisk_nodes.c.lease_until > DB_NOW))).scalar_one())
