@@ -7,12 +7,14 @@ import os
 import secrets
 import signal
 import sys
+import threading
 
 import uvicorn
 
 from . import logs
 from .config import ConfigError, Settings
 from .http.app import create_app
+from .http.drain import DrainingServer
 from .tenants import hash_token
 
 
@@ -48,11 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: None)
     # SIGTERM: uvicorn stops accepting connections, lets requests in flight (sync click-to-calls waiting for
     # the agent) finish for up to C2C_SHUTDOWN_TIMEOUT, then the lifespan closes the rest; exit status 0.
-    uvicorn.run(
-        create_app(settings), host=settings.listen_host, port=settings.listen_port,
+    # With C2C_DRAIN_SECONDS, /readyz says 503 that long first, so that a load balancer stops sending requests.
+    draining = threading.Event()
+    config = uvicorn.Config(
+        create_app(settings, draining), host=settings.listen_host, port=settings.listen_port,
         log_level=args.log_level, access_log=False, lifespan="on", log_config=log_config,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+    DrainingServer(config, draining, settings.drain_seconds).run()
     return 0
 
 

@@ -192,6 +192,7 @@ class Settings(BaseSettings):
     cluster: Annotated[bool, _rule(fields.boolean)] = False  # one of several replicas on one PostgreSQL database
     node_lease: Number(1, 600) = 10.0  # seconds: how soon another replica takes the nodes of one that died
     node_down_after: Number(1, 86400) = 30.0  # seconds a node's ARI is unreachable before its calls are lost
+    drain_seconds: Number(0, 600) = 0.0  # on SIGTERM, seconds /readyz says 503 while requests are still served
     replica_name: Annotated[str, PlainValidator(_replica_name)] = Field("", validate_default=True)
     # a dialplan context agent legs are originated into, which hands them to the app ([click2call-stasis] in
     # asterisk-conf: it retries while no replica runs the app); "": straight into the app

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -57,7 +58,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"status": "fail", "error": "INTERNAL_ERROR", "message": "internal error"}, status_code=500)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, draining: threading.Event | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             await hooks.sync_configured(directory.tenants)
             state = app.state
             state.settings = settings
+            state.draining = draining or threading.Event()  # set on SIGTERM while C2C_DRAIN_SECONDS run
             state.directory = directory
             state.engine = engine
             state.replica = replica

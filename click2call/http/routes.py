@@ -154,6 +154,9 @@ async def readyz(request: Request, caller: None) -> Ready | JSONResponse:
     """Ready to serve: one replica, while the ARI event stream of every node is connected; a cluster's replica, while
     the database answers and a live replica runs every node (one whose Asterisk is down is reported so by it)"""
     state = request.app.state
+    if state.draining.is_set():
+        return JSONResponse(ApiError("SERVICE_UNAVAILABLE", "stopping: draining for the load balancer").body(),
+                            status_code=503)
     if not state.settings.cluster:
         down = state.replica.ready()
         if not down:

@@ -94,6 +94,7 @@ class Cluster:
             "C2C_ARI_GRACE": "2", "C2C_REPLICA_NAME": name, "C2C_LISTEN": f"127.0.0.1:{port}",
             "C2C_AGENT_CONTEXT": "click2call-stasis",  # an agent answering while no replica runs the node waits
             "LAB_SERVICE_SCOPE": "module",  # replicas (re)started by a test belong to the module's cluster, which stops them
+            "C2C_DRAIN_SECONDS": "2.5",  # on SIGTERM, out of HAProxy (fall x inter = 2 s) before it stops accepting
             "C2C_DATABASE_URL": database_url, "C2C_RING_TIMEOUT": "15", "C2C_WEBHOOK_URL": self.receiver.url("/all"),
             "C2C_WEBHOOK_SECRET": SECRET, "C2C_WEBHOOK_BACKOFF": "0.2", "C2C_WEBHOOK_TIMEOUT": "1", **extra})
 
