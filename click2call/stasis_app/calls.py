@@ -243,7 +243,7 @@ class StasisApp:
                             await saving
                         follow_up = await self._execute(call, command)
                         if follow_up is not None:
-                            pending.append(follow_up)
+                            pending.extend(follow_up if isinstance(follow_up, list) else [follow_up])
                 finally:
                     if saving is not None:
                         await saving
@@ -253,7 +253,7 @@ class StasisApp:
                 await self.executor.hangup(call.state.spec.channel_id(leg))
             self._finish(call, ("CALL_FAILED", "internal error"))
 
-    async def _execute(self, call: Call, command: flow.Command) -> flow.Event | None:
+    async def _execute(self, call: Call, command: flow.Command) -> flow.Event | list[flow.Event] | None:
         match command:
             case flow.OriginateAgent(spec):
                 return await self.executor.originate(spec)

@@ -53,7 +53,7 @@ class Executor:
         self.ari = ari
         self.agent_context = agent_context  # a dialplan context that hands agent legs to the app; "": directly
 
-    async def originate(self, spec: flow.CallSpec) -> flow.Event:
+    async def originate(self, spec: flow.CallSpec) -> flow.Event | list[flow.Event]:
         params, body = originate_params(spec, self.ari.app, self.agent_context)
         try:
             await self.ari.request("POST", "/channels", params=params, body=body)
@@ -69,8 +69,13 @@ class Executor:
             try:
                 await self.ari.request("POST", f"/applications/{self.ari.app}/subscription",
                                        params={"eventSource": f"channel:{params['channelId']}"})
+                channel = await self.ari.request("GET", f"/channels/{params['channelId']}")
             except AriError as exc:
                 log.warning("call %s: agent leg's events not subscribed: %s", spec.call_id, exc)
+            else:
+                if channel and channel.get("state") in ("Ring", "Ringing"):  # it rang before the subscription
+                    return [flow.Originated(time.time()),
+                            flow.Ringing(Party.AGENT, time.time(), channel.get("protocol_id") or "")]
         return flow.Originated(time.time())
 
     async def create_customer(self, spec: flow.CallSpec) -> flow.Event | None:
