@@ -56,7 +56,7 @@ class ClickToCallService:
         token = limit_key or None
         stasis = self.replica.runs(node)
         if stasis is not None:
-            if not stasis.ari.connected.is_set():
+            if not await stasis.connected():
                 _close(checked)
                 raise ApiError("SERVICE_UNAVAILABLE")
             # The extension's check with Asterisk and the write of the call's record go side by side.
@@ -80,8 +80,7 @@ class ClickToCallService:
         if checked is not None:
             await checked  # before the record: its commit starts the call
         if not await view.node_runs(self.store.engine, spec.node):
-            raise ApiError("SERVICE_UNAVAILABLE", f"Asterisk node {spec.node} is not run by a live replica with its "
-                                                  "event stream connected")
+            raise ApiError("SERVICE_UNAVAILABLE", f"Asterisk node {spec.node} is not run by a live replica")
         result = self.bus.expect(Kind.RESULT, spec.call_id) if wait else None
         try:
             await self.store.create(CallState(spec, created_at=time.time()), token=token,

@@ -7,6 +7,7 @@ in arrival order and a slow call never holds up another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,8 @@ from .ari import Ari, AriError
 from .commands import Executor
 
 log = logging.getLogger(__name__)
+
+TAKE_OVER_CONNECT = 3.0  # seconds a node just taken over has to connect its event stream before clicks are refused
 
 
 class Call:
@@ -78,6 +81,7 @@ class StasisApp:
         self._down: asyncio.Task | None = None
         self.executor = Executor(ari, agent_context)
         self.silent = False  # handed over: events are left to the next owner (its reconnect check catches up)
+        self._taken_at = time.monotonic()
         self.calls: dict[str, Call] = {}
 
     # ---- the event stream ----
@@ -159,6 +163,17 @@ class StasisApp:
         failure = ("SERVICE_UNAVAILABLE", "lost contact with Asterisk; the call is reconciled when it returns")
         for call in self.calls.values():
             _settle(call.answered, failure)
+
+    async def connected(self) -> bool:
+        """The node's event stream is up. Just taken over (a replica died or handed the node over), it is given a
+        moment to connect rather than refusing the clicks that arrive meanwhile."""
+        if not self.ari.connected.is_set():
+            left = self._taken_at + TAKE_OVER_CONNECT - time.monotonic()
+            if left > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await self.ari.connected.wait()
+        return self.ari.connected.is_set()
 
     # ---- calls ----
 

@@ -104,40 +104,45 @@ def test_a_delivery_handed_over_but_never_sent_before_sigkill_is_sent_after_rest
     one waits for the only sending slot (held by a slow receiver) when the process is killed: after the restart
     its lease runs out and it is sent, once, with the event's id."""
     svc = own_service(C2C_WEBHOOK_SECRET=SECRET, C2C_WEBHOOK_CONCURRENCY="1", C2C_WEBHOOK_TIMEOUT="5")
-    receiver.delay["/slow"] = 4.0
+    # Both receivers are slow: the event's two deliveries (one per hook) race for the one slot, and whichever gets
+    # it holds it while the other waits (the dispatcher keeps the order per call and hook, not across hooks).
+    receiver.delay["/one"] = receiver.delay["/two"] = 4.0
 
     def hook(path: str) -> str:
         return httpx.post(svc.base + "/v1/event", headers=HEADERS,
                           json={"callback_url": receiver.url(path), "event": "ringing"}).json()["data"]["id"]
 
-    slow, waiting = hook("/slow"), hook("/waiting")  # the agent's ringing goes to /slow first
+    hooks = {"/one": hook("/one"), "/two": hook("/two")}
     r = httpx.get(svc.base + "/v1/click2call/async", params={"ext": "112", "phone": unique_phone(),
                                                               "hotline": HOTLINE_B}, headers=HEADERS)
     call_id = r.json()["call_id"]
-    deliveries = lambda: httpx.get(f"{svc.base}/v1/event/{waiting}/deliveries",  # noqa: E731
+    sending = wait_for(lambda: next((p for p in hooks if receiver.received(p, call_id)), None), 3,
+                       "the ringing at one hook, holding the only slot")
+    waiting = next(p for p in hooks if p != sending)
+    deliveries = lambda: httpx.get(f"{svc.base}/v1/event/{hooks[waiting]}/deliveries",  # noqa: E731
                                    headers=HEADERS).json()["data"]
-    wait_for(lambda: receiver.received("/slow", call_id) and deliveries(), 3, "the ringing at /slow, queued for /waiting")
+    wait_for(deliveries, 3, "the ringing queued for the other hook")
     svc.proc.send_signal(signal.SIGKILL)
     svc.proc.wait(5)
     killed_at = time.time()
-    assert receiver.received("/waiting", call_id) == []  # never sent before the kill
+    assert receiver.received(waiting, call_id) == []  # never sent before the kill
     receiver.delay.clear()
     svc.start()
 
     # (The call goes on after the restart, adopted: the customer's ringing follows to both hooks.)
     agent_ringing = lambda path: [e for e in receiver.received(path, call_id)  # noqa: E731
                                   if e["json"]["leg"] == "agent"]
-    got = wait_for(lambda: agent_ringing("/waiting"), 20, "the waiting delivery after the restart")
+    got = wait_for(lambda: agent_ringing(waiting), 20, "the waiting delivery after the restart")
     assert len(got) == 1 and got[0]["at"] > killed_at
     signing.verify(SECRET, got[0]["headers"], got[0]["body"])
     first = [d for d in deliveries() if d["sequence"] == 1]
     assert [(d["status"], d["attempts"]) for d in first] == [("delivered", 1)]
-    # The one in flight at /slow when the process died is sent again: at least once, with the same webhook-id.
-    again = wait_for(lambda: len(agent_ringing("/slow")) >= 2 and agent_ringing("/slow"), 20,
-                     "the slow one sent again")
+    # The one in flight when the process died is sent again: at least once, with the same webhook-id.
+    again = wait_for(lambda: len(agent_ringing(sending)) >= 2 and agent_ringing(sending), 20,
+                     "the one in flight sent again")
     assert len({e["headers"]["webhook-id"] for e in again}) == 1
-    assert [d["status"] for d in httpx.get(f"{svc.base}/v1/event/{slow}/deliveries", headers=HEADERS).json()["data"]
-            if d["sequence"] == 1] == ["delivered"]
+    assert [d["status"] for d in httpx.get(f"{svc.base}/v1/event/{hooks[sending]}/deliveries",
+                                           headers=HEADERS).json()["data"] if d["sequence"] == 1] == ["delivered"]
 
 
 def test_410_disables_the_hook(own_service, receiver):
