@@ -22,6 +22,7 @@ from .stasis_app.calls import HandoffSpec, StasisApp
 log = logging.getLogger(__name__)
 
 HANGUP = "hangup"  # the one request another replica makes of a call today
+TAKE_OVER_CONNECT = 3.0  # seconds clicks wait for a node just taken over to connect its event stream
 
 
 class Replica:
@@ -49,7 +50,8 @@ class Replica:
         stasis = StasisApp(self.aris[node], self.store, self.metrics, node=node, replica=self.id,
                            fence=Fence(node, self.id, epoch) if self.clustered else None,
                            handoff_spec=self.handoff_spec, ari_grace=self.ari_grace,
-                           node_down_after=self.node_down_after, agent_context=self.agent_context)
+                           node_down_after=self.node_down_after, agent_context=self.agent_context,
+                           connect_grace=TAKE_OVER_CONNECT if self.clustered else 0.0)
         self.running[node] = stasis
         stasis.adopt(await self.store.unfinished(node, self.id) if self.clustered else await self._first_run(node))
         await self._requests(stasis)

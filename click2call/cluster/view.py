@@ -72,11 +72,3 @@ async def unowned(engine: AsyncEngine, nodes: list[str]) -> list[str]:
             asterisk_nodes.c.owner.is_not(None), asterisk_nodes.c.lease_until > now))).scalars())
     return [n for n in nodes if n not in held]
 
-
-async def node_runs(engine: AsyncEngine, node: str) -> bool:
-    """A live replica runs the node (it starts a call recorded for it once it has the node's event stream: at once,
-    or in a moment when it has just taken the node over)."""
-    async with engine.connect() as conn:
-        return bool((await conn.execute(sa.select(sa.func.count()).select_from(asterisk_nodes).where(
-            asterisk_nodes.c.name == node, asterisk_nodes.c.owner.is_not(None),
-            asterisk_nodes.c.lease_until > DB_NOW))).scalar_one())

@@ -25,8 +25,6 @@ from .commands import Executor
 
 log = logging.getLogger(__name__)
 
-TAKE_OVER_CONNECT = 3.0  # seconds a node just taken over has to connect its event stream before clicks are refused
-
 
 class Call:
     """The mutable shell around one call's pure state."""
@@ -65,7 +63,7 @@ class StasisApp:
 
     def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, node: str = "", replica: str = "",
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
-                 node_down_after: float = 30.0, agent_context: str = "") -> None:
+                 node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -81,7 +79,9 @@ class StasisApp:
         self._down: asyncio.Task | None = None
         self.executor = Executor(ari, agent_context)
         self.silent = False  # handed over: events are left to the next owner (its reconnect check catches up)
-        self._taken_at = time.monotonic()
+        # A node just taken over from another replica: clicks wait this long for its event stream to connect
+        # (the first time only) rather than being refused at once.
+        self._connect_by = time.monotonic() + connect_grace
         self.calls: dict[str, Call] = {}
 
     # ---- the event stream ----
@@ -109,6 +109,7 @@ class StasisApp:
         channels of ours that no call of ours has any more (their call ended while the node was unreachable)."""
         if self.silent:
             return
+        self._connect_by = 0.0  # connected once: a later loss is refused at once
         for task in (self._grace, self._down):
             if task is not None:
                 task.cancel()
@@ -168,7 +169,7 @@ class StasisApp:
         """The node's event stream is up. Just taken over (a replica died or handed the node over), it is given a
         moment to connect rather than refusing the clicks that arrive meanwhile."""
         if not self.ari.connected.is_set():
-            left = self._taken_at + TAKE_OVER_CONNECT - time.monotonic()
+            left = self._connect_by - time.monotonic()
             if left > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(left):
