@@ -48,7 +48,7 @@ class ClusterConfig:
     failover_rate: float = 10.0
     failover_seconds: float = 12.0  # clicks keep coming this long after the SIGKILL
     hold_ms: int = 2000
-    pool: int = 400  # extensions per group (reused after pool / rate s: more than a call lasts) (1x1: one group on a; 2x2: one on a, one on b)
+    pool: int = 600  # extensions per group (reused after pool / rate s: more than a call lasts) (1x1: one group on a; 2x2: one on a, one on b)
     nodes: dict = field(default_factory=lambda: {"a": {"ari_port": 8191, "sip_port": 5064},
                                                  "b": {"ari_port": 8192, "sip_port": 5065}})
     agent_ports: tuple[int, int] = (5290, 5291)
