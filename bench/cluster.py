@@ -64,6 +64,15 @@ def proc_cpu(pid: int) -> float:
         return 0.0
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine from /proc/stat: what others running beside us use too."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(v[:8]) - idle) / tick, sum(v[:8]) / tick
+
+
 def postgres_cpu(postmaster: int) -> float:
     """The postmaster, its reaped children (cutime + cstime) and its live children (the backends, WAL writer ...)."""
     with open(f"/proc/{postmaster}/stat") as f:
@@ -212,11 +221,12 @@ class ClusterBench:
 
     async def measure(self, setup: Setup, work, db: str) -> dict:
         pids = self.pids(setup)
-        pg0, cpu0, t0 = await self.pg_counters(db), self.cpu(pids), time.monotonic()
+        pg0, cpu0, t0, m0 = await self.pg_counters(db), self.cpu(pids), time.monotonic(), machine_busy()
         extra = await work()
         await asyncio.sleep(1.0)  # the last statements of the calls' ends
-        pg1, cpu1, t1 = await self.pg_counters(db), self.cpu(pids), time.monotonic()
-        return {"seconds": t1 - t0, "cpu": {k: cpu1[k] - cpu0[k] for k in cpu0},
+        pg1, cpu1, t1, m1 = await self.pg_counters(db), self.cpu(pids), time.monotonic(), machine_busy()
+        return {"seconds": t1 - t0, "machine_busy_cores": (m1[0] - m0[0]) / (t1 - t0),
+                "cpu": {k: cpu1[k] - cpu0[k] for k in cpu0},
                 "statements": pg1["statements"] - pg0["statements"], "wal_bytes": pg1["wal"] - pg0["wal"],
                 **(extra or {})}
 
@@ -288,7 +298,7 @@ class ClusterBench:
             "cpu_ms_per_call": {name: per(v) for name, v in m["cpu"].items()},
             "statements": m["statements"], "statements_per_call": m["statements"] / k if k else None,
             "wal_bytes": m["wal_bytes"], "wal_bytes_per_call": m["wal_bytes"] / k if k else None,
-            "left_in_progress": m["left_in_progress"],
+            "left_in_progress": m["left_in_progress"], "machine_busy_cores": m["machine_busy_cores"],
         }
 
     async def idle(self, setup: Setup, db: str) -> dict:

@@ -332,8 +332,8 @@ def cluster_table(steps: list[dict]) -> list[str]:
     lines = [
         "| set-up | calls/s | connected | connected/s | setup p50 | p99 (ms) | replicas CPU ms/call | "
         "Asterisk CPU ms/call | PostgreSQL ms/call | HAProxy ms/call | statements/call | WAL bytes/call | errors | "
-        "cores busy (of 2) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "cores busy (of 2) | machine busy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for s in sorted(steps, key=lambda s: (s["rate"], s["setup"])):
         per = s["cpu_ms_per_call"]
@@ -344,7 +344,7 @@ def cluster_table(steps: list[dict]) -> list[str]:
             f"{_f(s['connected_cps'])} | {_ms(s['setup_p50'], 0)} | {_ms(s['setup_p99'], 0)} | {reps} | {asts} | "
             f"{_f(per.get('postgresql'))} | {_f(per.get('haproxy'))} | {_f(s['statements_per_call'])} | "
             f"{_f(s['wal_bytes_per_call'], 0)} | {', '.join(f'{k} {v}' for k, v in s['errors'].items()) or 0} | "
-            f"{_f(sum(s['cpu_s'].values()) / s['seconds'], 2)} |")
+            f"{_f(sum(s['cpu_s'].values()) / s['seconds'], 2)} | {_f(s.get('machine_busy_cores'), 2)} |")
     return lines
 
 
@@ -379,7 +379,8 @@ def cluster_markdown(c: dict, wider: dict | None = None) -> str:
         "postmaster and all its children (backends, WAL writer, checkpointer). Statements: `pg_stat_statements` "
         "(`track=all`) calls in the set-up's database, the benchmark's own queries left out. WAL: "
         "`pg_wal_lsn_diff(pg_current_wal_lsn(), ...)` over the step. Cores busy: the measured components' CPU over "
-        "the step's wall time (sipp and the load generator not counted).",
+        "the step's wall time (sipp and the load generator not counted); machine busy: the whole machine's from "
+        "/proc/stat (everything: sipp, the load generator and other sessions' work too; second run only).",
         "",
     ]
     lines += cluster_table(c["steps"])
