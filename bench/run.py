@@ -30,7 +30,7 @@ import httpx
 
 from lab import labkit
 
-from . import report
+from . import cluster, report
 from .common import REPO, cpu_seconds, percentile, rss_mb
 
 TOKEN = "bench-token"
@@ -528,13 +528,33 @@ def raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def run(cfg: Config) -> dict:
-    """The whole benchmark; returns the results and writes results.json, REPORT.md and report.png to cfg.out."""
+def run(cfg: Config, cluster_cfg: "cluster.ClusterConfig | None" = None) -> dict:
+    """The whole benchmark; returns the results and writes results.json, REPORT.md and report.png to cfg.out.
+    With cluster_cfg, the cluster step (bench/cluster.py) runs after the rest, on nodes of its own."""
     cfg.out.mkdir(parents=True, exist_ok=True)
     raise_nofile()
     results = asyncio.run(Bench(cfg).run())
+    if cluster_cfg is not None:
+        results["cluster"] = cluster.run(cluster_cfg, say=lambda m: print(f"{time.strftime('%H:%M:%S')} {m}",
+                                                                          flush=True))
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1))
     report.write(results, cfg.out)
+    return results
+
+
+def run_cluster(cfg: "cluster.ClusterConfig") -> dict:
+    """Only the cluster step; its results replace the "cluster" part of cfg.out's results.json (the single-node
+    figures already there are kept) and the report is written again."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    raise_nofile()
+    path = cfg.out / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["cluster"] = cluster.run(cfg, say=lambda m: print(f"{time.strftime('%H:%M:%S')} {m}", flush=True))
+    path.write_text(json.dumps(results, indent=1))
+    if "steps" in results:
+        report.write(results, cfg.out)
+    else:
+        (cfg.out / "REPORT.md").write_text(report.cluster_markdown(results["cluster"]))
     return results
 
 
@@ -554,14 +574,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sides", default="floor,service", help=argparse.SUPPRESS)
     p.add_argument("--note", default="", help="a sentence for the report (e.g. what else ran on the machine)")
     p.add_argument("--quick", action="store_true", help="a few calls per part, to see that it works")
+    p.add_argument("--no-cluster", action="store_true", help="leave out the cluster step (bench/cluster.py)")
+    p.add_argument("--cluster-only", action="store_true", help="only the cluster step; merged into --out's results")
+    p.add_argument("--cluster-rates", default="10,20,40,60", help="offered calls/s of the cluster step")
+    p.add_argument("--cluster-lease", type=int, default=3, help="C2C_NODE_LEASE of the cluster step's replicas")
     a = p.parse_args(argv)
     cfg = Config(out=a.out, rates=[float(r) for r in a.rates.split(",")], step_seconds=a.step_seconds,
                  calls_per_step=a.calls_per_step, repeats=a.repeats, sync_pending=a.sync, sync_ring_ms=a.sync_ring_ms,
                  hold_ms=a.hold_ms, webhooks=not a.no_webhooks, profile=a.profile,
                  sides=tuple(a.sides.split(",")), note=a.note)
+    ccfg = cluster.ClusterConfig(out=a.out, rates=[float(r) for r in a.cluster_rates.split(",")],
+                                 step_seconds=a.step_seconds, lease=a.cluster_lease, hold_ms=a.hold_ms)
     if a.quick:
         cfg.rates, cfg.calls_per_step, cfg.repeats, cfg.sync_pending, cfg.warmup_calls = [5, 10], 10, 1, 20, 3
-    run(cfg)
+        ccfg.rates, ccfg.calls_per_step, ccfg.idle_seconds, ccfg.failover_seconds, ccfg.failover_rate = [5], 10, 2, 5, 3
+        ccfg.pool = 30
+    if a.cluster_only:
+        run_cluster(ccfg)
+    else:
+        run(cfg, None if a.no_cluster else ccfg)
     return 0
 
 

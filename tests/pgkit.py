@@ -41,12 +41,14 @@ class Postgres:
         if proc.returncode != 0:
             raise PostgresError(f"{' '.join(cmd)} failed: {proc.stdout}{proc.stderr}")
 
-    def start(self) -> "Postgres":
+    def start(self, settings: dict[str, str] | None = None) -> "Postgres":
+        """settings: more server settings (-c name=value), e.g. the benchmark's shared_preload_libraries."""
+        extra = "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         shutil.chown(self.dir, "postgres", "postgres")
         self._as_postgres(_bin("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8")
         self._as_postgres(
             _bin("pg_ctl"), "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-w", "-t", "60",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on", "start",
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on{extra}", "start",
         )
         return self
 
