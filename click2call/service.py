@@ -23,7 +23,7 @@ from .replica import HANGUP, Replica
 from .schema.calls import LiveCall
 from .schema.cdr import Cdr, CdrFilters, CdrPage
 from .schema.click_to_call import ClickToCall
-from .states import Direction, HangupBy
+from .states import CallStatus, Direction, HangupBy
 from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec, CallState
 from .tenants import Tenant
@@ -234,7 +234,7 @@ class RecordsService:
         if self.bus is None:
             raise missing
         record = await self.store.get(call_id)
-        if record is None or record["call_id"] != call_id or record["status"] != "IN_PROGRESS" \
+        if record is None or record["call_id"] != call_id or record["status"] != CallStatus.IN_PROGRESS \
                 or not tenant.sees(record["tenant"]):
             raise missing
         ended = self.bus.expect(Kind.ENDED, call_id)
