@@ -349,7 +349,7 @@ class Lab:
 # sipp
 # --------------------------------------------------------------------------
 
-_live: "weakref.WeakSet[Sipp]" = weakref.WeakSet()
+_live: "weakref.WeakSet[Sipp | HAProxy]" = weakref.WeakSet()  # processes started here: stopped at exit at the latest
 
 
 @atexit.register
@@ -861,7 +861,7 @@ class HAProxy:
                                          preexec_fn=_die_with_parent)
         finally:
             log.close()
-        _live_haproxy.add(self)
+        _live.add(self)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -877,7 +877,7 @@ class HAProxy:
 
     def stop(self) -> None:
         p, self.proc = self.proc, None
-        _live_haproxy.discard(self)
+        _live.discard(self)
         if p is None or p.poll() is not None:
             return
         p.terminate()
@@ -935,14 +935,3 @@ class HAProxy:
         except FileNotFoundError:
             return ""
 
-
-_live_haproxy: "weakref.WeakSet[HAProxy]" = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_haproxies() -> None:
-    for h in list(_live_haproxy):
-        try:
-            h.stop()
-        except Exception:
-            pass
