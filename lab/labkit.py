@@ -361,6 +361,13 @@ def _kill_leftovers() -> None:
             pass
 
 
+def _new_workdir(workdir: str | os.PathLike | None, kind: str, prefix: str) -> Path:
+    """A new directory for one process's files: under `workdir`, else under the run dir's `kind`/."""
+    base = Path(workdir) if workdir else run_dir() / kind
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
 def _scenario_path(scenario: str | os.PathLike) -> Path:
     p = Path(scenario)
     if p.is_absolute() or p.exists():
@@ -477,9 +484,7 @@ class Sipp:
         self.media_port = media_port or default_media_port(self.port)
         self.extra_args = list(extra_args)
         self.trace_messages = trace_messages
-        base = Path(workdir) if workdir else run_dir() / "sipp"
-        base.mkdir(parents=True, exist_ok=True)
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.scenario.stem}-{self.port}-", dir=base))
+        self.workdir = _new_workdir(workdir, "sipp", f"{self.scenario.stem}-{self.port}-")
         self.message_file = self.workdir / "messages.log"
         self.error_file = self.workdir / "errors.log"
         self.output_file = self.workdir / "stdout.log"
@@ -825,9 +830,7 @@ class HAProxy:
         self.backends = dict(backends)
         self.port = int(port)
         self.check, self.inter_ms, self.fall, self.rise, self.retries = check, inter_ms, fall, rise, retries
-        base = Path(workdir) if workdir else run_dir() / "haproxy"
-        base.mkdir(parents=True, exist_ok=True)
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"haproxy-{self.port}-", dir=base))
+        self.workdir = _new_workdir(workdir, "haproxy", f"haproxy-{self.port}-")
         self.config_file = self.workdir / "haproxy.cfg"
         self.socket = self.workdir / "admin.sock"
         self.log_file = self.workdir / "haproxy.log"
