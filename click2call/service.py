@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 import uuid
 from collections.abc import Awaitable
@@ -26,9 +25,8 @@ from .schema.click_to_call import ClickToCall
 from .states import CallStatus, Direction, HangupBy
 from .stasis_app.ari import Ari, AriError, AriUnavailable
 from .stasis_app.call_flow import CallSpec, CallState
+from .stasis_app.calls import settle_check_and_record
 from .tenants import Tenant
-
-log = logging.getLogger(__name__)
 
 
 class ClickToCallService:
@@ -80,17 +78,14 @@ class ClickToCallService:
         if checked is not None:
             await checked  # before the record: its commit starts the call
         result = self.bus.expect(Kind.RESULT, spec.call_id) if wait else None
+        created = asyncio.ensure_future(self.store.create(CallState(spec, created_at=time.time()), token=token,
+                                                          cap=self.max_calls_per_token))
         try:
-            await self.store.create(CallState(spec, created_at=time.time()), token=token,
-                                    cap=self.max_calls_per_token)
-        except ApiError:
+            await settle_check_and_record(spec.call_id, None, created, self.store)
+        except BaseException:
+            if result is not None:
+                result.cancel()  # no call: nothing to wait for (and no waiter left behind on the bus)
             raise
-        except Exception:
-            log.exception("call %s: cannot write its record; refused", spec.call_id)
-            raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
-        finally:
-            if result is not None and not wait:
-                result.cancel()
         if result is None:
             return spec.call_id
         with self._pending():
