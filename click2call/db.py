@@ -64,12 +64,15 @@ calls = sa.Table(
     sa.Column("dial_timeout", sa.Integer),
     sa.Column("record_url", sa.String(255)),  # where the recording will be served, when one is asked for
     sa.Column("claimed_by", sa.String(64)),  # 0005: the replica that runs the call; NULL: not started yet
+    sa.Column("ring_group", sa.String(64)),  # 0006: the ring group an inbound call rang
+    sa.Column("flow", sa.Text),  # 0006: an inbound call's flow state (its agent legs), JSON
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),
     sa.Index("ix_calls_status", "status"),
     sa.Index("ix_calls_agent_sip_call_id", "agent_sip_call_id"),
     sa.Index("ix_calls_customer_sip_call_id", "customer_sip_call_id"),
     sa.Index("ix_calls_tenant", "tenant", "created_at"),
+    sa.Index("ix_calls_phone", "phone", "created_at"),  # 0006: a caller's last calls (sticky agent)
     # One click-to-call per extension at a time, across every replica: the database says USER_BUSY.
     sa.Index("ux_calls_busy_extension", "extension", unique=True,
              sqlite_where=sa.text("status = 'IN_PROGRESS' AND token IS NOT NULL"),
@@ -110,6 +113,52 @@ call_requests = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float),
     sa.Index("ix_call_requests_call", "call_id"),
+)
+
+
+# 0006: agents. Pause is cluster-wide (a paused agent is not rung by ring groups); presence is per node, written by
+# the replica that runs the node from its ARI endpoint and contact events, and read by every replica's monitor.
+agents = sa.Table(
+    "agents", metadata,
+    sa.Column("extension", sa.String(40), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("paused_at", sa.Float),
+    sa.Column("reason", sa.String(255)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+agent_presence = sa.Table(
+    "agent_presence", metadata,
+    sa.Column("node", sa.String(64), primary_key=True),
+    sa.Column("extension", sa.String(40), primary_key=True),
+    sa.Column("registered", sa.Boolean, nullable=False),
+    sa.Column("contact", sa.String(512)),  # the registered contact's URI
+    sa.Column("user_agent", sa.String(255)),
+    sa.Column("network_ip", sa.String(64)),
+    sa.Column("registered_since", sa.Float),
+    sa.Column("call_state", sa.String(16), nullable=False),  # IDLE, RINGING, ONCALL
+    sa.Column("call_id", sa.String(64)),
+    sa.Column("destination", sa.String(64)),
+    sa.Column("direction", sa.String(16)),
+    sa.Column("state_since", sa.Float, nullable=False),
+    sa.Column("idle_since", sa.Float),  # the end of its last call (ring groups' longest_idle)
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# 0006: the live event stream's log (GET /v1/stream): every call event (the webhook payloads) and agent event, at a
+# position that grows in commit order, so a client resuming from Last-Event-ID misses nothing.
+stream_events = sa.Table(
+    "stream_events", metadata,
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(64)),  # NULL: the operator's
+    sa.Column("extension", sa.String(40)),  # the agent it is about, for the stream's extension filter
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("call_id", sa.String(64)),
+    sa.Column("sequence", sa.Integer),  # a call event's sequence in its call
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_stream_events_call", "call_id", "sequence"),
+    sa.Index("ix_stream_events_created_at", "created_at"),
 )
 
 

@@ -34,6 +34,7 @@ class HangupBy(StrEnum):
 
 class Direction(StrEnum):
     OUTBOUND = "outbound"
+    INBOUND = "inbound"  # a customer called a hotline; a ring group's agents were rung
 
 
 class EventName(StrEnum):
@@ -43,6 +44,25 @@ class EventName(StrEnum):
     ANSWERED = "answered"
     HANGUP = "hangup"
     CDR = "cdr"
+    MISSED = "missed"  # an inbound call ended unanswered
+
+
+class AgentEvent(StrEnum):
+    """What the live stream tells of an agent (beside the call events)."""
+
+    REGISTERED = "registered"
+    UNREGISTERED = "unregistered"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    STATE = "state"  # its call state changed (AgentCallState)
+
+
+class AgentCallState(StrEnum):
+    """TEL4VN's call_state of an agent in GET /v1/monitor/agent."""
+
+    IDLE = "IDLE"
+    RINGING = "RINGING"
+    ONCALL = "ONCALL"
 
 
 class DeliveryStatus(StrEnum):

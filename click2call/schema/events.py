@@ -65,9 +65,21 @@ class CdrEvent(CallEndEvent):
     recording_url: str
 
 
+class MissedEvent(CallEndEvent):
+    """An inbound call ended unanswered (nobody answered, or the caller hung up while agents rang): who was rung, and
+    how long the caller waited (seconds)."""
+
+    state: Literal[EventName.MISSED]
+    leg: Literal[""]
+    rung: list[str]
+    waited: int
+    ring_group: str
+
+
 PAYLOADS: dict[EventName, type[CallEvent]] = {
     EventName.RINGING: RingingEvent,
     EventName.ANSWERED: AnsweredEvent,
     EventName.HANGUP: HangupEvent,
     EventName.CDR: CdrEvent,
+    EventName.MISSED: MissedEvent,
 }
