@@ -20,10 +20,12 @@ _INSERT = stream_events.insert()
 
 
 def append(conn: sa.Connection, rows: list[dict]) -> None:
-    """Append events: each {event, body (a dict, sent as JSON), tenant, extension, call_id, sequence, created_at}."""
+    """Append events: each {event, body, tenant, extension, call_id, sequence, created_at}; body is the payload (a
+    dict) or its JSON text already made (a webhook's, so the stream sends the very same bytes)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK)  # held until this transaction ends
     conn.execute(_INSERT, [
-        {**row, "body": json.dumps(row["body"], ensure_ascii=False, separators=(",", ":"))} for row in rows])
+        {**row, "body": row["body"] if isinstance(row["body"], str) else
+         json.dumps(row["body"], ensure_ascii=False, separators=(",", ":"))} for row in rows])
