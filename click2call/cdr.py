@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import q850, validation
+from . import inbound_rows, q850, validation
 from .db import calls
 from .schema.cdr import (  # noqa: F401 (MAX_LIMIT and the cursor: the CDR API's, named here too)
-    MAX_LIMIT, Cdr, CdrFilters, CdrLeg, CdrLegs, decode_cursor, encode_cursor,
+    MAX_LIMIT, Cdr, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, decode_cursor, encode_cursor,
 )
-from .states import Party
+from .states import Direction, Party
+from .stasis_app.call_flow import Leg
 
 
 def fmt_time(epoch: float | None, tz: ZoneInfo) -> str:
@@ -34,7 +35,18 @@ def _leg(record: dict, leg: Party, tz: ZoneInfo) -> CdrLeg:
     )
 
 
+def _agent_leg(leg: Leg, ext: str, tz: ZoneInfo) -> CdrAgentLeg:
+    return CdrAgentLeg(
+        extension=ext, sip_call_id=leg.sip_call_id or "", time_created=fmt_time(leg.created_at, tz),
+        time_ringing=fmt_time(leg.ringing_at, tz), time_answered=fmt_time(leg.answered_at, tz),
+        time_ended=fmt_time(leg.ended_at, tz), cause=q850.name(leg.cause), cause_code=leg.cause)
+
+
 def serialise(record: dict, tz: ZoneInfo) -> Cdr:
+    inbound = record["direction"] == Direction.INBOUND
+    legs = CdrLegs(agent=_leg(record, Party.AGENT, tz), customer=_leg(record, Party.CUSTOMER, tz))
+    if inbound:
+        legs["agents"] = [_agent_leg(leg, leg.ext, tz) for leg in inbound_rows.agents_of(record)]
     return Cdr(
         id=record["call_id"],
         sip_call_id=record["customer_sip_call_id"] or record["agent_sip_call_id"] or "",
@@ -45,8 +57,8 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
         direction=record["direction"],
         recording_url=record["recording_url"] or "",
         extension=record["extension"],
-        from_number=record["hotline"],
-        to_number=record["phone"],
+        from_number=record["phone"] if inbound else record["hotline"],
+        to_number=record["extension"] if inbound else record["phone"],
         time_started=fmt_time(record["created_at"], tz),
         time_answered=fmt_time(record["answered_at"], tz),
         time_ended=fmt_time(record["ended_at"], tz),
@@ -57,7 +69,8 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
         node=record.get("node") or "",
         hangup_by=record["hangup_by"] or "",
         recording_error=record["recording_error"] or "",
-        legs=CdrLegs(agent=_leg(record, Party.AGENT, tz), customer=_leg(record, Party.CUSTOMER, tz)),
+        ring_group=record.get("ring_group") or "",
+        legs=legs,
     )
 
 

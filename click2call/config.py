@@ -20,6 +20,7 @@ from . import tenants
 from .cluster import nodes as cluster_nodes
 from .cluster.nodes import Node
 from .errors import CODES
+from .ring_group import RingGroup
 from .schema import fields
 from .schema.fields import webhook_secret
 from .tenants import NAME_RE, Directory, Hotline, Tenant
@@ -105,6 +106,19 @@ def _tenants(path: str, info: ValidationInfo) -> tuple[tuple[Tenant, tuple[str, 
     return found
 
 
+def _groups(path: str, info: ValidationInfo) -> tuple[RingGroup, ...]:
+    if not path:
+        return ()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        refuse(f"C2C_GROUPS_FILE: cannot read {path}: {exc.strerror}")
+    try:
+        return tenants.load_groups(text, source=f"C2C_GROUPS_FILE {path}")
+    except ValueError as exc:
+        refuse(str(exc))
+
+
 def _webhook_url(text: str, info: ValidationInfo) -> str | None:
     if not text:
         return None
@@ -158,6 +172,9 @@ class Settings(BaseSettings):
     # from C2C_TENANTS_FILE: (tenant, token digests)
     tenants: Annotated[tuple[tuple[Tenant, tuple[str, ...]], ...], NoDecode, PlainValidator(_tenants)] = Field(
         (), validation_alias="C2C_TENANTS_FILE")
+    # C2C_GROUPS_FILE: the operator's ring groups for inbound calls ([[group]] tables; schema/groups.py)
+    groups: Annotated[tuple[RingGroup, ...], NoDecode, PlainValidator(_groups)] = Field(
+        (), validation_alias="C2C_GROUPS_FILE")
     ari_url: Annotated[str, PlainValidator(lambda text: text.rstrip("/"))] = "http://127.0.0.1:8088"
     ari_user: Text = "click2call"
     ari_password: Text = ""
@@ -213,6 +230,14 @@ class Settings(BaseSettings):
         if self.cluster and not self.database_url.startswith(("postgresql://", "postgres://")):
             refuse("C2C_CLUSTER needs PostgreSQL: several replicas share one PostgreSQL database "
                    "(C2C_DATABASE_URL=postgresql://...); SQLite serves one replica")
+        try:
+            tenants.check_groups([*self.groups, *(g for t, _ in self.tenants for g in t.groups)], "ring groups")
+        except ValueError as exc:
+            refuse(str(exc))
+        numbers = {h.number for h in self.operator.hotlines}
+        for group in self.groups:
+            if strange := [n for n in group.hotlines if n not in numbers]:
+                refuse(f"C2C_GROUPS_FILE: group {group.name}: hotline {strange[0]} is not configured")
         stored = {d for _, digests in self.tenants for d in digests}
         if any(tenants.stored_form(t) in stored for t in self.api_tokens):
             refuse("a token is both in C2C_API_TOKENS and in C2C_TENANTS_FILE")
@@ -254,7 +279,7 @@ class Settings(BaseSettings):
         """The operator: C2C_HOTLINES first (the default), then the tenants' own hotlines."""
         # A number has one trunk everywhere (checked at load), so equal numbers are equal hotlines.
         every = [*self.hotlines, *(h for t, _ in self.tenants for h in t.hotlines)]
-        return Tenant(name=None, hotlines=tuple(dict.fromkeys(every)))
+        return Tenant(name=None, hotlines=tuple(dict.fromkeys(every)), groups=self.groups)
 
     def directory(self) -> Directory:
         return Directory(self.api_tokens, self.operator, self.tenants)

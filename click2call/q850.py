@@ -4,6 +4,7 @@ from __future__ import annotations
 
 NORMAL_CLEARING = 16
 USER_BUSY = 17
+SUBSCRIBER_ABSENT = 20
 CALL_REJECTED = 21
 # A leg that vanished while we could not see Asterisk (it restarted, or the channel was hung up unseen).
 NETWORK_OUT_OF_ORDER = 38

@@ -14,12 +14,15 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import q850
+from . import inbound_rows, q850
 from .cluster.bus import Kind, Message
 from .db import GroupCommit, asterisk_nodes, call_requests, calls
 from .errors import ApiError
 from .states import CallStatus, Direction, HangupBy, Party
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase, final_status
+from .stasis_app.inbound_flow import InboundState
+
+State = CallState | InboundState
 
 PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}
 
@@ -60,8 +63,10 @@ def _leg_named(state: CallState, name: HangupBy | None) -> Leg | None:
     return state.leg(Party(name)) if name in (HangupBy.AGENT, HangupBy.CUSTOMER) else None
 
 
-def row(state: CallState) -> dict:
+def row(state: State) -> dict:
     """The columns that follow from the call's state (identity columns are written once, at insert)."""
+    if isinstance(state, InboundState):
+        return inbound_rows.row(state)
     values: dict = {
         "phase": state.phase.value,
         "phase_rank": PHASE_RANK[state.phase],
@@ -91,9 +96,11 @@ def row(state: CallState) -> dict:
     return values
 
 
-def state_from_row(r: dict) -> CallState:
+def state_from_row(r: dict) -> State:
     """Rebuild an unfinished call's state from its record: to adopt it (after a restart, or from a replica that
     stopped running its node), or to start it (recorded by another replica, not started by anyone yet)."""
+    if r["direction"] == Direction.INBOUND:
+        return inbound_rows.state_from_row(r)
     spec = CallSpec(
         call_id=r["call_id"], ext=r["extension"], phone=r["phone"], hotline=r["hotline"], trunk=r["trunk"],
         src_cid_name=r["src_cid_name"] or "", src_cid_number=r["src_cid_number"] or "",
@@ -166,14 +173,16 @@ class CallStore:
         self._write = write or GroupCommit(engine)  # record writes share commits with other writes under load
         self._postgresql = engine.dialect.name == "postgresql"
 
-    async def create(self, state: CallState, direction: Direction = Direction.OUTBOUND, *, token: str | None = None,
-                     cap: int = 0, claimed_by: str | None = None) -> None:
+    async def create(self, state: State, *, token: str | None = None, cap: int = 0,
+                     claimed_by: str | None = None) -> None:
         """Record a new call. `token`: the API token that placed it (ratelimit.key); such calls hold their extension
         (one at a time: USER_BUSY) and count against the token's `cap` of calls in progress (TOO_MANY_CALLS), across
         every replica. `claimed_by`: the replica that runs it; None: the owner of its node is told to start it."""
         spec = state.spec
-        values = dict(
-            call_id=spec.call_id, direction=direction, extension=spec.ext, phone=spec.phone,
+        values = dict(**inbound_rows.identity(state), status=CallStatus.IN_PROGRESS, claimed_by=claimed_by,
+                      created_at=state.created_at, updated_at=time.time(), **row(state)) \
+            if isinstance(state, InboundState) else dict(
+            call_id=spec.call_id, direction=Direction.OUTBOUND, extension=spec.ext, phone=spec.phone,
             hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,
             src_cid_number=spec.src_cid_number, dest_cid_name=spec.dest_cid_name,
             dest_cid_number=spec.dest_cid_number, customer_id=spec.customer_id, status=CallStatus.IN_PROGRESS,
@@ -199,13 +208,13 @@ class CallStore:
         except sa.exc.IntegrityError:
             if token is None:
                 raise
-            raise ApiError("USER_BUSY", f"extension {spec.ext} already has a click-to-call in progress") from None
+            raise ApiError("USER_BUSY", f"extension {state.spec.ext} already has a click-to-call in progress") from None
 
     async def delete_new(self, call_id: str) -> None:
         """Take back the record of a call refused before it was placed."""
         await self._write(lambda conn: conn.execute(_DELETE_NEW, {"_call_id": call_id}) and None)
 
-    async def save(self, state: CallState, before: CallState | None = None, fence: Fence | None = None) -> bool:
+    async def save(self, state: State, before: State | None = None, fence: Fence | None = None) -> bool:
         """Write the state, and the webhook events the change makes in the same transaction.
 
         False when the guard refused it (the call is final or further along, or this replica no longer owns the
@@ -226,7 +235,7 @@ class CallStore:
             if not saved:
                 return False, []
             added = before is not None and self.outbox is not None and self.outbox.add(conn, before, state, values)
-            ended = state.phase is Phase.ENDED
+            ended = state.phase == Phase.ENDED  # either flow's phase "ended"
             if ended:
                 conn.execute(_REQUESTS_DONE, {"_call_id": state.spec.call_id, "done_at": time.time()})
             if self.publish is not None:
@@ -241,7 +250,7 @@ class CallStore:
             self.outbox.hand_off(added)
         return saved
 
-    async def unfinished(self, node: str | None = None, replica: str | None = None) -> list[CallState]:
+    async def unfinished(self, node: str | None = None, replica: str | None = None) -> list[State]:
         """The calls left in progress (by a previous run, or by the replica that ran `node` before this one), rebuilt
         from their records; with `replica`, they are this replica's to run from now on."""
         async with self.engine.begin() as conn:

@@ -17,7 +17,7 @@ from .records import CallStore, Fence
 from .states import HangupBy
 from .stasis_app import call_flow as flow
 from .stasis_app.ari import Ari
-from .stasis_app.calls import HandoffSpec, StasisApp
+from .stasis_app.calls import HandoffSpec, RingGroups, StasisApp
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,15 @@ TAKE_OVER_CONNECT = 3.0  # seconds clicks wait for a node just taken over to con
 class Replica:
     def __init__(self, replica_id: str, aris: dict[str, Ari], store: CallStore, metrics: Metrics, *,
                  clustered: bool, handoff_spec: HandoffSpec | None, ari_grace: float, node_down_after: float = 30.0,
-                 agent_context: str = "", status: NodeStatus | None = None) -> None:
+                 agent_context: str = "", status: NodeStatus | None = None,
+                 ring_groups: RingGroups | None = None) -> None:
         self.id = replica_id
         self.aris = aris  # every node's ARI client: REST for all, the event stream for the nodes this replica runs
         self.store = store
         self.metrics = metrics
         self.clustered = clustered  # writes are fenced by the node's lease
         self.handoff_spec = handoff_spec
+        self.ring_groups = ring_groups  # inbound calls handed over by the dialplan
         self.ari_grace = ari_grace
         self.node_down_after = node_down_after
         self.agent_context = agent_context
@@ -51,7 +53,7 @@ class Replica:
                            fence=Fence(node, self.id, epoch) if self.clustered else None,
                            handoff_spec=self.handoff_spec, ari_grace=self.ari_grace,
                            node_down_after=self.node_down_after, agent_context=self.agent_context,
-                           connect_grace=TAKE_OVER_CONNECT if self.clustered else 0.0)
+                           connect_grace=TAKE_OVER_CONNECT if self.clustered else 0.0, ring_groups=self.ring_groups)
         self.running[node] = stasis
         stasis.adopt(await self.store.unfinished(node, self.id) if self.clustered else await self._first_run(node))
         await self._requests(stasis)

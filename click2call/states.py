@@ -47,6 +47,21 @@ class EventName(StrEnum):
     MISSED = "missed"  # an inbound call ended unanswered
 
 
+class RingStrategy(StrEnum):
+    """How a ring group rings its agents."""
+
+    RINGALL = "ringall"  # all at once
+    SEQUENTIAL = "sequential"  # in the group's order, ring_seconds each
+    LONGEST_IDLE = "longest_idle"  # the agent idle longest first, ring_seconds each
+
+
+class NoAnswer(StrEnum):
+    """What a ring group does with a caller nobody answered."""
+
+    HANGUP = "hangup"  # after its prompt, if it has one
+    CONTINUE = "continue"  # to a dialplan context (voicemail, an IVR)
+
+
 class AgentEvent(StrEnum):
     """What the live stream tells of an agent (beside the call events)."""
 

@@ -12,6 +12,10 @@ no tenants file that is the whole setup, as before.
     extensions = ["101", "102"]          # and/or
     extension_pattern = "1[0-4][0-9]"    # a full match
     hotlines = ["02873000001", "02899990000=trunk-acme"]   # a C2C_HOTLINES number, or NUMBER=TRUNK
+    [[tenant.group]]                     # a ring group for inbound calls (schema/groups.py)
+    name = "acme-sales"
+    extensions = ["101", "102"]
+    hotlines = ["02899990000"]
     [[tenant.hook]]
     event = "hangup"                     # ringing, answered, hangup, cdr
     callback_url = "https://crm.acme.example/click2call"
@@ -31,7 +35,9 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from .errors import ApiError
+from .ring_group import RingGroup
 from .schema import fields
+from .schema.groups import GroupsFile
 from .schema.tenants_file import HASH_RE, NAME_RE, HookEntry, TenantsFile
 from .states import EventName
 
@@ -76,6 +82,7 @@ class Tenant:
     extensions: frozenset[str] | None = None  # None with no pattern: any extension
     pattern: re.Pattern | None = None
     hooks: tuple[HookEntry, ...] = field(default=(), repr=False)  # webhooks of the tenants file
+    groups: tuple[RingGroup, ...] = ()  # ring groups for inbound calls
 
     @property
     def is_operator(self) -> bool:
@@ -110,6 +117,9 @@ class Directory:
                  tenants: tuple[tuple[Tenant, tuple[str, ...]], ...] = ()) -> None:
         self.operator = operator
         self.tenants = tuple(t for t, _ in tenants)
+        every = [*operator.groups, *(g for t in self.tenants for g in t.groups)]
+        self.groups = {g.name: g for g in every}  # names are unique (checked at load: check_groups)
+        self.hotline_groups = {number: g for g in every for number in g.hotlines}
         self._digests: list[tuple[bytes, Tenant]] = []
         for tenant, stored in ((operator, tuple(stored_form(t) for t in operator_tokens)), *tenants):
             for s in stored:
@@ -122,6 +132,13 @@ class Directory:
             if hmac.compare_digest(digest, stored):
                 found = tenant
         return found
+
+    def group(self, name: str) -> RingGroup | None:
+        return self.groups.get(name)
+
+    def group_of_hotline(self, number: str) -> RingGroup | None:
+        """The group an inbound call to this hotline rings."""
+        return self.hotline_groups.get(number)
 
     def owner_of(self, ext: str) -> Tenant:
         """The tenant whose extension this is (a dialplan handoff carries no token); else the operator."""
@@ -167,9 +184,48 @@ def load(text: str, global_hotlines: tuple[Hotline, ...], source: str = "tenants
             stored.append(digest)
         tenant = Tenant(name=entry.name, hotlines=tuple(entry.hotlines),
                         extensions=frozenset(entry.extensions) if entry.extensions is not None else None,
-                        pattern=entry.extension_pattern, hooks=tuple(entry.hook))
+                        pattern=entry.extension_pattern, hooks=tuple(entry.hook),
+                        groups=tuple(g.group(entry.name) for g in entry.group))
+        for group in tenant.groups:
+            if foreign := [e for e in group.extensions if not tenant.owns(e)]:
+                raise ValueError(f"{where}: group {group.name}: extension {foreign[0]} is not one of the tenant's")
+            numbers = {h.number for h in tenant.hotlines}
+            if strange := [n for n in group.hotlines if n not in numbers]:
+                raise ValueError(f"{where}: group {group.name}: hotline {strange[0]} is not one of the tenant's")
         result.append((tenant, tuple(stored)))
+    check_groups([g for t, _ in result for g in t.groups], source)
     return tuple(result)
+
+
+def check_groups(groups: list[RingGroup], source: str) -> None:
+    """A group's name, and a hotline's group, are one across the whole configuration."""
+    names: set[str] = set()
+    hotlines: dict[str, str] = {}
+    for group in groups:
+        if group.name in names:
+            raise ValueError(f"{source}: group {group.name} is defined twice")
+        names.add(group.name)
+        for number in group.hotlines:
+            if number in hotlines:
+                raise ValueError(f"{source}: hotline {number} rings two groups ({hotlines[number]}, {group.name})")
+            hotlines[number] = group.name
+
+
+def load_groups(text: str, source: str = "C2C_GROUPS_FILE") -> tuple[RingGroup, ...]:
+    """The operator's ring groups (a setup without tenants, or groups of no tenant). Raises ValueError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        entries = GroupsFile.model_validate(data).group
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_context=False)[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise ValueError(f"{source}: {where}: {error['msg']}") from None
+    groups = tuple(entry.group(None) for entry in entries)
+    check_groups(list(groups), source)
+    return groups
 
 
 HOOK_KEYS = f"event ({', '.join(EventName)}), callback_url, and optionally callback_apikey and secret"
@@ -201,6 +257,8 @@ def _refusal(exc: ValidationError, data: dict, source: str) -> str:
         return f"{where}: {error['msg'] if error['type'] == 'TENANT' else 'must be a table'}"
     if key == "extensions" and error["type"] == "INVALID_PARAMETER":
         return f"{where}: {error['input']!r} is not a valid extension"
+    if key == "group" and len(error["loc"]) >= 4:
+        return f"{where}: group {error['loc'][4] if len(error['loc']) > 4 else ''}: {error['msg']}".replace(" :", ":")
     if key == "hook" and error["type"] in ("INVALID_PARAMETER", "CONFIG") and len(error["loc"]) == 5:
         return f"{where}: hook: {error['msg']}"  # a value of a hook: its URL, apikey, secret
     if error["type"] in ("TENANT", "CONFIG") or key not in KEY_MESSAGES:

@@ -24,6 +24,7 @@ from ..cluster.leases import Leases, NodeStatus, SoleOwner
 from ..config import ConfigError, Settings
 from ..db import GroupCommit, open_database
 from ..errors import ApiError
+from ..inbound_calls import InboundCalls
 from ..metrics import Metrics
 from ..ratelimit import Limits
 from ..records import CallStore
@@ -90,7 +91,8 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             status = NodeStatus()  # each node's event stream: kept by the replica, told to the cluster by the leases
             replica = Replica(uuid.uuid4().hex, aris, store, metrics, clustered=settings.cluster, status=status,
                               handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace,
-                              node_down_after=settings.node_down_after, agent_context=settings.agent_context)
+                              node_down_after=settings.node_down_after, agent_context=settings.agent_context,
+                              ring_groups=InboundCalls(directory, engine, aris, settings.ring_timeout))
             leases = Leases(engine, replica.id, settings.replica_name, list(aris), settings.node_lease,
                             replica.acquired, replica.lost, replica.quiet, status) if settings.cluster else \
                 SoleOwner(list(aris), replica.acquired, replica.lost)

@@ -7,14 +7,15 @@ from typing_extensions import TypedDict
 
 from ..states import Direction
 from ..stasis_app.call_flow import Phase
+from ..stasis_app.inbound_flow import Phase as InboundPhase
 from .cdr import Time
 
 
 class LiveCall(TypedDict):
     call_id: str
     extension: str
-    destination: str  # the customer's number
+    destination: str  # the customer's number (inbound: the caller's)
     hotline: str
     direction: Direction
-    state: Phase
+    state: Phase | InboundPhase
     time_started: Time

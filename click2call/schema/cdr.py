@@ -97,14 +97,23 @@ class CdrLeg(TypedDict):
     cause_code: int | None
 
 
+class CdrAgentLeg(CdrLeg):
+    extension: str
+
+
 class CdrLegs(TypedDict):
+    """An inbound call: `agent` is the leg of the agent who answered (else the last rung), `customer` the caller's,
+    and `agents` every agent rung, in order."""
+
     agent: CdrLeg
     customer: CdrLeg
+    agents: NotRequired[list[CdrAgentLeg]]
 
 
 class Cdr(TypedDict):
-    """A call record. `status` is IN_PROGRESS until the call ends; `duration` counts from the click, `billsec` from
-    the customer's answer."""
+    """A call record. `status` is IN_PROGRESS until the call ends; `duration` counts from the click (inbound: from
+    the call's arrival), `billsec` from the customer's answer. Outbound: from_number is the hotline, to_number the
+    customer. Inbound: from_number is the caller, to_number the extension that answered ("" when none did)."""
 
     id: str
     sip_call_id: str
@@ -127,6 +136,7 @@ class Cdr(TypedDict):
     node: str  # the Asterisk node the call ran on
     hangup_by: HangupBy | Literal[""]
     recording_error: str
+    ring_group: str  # the ring group an inbound call rang ("" otherwise)
     legs: CdrLegs
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from ..states import EventName
 from . import fields
 from .fields import CallbackUrl, Extension, HeaderValue, refuse
+from .groups import GroupEntry
 from .hooks import Secret
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a tenant, a trunk endpoint, an ARI application
@@ -66,6 +67,7 @@ class TenantEntry(BaseModel):
     extension_pattern: Regex | None = None  # a full match
     hotlines: list[str] = []  # a C2C_HOTLINES number, or NUMBER=TRUNK; the first is the default
     hook: list[HookEntry] = []
+    group: list[GroupEntry] = []  # ring groups for inbound calls (schema.groups)
 
     @field_validator("hotlines")
     @classmethod

@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ..errors import ApiError
@@ -20,26 +21,64 @@ from ..metrics import Metrics
 from ..states import HangupBy, Party
 from . import call_flow as flow
 from . import events, ids
+from . import inbound_flow as inbound
 from .ari import Ari, AriError
 from .commands import Executor
 
 log = logging.getLogger(__name__)
 
+State = flow.CallState | inbound.InboundState
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A kind of call: its pure state machine, and how ARI events and a reconnect become its events."""
+
+    transition: Callable
+    translate: Callable[[dict, str, str | None], object]
+    resync: Callable[[State, dict[str, str], float, frozenset[str]], list]
+    final_status: Callable
+    channels: Callable[[State], list[str]]  # every channel of the call, to hang up when its worker fails
+
+
+CLICK_TO_CALL = Machine(flow.transition, events.outbound_event, flow.resync, flow.final_status,
+                        lambda s: [s.spec.channel_id(leg) for leg in Party])
+INBOUND = Machine(inbound.transition, events.inbound_event,
+                  lambda s, channels, at, outside: inbound.resync(s, channels, at), inbound.final_status,
+                  lambda s: [s.spec.channel, *(s.spec.agent_channel(i) for i in range(len(s.agents)))])
+
 
 class Call:
     """The mutable shell around one call's pure state."""
 
-    def __init__(self, spec: flow.CallSpec, state: flow.CallState | None = None) -> None:
-        self.state = state or flow.CallState(spec, created_at=time.time())
-        self.queue: asyncio.Queue[flow.Event] = asyncio.Queue()
+    def __init__(self, spec: flow.CallSpec | inbound.InboundSpec, state: State | None = None) -> None:
+        if state is None:
+            kind = inbound.InboundState if isinstance(spec, inbound.InboundSpec) else flow.CallState
+            state = kind(spec, created_at=time.time())
+        self.state = state
+        self.machine = INBOUND if isinstance(state, inbound.InboundState) else CLICK_TO_CALL
+        self.queue: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self.answered: asyncio.Future[tuple[str, str] | None] = loop.create_future()
         self.done = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.timers: dict[str, asyncio.TimerHandle] = {}
 
     @property
     def call_id(self) -> str:
         return self.state.spec.call_id
+
+    def set_timer(self, name: str, seconds: float) -> None:
+        """The flow's timer: its event joins the call's queue when it fires."""
+        if old := self.timers.pop(name, None):
+            old.cancel()
+        self.timers[name] = asyncio.get_running_loop().call_later(
+            seconds, self.queue.put_nowait, inbound.TimerFired(name))
+
+    def cancel_timers(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
 
 
 class CallRecords(Protocol):
@@ -57,13 +96,24 @@ class CallRecords(Protocol):
 HandoffSpec = Callable[[dict, list[str]], flow.CallSpec]
 
 
+class RingGroups(Protocol):
+    """Inbound calls' ring groups (click2call.ring_groups)."""
+
+    def inbound_spec(self, channel: dict, args: list[str], call_id: str) -> inbound.InboundSpec:
+        """The inbound call the dialplan hands over (raises ApiError for bad Stasis arguments)."""
+
+    async def survey(self, group: inbound.RingGroup, caller: str, sticky: bool, node: str) -> inbound.Surveyed:
+        """Who of the group can be rung now on this node, and the caller's last agent."""
+
+
 class StasisApp:
     """The calls of one Asterisk node, run by this replica while it owns the node. `fence` (a cluster's) goes with
     every record write: once another replica owns the node, this one's writes are refused."""
 
     def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, node: str = "", replica: str = "",
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
-                 node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0) -> None:
+                 node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0,
+                 ring_groups: RingGroups | None = None) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -71,9 +121,10 @@ class StasisApp:
         self.replica = replica  # what the records of calls this app runs say in claimed_by
         self.fence = fence
         self.handoff_spec = handoff_spec
+        self.ring_groups = ring_groups
         self.ari_grace = ari_grace  # seconds waiting requests wait for a lost ARI to come back
         self.node_down_after = node_down_after  # seconds unreachable after which the node's calls are lost
-        self._foreign: dict[str, str] = {}  # handed-off agent channel id -> call_id
+        self._foreign: dict[str, tuple[str, str]] = {}  # a channel the dialplan handed over -> (call_id, leg)
         self._refusals: set[asyncio.Task] = set()
         self._grace: asyncio.Task | None = None
         self._down: asyncio.Task | None = None
@@ -86,23 +137,26 @@ class StasisApp:
 
     # ---- the event stream ----
 
-    def _resolve(self, channel_id: str) -> tuple[str, Party] | None:
-        call_id = self._foreign.get(channel_id)
-        return (call_id, Party.AGENT) if call_id else ids.parse(channel_id)
+    def _resolve(self, channel_id: str) -> tuple[str, str] | None:
+        return self._foreign.get(channel_id) or ids.parse_leg(channel_id)
 
     def on_event(self, raw: dict) -> None:
         if self.silent:
             return
         args = events.handoff_args(raw)
         if args is not None:
-            self._handoff(raw, args)
+            if args[:1] == ["inbound"]:
+                self._inbound(raw, args)
+            else:
+                self._handoff(raw, args)
             return
-        routed = events.translate(raw, self._resolve)
-        if routed is None:
+        target = events.target(raw, self._resolve)
+        call = self.calls.get(target[0]) if target is not None else None
+        if call is None:
             return
-        call = self.calls.get(routed[0])
-        if call is not None:
-            call.queue.put_nowait(routed[1])
+        event = call.machine.translate(raw, *target)
+        if event is not None:
+            call.queue.put_nowait(event)
 
     async def on_connect(self) -> None:
         """After a (re)connect nothing is replayed: catch every call up with what Asterisk has now, and hang up
@@ -119,11 +173,11 @@ class StasisApp:
         outside = frozenset(c["id"] for c in listed if (c.get("dialplan") or {}).get("app_name") != "Stasis")
         now = time.time()
         for call in list(self.calls.values()):
-            for event in flow.resync(call.state, channels, now, outside):
+            for event in call.machine.resync(call.state, channels, now, outside):
                 call.queue.put_nowait(event)
         app = await self.ari.request("GET", f"/applications/{self.ari.app}")  # not other apps' channels
         for channel_id in (app or {}).get("channel_ids", []):
-            ours = ids.parse(channel_id)
+            ours = ids.parse_leg(channel_id)
             if ours is not None and ours[0] not in self.calls:
                 log.info("hanging up %s: its call ended while the node was unreachable", channel_id)
                 await self.executor.hangup(channel_id)
@@ -132,7 +186,7 @@ class StasisApp:
         """Ask Asterisk to send the app only the event types it handles: of the ~58 events a call makes, most are
         ChannelVarset, Dial, ChannelDialplan and the like, which we would only parse and drop."""
         try:
-            await self.ari.filter_events(list(events.HANDLERS))
+            await self.ari.filter_events(events.EVENT_TYPES)
         except AriError as exc:  # an Asterisk without event filters: everything still works, only busier
             log.warning("ARI event filter not set (%s); the app receives every event", exc)
 
@@ -154,7 +208,7 @@ class StasisApp:
                     len(self.calls))
         now = time.time()
         for call in list(self.calls.values()):
-            for event in flow.resync(call.state, {}, now):  # every leg gone: system, Q.850 38
+            for event in call.machine.resync(call.state, {}, now, frozenset()):  # every leg gone: system, Q.850 38
                 call.queue.put_nowait(event)
 
     async def _fail_waiters_after_grace(self) -> None:
@@ -197,7 +251,10 @@ class StasisApp:
         rest stay controllable through the API), and those recorded but started by nobody yet."""
         for state in states:
             call = Call(state.spec, state)
-            if state.phase is flow.Phase.NEW:
+            if isinstance(state, inbound.InboundState):
+                _settle(call.answered, None)
+                self._launch(call, [inbound.Resumed(time.time())])
+            elif state.phase is flow.Phase.NEW:
                 self._launch(call, [flow.Start()])
             else:
                 _settle(call.answered, None)
@@ -212,21 +269,37 @@ class StasisApp:
                 raise ApiError("CALL_FAILED", "this app takes no dialplan handoffs")
             spec = replace(self.handoff_spec(channel, args), node=self.node)
         except ApiError as exc:
-            log.warning("dialplan handoff of %s refused (%s): %s; hanging it up", channel.get("name"), args, exc.message)
-            task = asyncio.create_task(self.executor.hangup(channel["id"]))
-            self._refusals.add(task)
-            task.add_done_callback(self._refusals.discard)
+            self._refuse(channel, args, exc)
             return
         call = Call(spec)
         log.info("call %s: dialplan handoff of %s (%s) to %s", spec.call_id, channel.get("name"), args[0], spec.phone)
         self._launch(call, [flow.HandedOff(events.timestamp(raw), channel.get("protocol_id") or "")], record=True)
 
+    def _inbound(self, raw: dict, args: list[str]) -> None:
+        """A caller handed over by the dialplan: ring the agents of its group."""
+        channel = raw["channel"]
+        try:
+            if self.ring_groups is None:
+                raise ApiError("CALL_FAILED", "this app takes no inbound calls")
+            spec = replace(self.ring_groups.inbound_spec(channel, args, str(uuid.uuid4())), node=self.node)
+        except ApiError as exc:
+            self._refuse(channel, args, exc)
+            return
+        log.info("call %s: inbound call from %s to %s, ringing group %s", spec.call_id, spec.caller or "anonymous",
+                 spec.hotline, spec.group.name)
+        self._launch(Call(spec), [inbound.Start(events.timestamp(raw))], record=True)
+
+    def _refuse(self, channel: dict, args: list[str], exc: ApiError) -> None:
+        log.warning("dialplan handoff of %s refused (%s): %s; hanging it up", channel.get("name"), args, exc.message)
+        task = asyncio.create_task(self.executor.hangup(channel["id"]))
+        self._refusals.add(task)
+        task.add_done_callback(self._refusals.discard)
+
     def _launch(self, call: Call, first: list[flow.Event], record: bool = False) -> None:
         """Register the call and start its worker."""
-        spec = call.state.spec
         self.calls[call.call_id] = call
-        if spec.agent_channel:  # a handoff: events of Asterisk's channel id find the call through this map
-            self._foreign[spec.agent_channel] = call.call_id
+        if foreign := _foreign_channel(call.state):  # events of Asterisk's channel id find the call through this map
+            self._foreign[foreign[0]] = (call.call_id, foreign[1])
         self._count(+1)
         call.task = asyncio.create_task(self._run(call, first, record), name=f"call-{call.call_id}")
 
@@ -243,10 +316,10 @@ class StasisApp:
         try:
             if record:  # a handoff: the record is written here, off the event reader
                 await self.store.create(call.state, claimed_by=self.replica)
-            while call.state.phase is not flow.Phase.ENDED:
+            while call.state.phase not in (flow.Phase.ENDED, inbound.Phase.ENDED):
                 event = pending.pop(0) if pending else await call.queue.get()
                 before = call.state
-                call.state, commands = flow.transition(call.state, event)
+                call.state, commands = call.machine.transition(call.state, event)
                 # A state's commands run while its record is written, and the next event waits for both: the
                 # record is at most one step behind Asterisk and the API (a crash there is reconciled from the
                 # channels at the next start), and no step of a call waits for a commit first. Except a call's
@@ -255,7 +328,7 @@ class StasisApp:
                     if call.state != before else None
                 try:
                     for command in commands:
-                        if isinstance(command, flow.Finish) and saving is not None:
+                        if isinstance(command, (flow.Finish, inbound.Finish)) and saving is not None:
                             await saving
                         follow_up = await self._execute(call, command)
                         if follow_up is not None:
@@ -265,11 +338,13 @@ class StasisApp:
                         await saving
         except Exception:
             log.exception("call %s: worker failed; hanging up its channels", call.call_id)
-            for leg in Party:
-                await self.executor.hangup(call.state.spec.channel_id(leg))
+            for channel_id in call.machine.channels(call.state):
+                await self.executor.hangup(channel_id)
             self._finish(call, ("CALL_FAILED", "internal error"))
 
-    async def _execute(self, call: Call, command: flow.Command) -> flow.Event | list[flow.Event] | None:
+    async def _execute(self, call: Call, command) -> object | list | None:
+        if isinstance(call.state, inbound.InboundState):
+            return await self._execute_inbound(call, command)
         match command:
             case flow.OriginateAgent(spec):
                 return await self.executor.originate(spec)
@@ -291,12 +366,39 @@ class StasisApp:
                 self._finish(call, None)
         return None
 
+    async def _execute_inbound(self, call: Call, command: inbound.Command) -> object | list | None:
+        run = self.executor
+        match command:
+            case inbound.Ring(channel):
+                await run.ring(channel)
+            case inbound.Survey(group, caller, sticky):
+                return await self.ring_groups.survey(group, caller, sticky, self.node)
+            case inbound.RingAgent(spec, index, ext, timeout):
+                return await run.ring_agent(spec, index, ext, timeout)
+            case inbound.Connect(spec, index):
+                return await run.connect(spec, index)
+            case inbound.StartTimer(name, seconds):
+                call.set_timer(name, seconds)
+            case inbound.PlayPrompt(channel, sound):
+                return await run.play(channel, sound)
+            case inbound.ContinueInDialplan(channel, context, extension, priority):
+                return await run.continue_in_dialplan(channel, context, extension, priority)
+            case inbound.Hangup(channel_id, reason):
+                await run.hangup(channel_id, reason)
+            case inbound.DestroyBridge(bridge_id):
+                await run.destroy_bridge(bridge_id)
+            case inbound.Finish():
+                self._finish(call, None)
+        return None
+
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.answered, failure)
+        call.cancel_timers()
         if self.calls.pop(call.call_id, None) is not None:
             self._count(-1)
-        self.metrics.calls.labels(flow.final_status(call.state)).inc()
-        self._foreign.pop(call.state.spec.channel_id(Party.AGENT), None)
+        self.metrics.calls.labels(call.machine.final_status(call.state)).inc()
+        if foreign := _foreign_channel(call.state):
+            self._foreign.pop(foreign[0], None)
         call.done.set()
         log.info("call %s ended: result=%s hangup_by=%s", call.call_id, call.state.result, call.state.hangup_by)
 
@@ -310,6 +412,7 @@ class StasisApp:
             if task is not None:
                 task.cancel()
         for call in list(self.calls.values()):
+            call.cancel_timers()
             if call.task:
                 call.task.cancel()
         self._count(-len(self.calls))
@@ -344,6 +447,13 @@ async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None,
     except Exception:
         log.exception("call %s: cannot write its record; refused", call_id)
         raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
+
+
+def _foreign_channel(state: State) -> tuple[str, str] | None:
+    """The call's channel that has Asterisk's id, not ours (the dialplan made it), and its leg."""
+    if isinstance(state, inbound.InboundState):
+        return state.spec.channel, Party.CUSTOMER
+    return (state.spec.agent_channel, Party.AGENT) if state.spec.agent_channel else None
 
 
 def _settle(future: asyncio.Future, value) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import time
 
+from .. import q850
 from . import call_flow as flow
-from ..states import Party
+from . import inbound_flow as inbound
+from ..states import HangupBy, Party
 from . import recording_check
 from .ari import Ari, AriError, AriUnavailable
 
@@ -124,8 +126,65 @@ class Executor:
         except AriError as exc:  # the channel may be gone already: its ChannelDestroyed ends the call
             log.warning("answer %s failed: %s", channel_id, exc)
 
-    async def hangup(self, channel_id: str) -> None:
-        await self._delete(f"/channels/{channel_id}", {"reason": "normal"})
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self._delete(f"/channels/{channel_id}", {"reason": reason})
+
+    # ---- inbound calls ----
+
+    async def ring(self, channel_id: str) -> None:
+        """The caller hears ringing (180 to the carrier), unanswered: nobody pays for the ringing."""
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/ring")
+        except AriError as exc:  # gone already: its hang-up ends the call
+            log.warning("ring %s failed: %s", channel_id, exc)
+
+    async def ring_agent(self, spec: inbound.InboundSpec, index: int, ext: str, timeout: int) -> inbound.Event | None:
+        """Originate an agent's leg into the app; its answer is its StasisStart. The agent sees the caller's
+        number, and the call_id in X-Click2Call-Id (a softphone plug-in pops the caller's record with it)."""
+        params = {"endpoint": f"PJSIP/{ext}", "app": self.ari.app, "appArgs": "agent",
+                  "channelId": spec.agent_channel(index), "timeout": timeout,
+                  "callerId": caller_id(spec.caller_name or None, spec.caller or "anonymous")}
+        body = {"variables": {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id}}
+        try:
+            await self.ari.request("POST", "/channels", params=params, body=body)
+        except AriError as exc:
+            log.warning("call %s: agent %s not rung: %s", spec.call_id, ext, exc)
+            absent = exc.status == 500 and "Allocation failed" in exc.message
+            cause = q850.SUBSCRIBER_ABSENT if absent else q850.NETWORK_OUT_OF_ORDER
+            return inbound.AgentGone(index, cause, exc.message[:64], time.time())
+        return None
+
+    async def connect(self, spec: inbound.InboundSpec, index: int) -> inbound.Event:
+        """Answer the caller (only now: an agent took the call) and bridge it with that agent."""
+        try:
+            await self.ari.request("POST", f"/channels/{spec.channel}/answer")
+            await self.ari.request("POST", f"/bridges/{spec.bridge_id}", params={"type": "mixing"})
+            await self.ari.request("POST", f"/bridges/{spec.bridge_id}/addChannel",
+                                   params={"channel": f"{spec.channel},{spec.agent_channel(index)}"})
+        except AriError as exc:
+            log.warning("call %s: caller and agent not bridged: %s", spec.call_id, exc)
+            return inbound.ConnectFailed(exc.message)
+        return inbound.Connected(time.time())
+
+    async def play(self, channel_id: str, sound: str) -> inbound.Event | None:
+        """Answer the caller and play the group's prompt; PlaybackFinished (PromptDone) follows."""
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/answer")
+            await self.ari.request("POST", f"/channels/{channel_id}/play", params={"media": f"sound:{sound}"})
+        except AriError as exc:
+            log.warning("prompt %s on %s not played: %s", sound, channel_id, exc)
+            return inbound.PromptDone()
+        return None
+
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str, priority: int
+                                   ) -> inbound.Event | None:
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/continue",
+                                   params={"context": context, "extension": extension, "priority": priority})
+        except AriError as exc:
+            log.warning("%s not continued to %s,%s,%s: %s", channel_id, context, extension, priority, exc)
+            return flow.HangupRequested(HangupBy.SYSTEM)  # it cannot go on: hang it up rather than leave it ringing
+        return None
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self._delete(f"/bridges/{bridge_id}", None)

@@ -1,6 +1,8 @@
-"""ARI events -> call-flow events. Every ARI event the app reacts to is wired here, in HANDLERS.
+"""ARI events -> call-flow events. Every ARI event the app reacts to is wired here: HANDLERS for click-to-calls
+(call_flow), INBOUND_HANDLERS for inbound calls (inbound_flow).
 
-Ids are ours (`<call_id>.<leg>`), so the call an event belongs to is read off the channel id.
+Ids are ours (`<call_id>.<leg>`), so the call an event belongs to is read off the channel id; the channels the
+dialplan handed over keep Asterisk's ids, and the app looks them up (the resolver).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from datetime import datetime
 
 from .. import q850
 from ..states import Party
+from ..states import HangupBy
 from . import call_flow as flow
 from . import ids
+from . import inbound_flow as inbound
 
-Resolver = Callable[[str], "tuple[str, Party] | None"]
+Resolver = Callable[[str], "tuple[str, str] | None"]  # channel id -> (call_id, leg)
 
 
 def timestamp(raw: dict) -> float:
@@ -31,7 +35,7 @@ def _sip_call_id(raw: dict) -> str:
 
 def handoff_args(raw: dict) -> list[str] | None:
     """The Stasis arguments of a channel the dialplan hands to the app (not one we created); else None."""
-    if raw.get("type") != "StasisStart" or ids.parse(raw["channel"]["id"]) is not None:
+    if raw.get("type") != "StasisStart" or ids.parse_leg(raw["channel"]["id"]) is not None:
         return None
     return list(raw.get("args", []))
 
@@ -81,25 +85,94 @@ HANDLERS: dict[str, Callable[[dict, str, Party | None], flow.Event | None]] = {
 }
 
 
-def _target(raw: dict, resolve: Resolver) -> tuple[str, Party | None] | None:
-    """The call and leg an event is about: its channel, or the bridge a recording is of (no leg)."""
-    if "recording" in raw:
-        kind, _, object_id = raw["recording"].get("target_uri", "").partition(":")
-        call_id = ids.call_of_bridge(object_id) if kind == "bridge" else None
-        return None if call_id is None else (call_id, None)
+# ---- inbound calls: the caller's channel is the dialplan's (leg "customer"), the agents' legs are agent-N ----
+
+
+def _inbound_start(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    index = ids.agent_index(leg or "")  # an originated agent leg enters the app when it is answered
+    return None if index is None else inbound.AgentAnswered(index, timestamp(raw), _sip_call_id(raw))
+
+
+def _inbound_state(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    index = ids.agent_index(leg or "")
+    if index is None or raw["channel"].get("state") != "Ringing":
+        return None
+    return inbound.AgentRinging(index, timestamp(raw), _sip_call_id(raw))
+
+
+def _inbound_destroyed(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    cause, text, at = int(raw.get("cause", 0)), raw.get("cause_txt", ""), timestamp(raw)
+    index = ids.agent_index(leg or "")
+    if index is not None:
+        return inbound.AgentGone(index, cause, text, at)
+    return inbound.CustomerGone(cause, text, at) if leg == Party.CUSTOMER else None
+
+
+def _inbound_hangup_request(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    # The caller's channel is the dialplan's: its hang-up request carries the cause (its StasisEnd does not).
+    if leg != Party.CUSTOMER:
+        return None
+    return inbound.CustomerGone(int(raw.get("cause", 0)), q850.name(int(raw.get("cause", 0))), timestamp(raw))
+
+
+def _inbound_end(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    # The caller left the app: hung up, or continued in the dialplan (then we hear no more of it).
+    if leg != Party.CUSTOMER:
+        return None
+    return inbound.CustomerGone(q850.NORMAL_CLEARING, "left the app", timestamp(raw), by=HangupBy.SYSTEM)
+
+
+def _playback_finished(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    return inbound.PromptDone() if leg == Party.CUSTOMER else None
+
+
+INBOUND_HANDLERS: dict[str, Callable[[dict, str, str | None], inbound.Event | None]] = {
+    "StasisStart": _inbound_start,
+    "ChannelStateChange": _inbound_state,
+    "ChannelDestroyed": _inbound_destroyed,
+    "ChannelHangupRequest": _inbound_hangup_request,
+    "StasisEnd": _inbound_end,
+    "PlaybackFinished": _playback_finished,
+}
+
+EVENT_TYPES = sorted(set(HANDLERS) | set(INBOUND_HANDLERS))  # what the app asks Asterisk to send it
+
+
+def target(raw: dict, resolve: Resolver = ids.parse_leg) -> tuple[str, str | None] | None:
+    """The call and leg an event is about: its channel, the channel a playback is on, or the bridge a recording is
+    of (no leg)."""
+    for kind in ("recording", "playback"):
+        if kind in raw:
+            scheme, _, object_id = raw[kind].get("target_uri", "").partition(":")
+            if scheme == "bridge":
+                call_id = ids.call_of_bridge(object_id)
+                return None if call_id is None else (call_id, None)
+            # a recording is of a call's bridge; a playback (a prompt) is on a caller's channel
+            return resolve(object_id) if scheme == "channel" and kind == "playback" else None
     return resolve(raw.get("channel", {}).get("id", ""))
 
 
-def translate(raw: dict, resolve: Resolver = ids.parse) -> tuple[str, flow.Event] | None:
-    """(call_id, event) for the events that move a call; None for everything else.
+def outbound_event(raw: dict, call_id: str, leg: str | None) -> flow.Event | None:
+    handler = HANDLERS.get(raw.get("type", ""))
+    if handler is None or (leg is not None and leg not in Party.__members__.values()):
+        return None
+    return handler(raw, call_id, Party(leg) if leg else None)
+
+
+def inbound_event(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    handler = INBOUND_HANDLERS.get(raw.get("type", ""))
+    return None if handler is None else handler(raw, call_id, leg)
+
+
+def translate(raw: dict, resolve: Resolver = ids.parse_leg) -> tuple[str, flow.Event] | None:
+    """(call_id, event) for the events that move a click-to-call; None for everything else.
 
     `resolve` maps a channel id to (call_id, leg): our ids parse; a handed-off agent channel is looked up.
     """
-    handler = HANDLERS.get(raw.get("type", ""))
-    if handler is None:
+    if raw.get("type", "") not in HANDLERS:
         return None
-    target = _target(raw, resolve)
-    if target is None:
+    found = target(raw, resolve)
+    if found is None:
         return None
-    event = handler(raw, *target)
-    return None if event is None else (target[0], event)
+    event = outbound_event(raw, *found)
+    return None if event is None else (found[0], event)

@@ -16,6 +16,29 @@ def bridge_id(call_id: str) -> str:
     return f"{call_id}{_SEP}{BRIDGE}"
 
 
+AGENT_PREFIX = "agent-"  # an inbound call's agent legs: agent-0, agent-1, ... in the order they were rung
+
+
+def agent_channel_id(call_id: str, index: int) -> str:
+    return f"{call_id}{_SEP}{AGENT_PREFIX}{index}"
+
+
+def parse_leg(object_id: str) -> tuple[str, str] | None:
+    """`<call_id>.<leg>` -> (call_id, leg) for any leg of ours: agent, customer, or an inbound call's agent-N."""
+    call_id, sep, leg = object_id.rpartition(_SEP)
+    if not sep:
+        return None
+    if leg in Party.__members__.values() or agent_index(leg) is not None:
+        return call_id, leg
+    return None
+
+
+def agent_index(leg: str) -> int | None:
+    """agent-N -> N; None for any other leg."""
+    number = leg[len(AGENT_PREFIX):]
+    return int(number) if leg.startswith(AGENT_PREFIX) and number.isascii() and number.isdigit() else None
+
+
 def parse(object_id: str) -> tuple[str, Party] | None:
     """`<call_id>.<leg>` -> (call_id, leg); None for ids that are not one of our calls' channels."""
     call_id, sep, leg = object_id.rpartition(_SEP)

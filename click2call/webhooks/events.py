@@ -8,16 +8,22 @@ from typing import Literal
 from .. import q850
 from ..schema.events import PAYLOADS, CallEvent
 from ..states import Direction, EventName, HangupBy, Party
-from ..stasis_app.call_flow import CallState, Phase
+from ..stasis_app import ids
+from ..stasis_app import inbound_flow as inbound
+from ..stasis_app.call_flow import CallState, Leg, Phase
 
 
 LEG_EVENTS = (EventName.RINGING, EventName.ANSWERED)  # about one leg; the others are about the whole call
-EventLeg = Party | Literal[""]  # "": the event is about no one leg (a cdr; a hangup by neither party)
+# "": the event is about no one leg (a cdr; a hangup by neither party); an inbound call's agent legs are agent-N
+EventLeg = Party | Literal[""] | str
+State = CallState | inbound.InboundState
 
 
-def events_between(before: CallState, after: CallState) -> list[tuple[EventName, EventLeg]]:
+def events_between(before: State, after: State) -> list[tuple[EventName, EventLeg]]:
     """(event, leg) for what happened between two states, in the order it happened. The leg of a hangup is the
     party that hung up."""
+    if isinstance(after, inbound.InboundState):
+        return _inbound_events(before, after)
     out: list[tuple[EventName, EventLeg]] = []
     for leg in Party:
         was, now = before.leg(leg), after.leg(leg)
@@ -31,8 +37,58 @@ def events_between(before: CallState, after: CallState) -> list[tuple[EventName,
     return out
 
 
-def payload(state: CallState, values: dict, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
+def _inbound_events(before: inbound.InboundState, after: inbound.InboundState) -> list[tuple[EventName, EventLeg]]:
+    """Each agent leg's ringing and answer; at the end, the hangup, `missed` when nobody answered, and the cdr."""
+    out: list[tuple[EventName, EventLeg]] = []
+    for i, now in enumerate(after.agents):
+        was = before.agents[i] if i < len(before.agents) else inbound.AgentLeg()
+        leg = f"{Party.AGENT}-{i}"
+        if now.ringing and not was.ringing:
+            out.append((EventName.RINGING, leg))
+        if now.answered and not was.answered:
+            out.append((EventName.ANSWERED, leg))
+    if after.phase is inbound.Phase.ENDED and before.phase is not inbound.Phase.ENDED:
+        ender = Party(after.hangup_by) if after.hangup_by in (HangupBy.AGENT, HangupBy.CUSTOMER) else ""
+        out.append((EventName.HANGUP, ender))
+        if after.answered_by is None:
+            out.append((EventName.MISSED, ""))
+        out.append((EventName.CDR, ""))
+    return out
+
+
+def _inbound_leg(state: inbound.InboundState, leg: EventLeg) -> tuple[Leg, str]:
+    """The leg an event is about, and the extension it shows as to_number."""
+    index = ids.agent_index(leg) if leg else None
+    if index is not None:
+        return state.agents[index], state.agents[index].ext
+    if leg == Party.AGENT and state.answered_by is not None:
+        return state.agents[state.answered_by], state.answered_ext
+    return state.customer, state.answered_ext
+
+
+def _inbound_payload(state: inbound.InboundState, values: dict, event: EventName, leg: EventLeg, sequence: int,
+                     at: float) -> CallEvent:
+    spec = state.spec
+    leg_state, ext = _inbound_leg(state, leg)
+    body = PAYLOADS[event](
+        call_id=spec.call_id, sip_call_id=leg_state.sip_call_id or "", direction=Direction.INBOUND,
+        from_number=spec.caller, to_number=ext, hotline=spec.hotline, state=event,
+        leg=Party.AGENT if leg and leg.startswith(Party.AGENT) else leg,
+        cause=q850.name(leg_state.cause) if event in LEG_EVENTS else values.get("cause_txt") or "",
+        customer_id="", node=spec.node, timestamp=round(at, 3), sequence=sequence,
+    )
+    if event not in LEG_EVENTS:
+        body.update(duration=values.get("duration", 0), billsec=values.get("billsec", 0), status=values.get("status"))
+    if event is EventName.MISSED:
+        body.update(rung=list(dict.fromkeys(a.ext for a in state.agents)), waited=values.get("duration", 0),
+                    ring_group=spec.group.name)
+    return body
+
+
+def payload(state: State, values: dict, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
     """The event's payload, built as its model (schema.events) says; the outbox adds a cdr event's record."""
+    if isinstance(state, inbound.InboundState):
+        return _inbound_payload(state, values, event, leg, sequence, at)
     spec = state.spec
     leg_state = state.leg(leg) if leg else (state.customer if state.customer.created else state.agent)
     body = PAYLOADS[event](
@@ -55,10 +111,11 @@ def payload(state: CallState, values: dict, event: EventName, leg: EventLeg, seq
     return body
 
 
-def event_time(state: CallState, event: EventName, leg: EventLeg) -> float:
+def event_time(state: State, event: EventName, leg: EventLeg) -> float:
     """When it happened: the leg's own time for a leg's event (Asterisk's timestamp), else now."""
     if event in LEG_EVENTS and leg:
-        return getattr(state.leg(leg), f"{event}_at") or time.time()
+        found = _inbound_leg(state, leg)[0] if isinstance(state, inbound.InboundState) else state.leg(leg)
+        return getattr(found, f"{event}_at") or time.time()
     return time.time()
 
 
