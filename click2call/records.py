@@ -179,8 +179,8 @@ class CallStore:
         (one at a time: USER_BUSY) and count against the token's `cap` of calls in progress (TOO_MANY_CALLS), across
         every replica. `claimed_by`: the replica that runs it; None: the owner of its node is told to start it."""
         spec = state.spec
-        values = dict(**inbound_rows.identity(state), status=CallStatus.IN_PROGRESS, claimed_by=claimed_by,
-                      created_at=state.created_at, updated_at=time.time(), **row(state)) \
+        values = {**inbound_rows.identity(state), "status": CallStatus.IN_PROGRESS, "claimed_by": claimed_by,
+                  "created_at": state.created_at, "updated_at": time.time(), **row(state)} \
             if isinstance(state, InboundState) else dict(
             call_id=spec.call_id, direction=Direction.OUTBOUND, extension=spec.ext, phone=spec.phone,
             hotline=spec.hotline, trunk=spec.trunk, src_cid_name=spec.src_cid_name,

@@ -268,7 +268,9 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
 
     match event:
         case Start(at) if phase is Phase.NEW:
-            state = replace(state, customer=replace(state.customer, created_at=at, ringing=True, ringing_at=at),
+            customer = replace(state.customer, created_at=at, ringing=True, ringing_at=at,
+                               sip_call_id=spec.sip_call_id or None)
+            state = replace(state, customer=customer,
                             step=Step.STICKY if group.sticky_days else Step.GROUP)
             return state, [Ring(spec.channel), StartTimer(TOTAL, group.timeout),
                            Survey(group, spec.caller, sticky=bool(group.sticky_days and spec.caller))]
