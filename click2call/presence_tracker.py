@@ -60,7 +60,6 @@ class PresenceTracker:
         self._tasks: set[asyncio.Task] = set()
         self._touched: set[str] | None = None  # while listing: the extensions that had events since
         self._reads = asyncio.Semaphore(reads)  # contact reads at once (a reconnect reads every online endpoint)
-        self.written = asyncio.Event()  # set after each write (for tests and diagnostics)
 
     # ---- the event stream (StasisApp calls these) ----
 
@@ -207,7 +206,6 @@ class PresenceTracker:
             try:
                 await self.store.save(self.node, batch)
                 failures = 0
-                self.written.set()
             except Exception:
                 failures += 1
                 log.exception("node %s: agents' presence not written (attempt %d); trying again", self.node, failures)

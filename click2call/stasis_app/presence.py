@@ -145,9 +145,11 @@ def _settle(before: Presence, p: Presence, at: float) -> tuple[Presence, list[Ag
 
 def contact_to_read(before: Presence, after: Presence, event: Event) -> str | None:
     """What must be read from Asterisk after this event: "contact" (the one the event names: it appeared or
-    changed), "endpoint" (the endpoint's contacts: the one known went away while the endpoint stays online), or
-    nothing. A registration always comes with its ContactStatusChange; after a (re)connect every online endpoint's
-    contact is read."""
+    changed), "endpoint" (the endpoint's contacts: the one known went away while the endpoint stays online, or the
+    endpoint came online before its contact event said which), or nothing. After a (re)connect every online
+    endpoint's contact is read."""
+    if isinstance(event, EndpointSeen):
+        return "endpoint" if after.online and not before.online and not after.contact else None
     if not isinstance(event, ContactSeen):
         return None
     if not event.gone:

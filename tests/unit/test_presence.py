@@ -111,4 +111,6 @@ def test_what_is_read_from_asterisk_after_a_contact_event():
     assert contact_to_read(p, apply(p, removed)[0], removed) == "endpoint"
     other = ContactSeen("118", True, "118", "sip:118@198.51.100.1", "Removed", 2.0)
     assert contact_to_read(p, apply(p, other)[0], other) is None
-    assert contact_to_read(p, p, ONLINE) is None
+    assert contact_to_read(p, p, ONLINE) is None  # online already, its contact known
+    offline = Presence("118")
+    assert contact_to_read(offline, apply(offline, ONLINE)[0], ONLINE) == "endpoint"  # came online: whose contact?
