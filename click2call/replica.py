@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from .cluster.bus import Kind, Message
 from .cluster.leases import NodeStatus
@@ -17,19 +18,22 @@ from .records import CallStore, Fence
 from .states import HangupBy
 from .stasis_app import call_flow as flow
 from .stasis_app.ari import Ari
-from .stasis_app.calls import HandoffSpec, RingGroups, StasisApp
+from .stasis_app.calls import AgentPresence, HandoffSpec, RingGroups, StasisApp
 
 log = logging.getLogger(__name__)
 
 HANGUP = "hangup"  # the one request another replica makes of a call today
 TAKE_OVER_CONNECT = 3.0  # seconds clicks wait for a node just taken over to connect its event stream
 
+# Makes the keeper of a node's agents' presence (presence_tracker.PresenceTracker) for the node and its ARI.
+PresenceFor = Callable[[str, Ari], AgentPresence]
+
 
 class Replica:
     def __init__(self, replica_id: str, aris: dict[str, Ari], store: CallStore, metrics: Metrics, *,
                  clustered: bool, handoff_spec: HandoffSpec | None, ari_grace: float, node_down_after: float = 30.0,
                  agent_context: str = "", status: NodeStatus | None = None,
-                 ring_groups: RingGroups | None = None) -> None:
+                 ring_groups: RingGroups | None = None, presence: PresenceFor | None = None) -> None:
         self.id = replica_id
         self.aris = aris  # every node's ARI client: REST for all, the event stream for the nodes this replica runs
         self.store = store
@@ -41,6 +45,7 @@ class Replica:
         self.node_down_after = node_down_after
         self.agent_context = agent_context
         self.status = status or NodeStatus()  # whether each node's event stream is up (the leases tell the cluster)
+        self.presence = presence
         self.running: dict[str, StasisApp] = {}
         self._events: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -53,7 +58,8 @@ class Replica:
                            fence=Fence(node, self.id, epoch) if self.clustered else None,
                            handoff_spec=self.handoff_spec, ari_grace=self.ari_grace,
                            node_down_after=self.node_down_after, agent_context=self.agent_context,
-                           connect_grace=TAKE_OVER_CONNECT if self.clustered else 0.0, ring_groups=self.ring_groups)
+                           connect_grace=TAKE_OVER_CONNECT if self.clustered else 0.0, ring_groups=self.ring_groups,
+                           agents=self.presence(node, self.aris[node]) if self.presence else None)
         self.running[node] = stasis
         stasis.adopt(await self.store.unfinished(node, self.id) if self.clustered else await self._first_run(node))
         await self._requests(stasis)

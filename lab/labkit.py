@@ -631,12 +631,13 @@ def _lab_value(name: str, default: str | None = None, node: str | None = None) -
 def register(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
              password: str | None = None, *, expires: int = 3600,
              sip_port: int | None = None, rate: int = 200, timeout: float = 60.0,
-             node: str | None = None) -> None:
+             node: str | None = None, user_agent: str = "click2call-lab") -> None:
     """REGISTER the extensions with Asterisk, Contact sip:EXT@127.0.0.1:<port>.
 
     contact_port: one port for all extensions, or a mapping ext -> port.
     password: digest password (default LAB_PHONE_PASSWORD from lab.env).
     node: register with this named node (its SIP port and phone password, from its lab.env).
+    user_agent: the REGISTER's User-Agent header (what Asterisk keeps with the contact).
     Blocks until sipp is done; raises LabError if any registration failed.
     """
     exts = [str(e) for e in exts]
@@ -659,7 +660,7 @@ def register(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
         f"{e};[authentication username={e} password={password}];{int(ports[str(e)])}\n" for e in exts))
     cmd = ["sipp", "-sf", str(SIPP_DIR / "register.xml"), "-inf", str(csv),
            "-m", str(len(exts)), "-r", str(rate), "-l", str(max(rate, 1)),
-           "-i", HOST, "-p", str(free_udp_port()), "-set", "expires", str(int(expires)),
+           "-i", HOST, "-p", str(free_udp_port()), "-set", "expires", str(int(expires)), "-set", "ua", user_agent,
            "-nostdin", "-trace_err", "-error_file", str(wd / "errors.log"),
            "-trace_stat", "-stf", str(wd / "stats.csv"),
            f"{HOST}:{sip_port}"]

@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..agent_store import AgentStore
+from ..agents import AgentsService
 from ..call_specs import CallSpecs
 from ..cluster import bus, nodes, view
 from ..cluster.guard import Guard
@@ -26,6 +28,7 @@ from ..db import GroupCommit, open_database
 from ..errors import ApiError
 from ..inbound_calls import InboundCalls
 from ..metrics import Metrics
+from ..presence_tracker import PresenceTracker
 from ..ratelimit import Limits
 from ..records import CallStore
 from ..recordings import Recordings
@@ -89,10 +92,17 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             directory = settings.directory()
             specs = CallSpecs(settings, directory)
             status = NodeStatus()  # each node's event stream: kept by the replica, told to the cluster by the leases
+            agent_store = AgentStore(engine, write, lambda ext: directory.owner_of(ext).name)
+            trunks = frozenset(settings.trunks())
+
+            def presence(node: str, ari: Ari) -> PresenceTracker:  # a node's agents, kept by the replica running it
+                return PresenceTracker(ari, agent_store, node, ignore=trunks, release=not settings.cluster)
+
             replica = Replica(uuid.uuid4().hex, aris, store, metrics, clustered=settings.cluster, status=status,
                               handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace,
                               node_down_after=settings.node_down_after, agent_context=settings.agent_context,
-                              ring_groups=InboundCalls(directory, engine, aris, settings.ring_timeout))
+                              ring_groups=InboundCalls(directory, engine, aris, settings.ring_timeout),
+                              presence=presence)
             leases = Leases(engine, replica.id, settings.replica_name, list(aris), settings.node_lease,
                             replica.acquired, replica.lost, replica.quiet, status) if settings.cluster else \
                 SoleOwner(list(aris), replica.acquired, replica.lost)
@@ -120,6 +130,7 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.records = RecordsService(settings.zoneinfo, store, replica, messages,
                                            hangup_wait=settings.node_lease * 2 + 10)
             state.hooks = hooks
+            state.agents = AgentsService(agent_store, settings.zoneinfo, trunks)
             state.recordings = Recordings(settings.recordings_dir, store, aris)
             state.metrics = metrics
             state.dispatcher = dispatcher

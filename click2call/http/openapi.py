@@ -78,7 +78,7 @@ def _operation(op: Operation, refs: dict, shared: bool) -> dict:
     if parameters:
         doc["parameters"] = parameters
     if op.body is not None:
-        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[_name(op.body)]}}}
+        doc["requestBody"] = {"required": op.body_required, "content": {"application/json": {"schema": refs[_name(op.body)]}}}
     doc["responses"] = {str(status): {"description": ANSWERS.get(status, "ok"), "content": _content(answer, refs)}
                         for status, answer in op.ok.items()}
     doc["responses"].update({str(status): {"description": ANSWERS[status], "content": _content(op.fail, refs)}

@@ -41,6 +41,7 @@ class Operation:
     fails: tuple[int, ...] = ()  # statuses of refusals, answered with the `fail` model
     query: type[BaseModel] | None = None  # the query parameters, parsed before the handler runs
     body: type[BaseModel] | None = None  # the JSON body, likewise
+    body_required: bool = True  # False: an empty body is the body model's defaults ({})
     auth: bool = True  # a Bearer token is needed (401)
     limited: bool = False  # counts against the token's click-to-call rate (429)
     fail: type = Fail
@@ -65,7 +66,7 @@ class Operation:
             if self.query is not None:
                 inputs["query"] = validation.parse(self.query, request.query_params)
             if self.body is not None:
-                inputs["body"] = validation.parse(self.body, await _json(request))
+                inputs["body"] = validation.parse(self.body, await _json(request, self.body_required))
             answer = await self.handler(request, caller, **inputs)
         except ApiError as exc:
             if self.fail is Fail:
@@ -76,7 +77,9 @@ class Operation:
         return JSONResponse(answer, status_code=next(iter(self.ok)))
 
 
-async def _json(request: Request) -> Any:
+async def _json(request: Request, required: bool = True) -> Any:
+    if not required and not (await request.body()).strip():
+        return {}
     try:
         return await request.json()
     except ValueError:

@@ -13,6 +13,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 
 from ..cluster import view
 from ..metrics import CONTENT_TYPE_LATEST
+from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
@@ -189,6 +190,21 @@ async def cluster_status(request: Request, caller: Caller) -> Cluster:
     return Cluster(status="success", nodes=found["nodes"], replicas=found["replicas"])
 
 
+async def agent_pause(request: Request, caller: Caller, body: PauseBody) -> AgentPaused:
+    """Pause an agent: inbound ring groups skip it (click-to-call, which the agent starts, still works)"""
+    return await request.app.state.agents.pause(request.path_params["ext"], caller.tenant, True, body.reason)
+
+
+async def agent_resume(request: Request, caller: Caller) -> AgentPaused:
+    """Resume a paused agent"""
+    return await request.app.state.agents.pause(request.path_params["ext"], caller.tenant, False)
+
+
+async def monitor_agents(request: Request, caller: Caller, query: MonitorQuery) -> AgentMonitor:
+    """The token's agents that are registered or on a call: call state, call, phone, node, pause (every node)"""
+    return AgentMonitor(status="success", data=await request.app.state.agents.monitor(caller.tenant, query))
+
+
 CALL_FAILS = (401, 429, 400, 403, 404, 409, 502, 503)
 READ_FAILS = (401, 429)
 
@@ -217,6 +233,10 @@ OPERATIONS = [
     Operation("GET", "/docs/{asset}", docs_asset, {200: Media(("text/javascript", "text/css"))}, (404,), auth=False),
     Operation("GET", "/readyz", readyz, {200: Ready}, (503,), auth=False),
     Operation("GET", "/v1/cluster", cluster_status, {200: Cluster}, (*READ_FAILS, 403)),
+    Operation("POST", "/v1/agent/{ext}/pause", agent_pause, {200: AgentPaused}, (*READ_FAILS, 400, 403, 404),
+              body=PauseBody, body_required=False),
+    Operation("POST", "/v1/agent/{ext}/resume", agent_resume, {200: AgentPaused}, (*READ_FAILS, 400, 403, 404)),
+    Operation("GET", "/v1/monitor/agent", monitor_agents, {200: AgentMonitor}, (*READ_FAILS, 400), query=MonitorQuery),
 ]
 
 routes = [op.route() for op in OPERATIONS]

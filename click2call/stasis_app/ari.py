@@ -28,6 +28,8 @@ from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+RECENT_EVENTS = 64  # how far back a repeated event is looked for (its copies come next to each other)
+
 
 class AriError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -152,7 +154,16 @@ class Ari:
                     log.info("ARI events connected (app %s)", self.app)
                     await on_connect()
                     probe = asyncio.create_task(self._use_ws_for_rest(ws))
+                    recent: dict = {}  # the last events, to drop an event delivered twice
                     async for message in ws:
+                        # Asterisk sends an event twice when the app is subscribed to its object by two routes: a
+                        # channel of a call, and its endpoint (the subscription to endpoint:PJSIP for agents'
+                        # presence); both copies are the same bytes (same timestamp and snapshot).
+                        if message in recent:
+                            continue
+                        recent[message] = None
+                        if len(recent) > RECENT_EVENTS:
+                            del recent[next(iter(recent))]
                         try:
                             event = json.loads(message)
                         except ValueError:

@@ -92,6 +92,16 @@ class CallRecords(Protocol):
     async def save(self, state: flow.CallState, before: flow.CallState | None = None, fence=None) -> bool: ...
 
 
+class AgentPresence(Protocol):
+    """Keeps the node's agents' presence from its endpoint events (presence_tracker.PresenceTracker)."""
+
+    def on_event(self, raw: dict) -> None: ...
+
+    async def on_connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 # Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
 HandoffSpec = Callable[[dict, list[str]], flow.CallSpec]
 
@@ -113,7 +123,7 @@ class StasisApp:
     def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, node: str = "", replica: str = "",
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
                  node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0,
-                 ring_groups: RingGroups | None = None) -> None:
+                 ring_groups: RingGroups | None = None, agents: AgentPresence | None = None) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -134,6 +144,7 @@ class StasisApp:
         # (the first time only) rather than being refused at once.
         self._connect_by = time.monotonic() + connect_grace
         self.calls: dict[str, Call] = {}
+        self.agents = agents
 
     # ---- the event stream ----
 
@@ -143,6 +154,8 @@ class StasisApp:
     def on_event(self, raw: dict) -> None:
         if self.silent:
             return
+        if self.agents is not None:
+            self.agents.on_event(raw)
         args = events.handoff_args(raw)
         if args is not None:
             if args[:1] == ["inbound"]:
@@ -168,6 +181,8 @@ class StasisApp:
             if task is not None:
                 task.cancel()
         await self._filter_events()
+        if self.agents is not None:
+            await self.agents.on_connect()
         listed = await self.ari.request("GET", "/channels")
         channels = {c["id"]: c["state"] for c in listed}
         outside = frozenset(c["id"] for c in listed if (c.get("dialplan") or {}).get("app_name") != "Stasis")
@@ -186,7 +201,7 @@ class StasisApp:
         """Ask Asterisk to send the app only the event types it handles: of the ~58 events a call makes, most are
         ChannelVarset, Dial, ChannelDialplan and the like, which we would only parse and drop."""
         try:
-            await self.ari.filter_events(events.EVENT_TYPES)
+            await self.ari.filter_events(events.handled_types())
         except AriError as exc:  # an Asterisk without event filters: everything still works, only busier
             log.warning("ARI event filter not set (%s); the app receives every event", exc)
 
@@ -417,6 +432,8 @@ class StasisApp:
                 call.task.cancel()
         self._count(-len(self.calls))
         self.calls.clear()
+        if self.agents is not None:
+            await self.agents.close()
 
 
 async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None, created: asyncio.Future,

@@ -1,5 +1,6 @@
-"""ARI events -> call-flow events. Every ARI event the app reacts to is wired here: HANDLERS for click-to-calls
-(call_flow), INBOUND_HANDLERS for inbound calls (inbound_flow).
+"""ARI events -> call-flow events, and -> agents' presence events. Every ARI event the app reacts to is wired here:
+HANDLERS for click-to-calls (call_flow), INBOUND_HANDLERS for inbound calls (inbound_flow), AGENT_HANDLERS for agents'
+presence.
 
 Ids are ours (`<call_id>.<leg>`), so the call an event belongs to is read off the channel id; the channels the
 dialplan handed over keep Asterisk's ids, and the app looks them up (the resolver).
@@ -15,7 +16,7 @@ from .. import q850
 from ..states import Party
 from ..states import HangupBy
 from . import call_flow as flow
-from . import ids
+from . import ids, presence
 from . import inbound_flow as inbound
 
 Resolver = Callable[[str], "tuple[str, str] | None"]  # channel id -> (call_id, leg)
@@ -135,8 +136,6 @@ INBOUND_HANDLERS: dict[str, Callable[[dict, str, str | None], inbound.Event | No
     "PlaybackFinished": _playback_finished,
 }
 
-EVENT_TYPES = sorted(set(HANDLERS) | set(INBOUND_HANDLERS))  # what the app asks Asterisk to send it
-
 
 def target(raw: dict, resolve: Resolver = ids.parse_leg) -> tuple[str, str | None] | None:
     """The call and leg an event is about: its channel, the channel a playback is on, or the bridge a recording is
@@ -176,3 +175,65 @@ def translate(raw: dict, resolve: Resolver = ids.parse_leg) -> tuple[str, flow.E
         return None
     event = outbound_event(raw, *found)
     return None if event is None else (found[0], event)
+
+
+# ---- agents' presence: events of the PJSIP endpoints (the app subscribes to `endpoint:PJSIP`) and of their channels
+
+PJSIP = "PJSIP"
+
+
+def _endpoint_of(raw: dict) -> str | None:
+    endpoint = raw.get("endpoint") or {}
+    return endpoint.get("resource") or None if endpoint.get("technology") == PJSIP else None
+
+
+def channel_endpoint(name: str) -> str | None:
+    """The PJSIP endpoint of a channel, from its name `PJSIP/<endpoint>-<sequence>`; None for other channels."""
+    tech, _, rest = name.partition("/")
+    endpoint, dash, _ = rest.rpartition("-")
+    return endpoint if tech == PJSIP and dash and endpoint else None
+
+
+def _endpoint_state(raw: dict) -> presence.Event | None:
+    ext = _endpoint_of(raw)
+    if ext is None:
+        return None
+    endpoint = raw["endpoint"]
+    return presence.EndpointSeen(ext, endpoint.get("state") == "online", tuple(endpoint.get("channel_ids", ())),
+                                 timestamp(raw))
+
+
+def _contact_status(raw: dict) -> presence.Event | None:
+    ext, info = _endpoint_of(raw), raw.get("contact_info") or {}
+    if ext is None or not info.get("uri"):
+        return None
+    return presence.ContactSeen(ext, raw["endpoint"].get("state") == "online", info.get("aor", ""), info["uri"],
+                                info.get("contact_status", ""), timestamp(raw))
+
+
+def _channel(raw: dict) -> presence.Event | None:
+    channel = raw.get("channel") or {}
+    ext = channel_endpoint(channel.get("name", ""))
+    if ext is None:
+        return None
+    state = None if raw["type"] == "ChannelDestroyed" else channel.get("state", "Unknown")
+    return presence.ChannelSeen(ext, channel["id"], state, timestamp(raw))
+
+
+AGENT_HANDLERS: dict[str, Callable[[dict], presence.Event | None]] = {
+    "EndpointStateChange": _endpoint_state,
+    "ContactStatusChange": _contact_status,
+    "ChannelStateChange": _channel,
+    "ChannelDestroyed": _channel,
+}
+
+
+def agent_event(raw: dict) -> presence.Event | None:
+    """The presence event of an ARI event about a PJSIP endpoint or one of its channels; None for everything else."""
+    handler = AGENT_HANDLERS.get(raw.get("type", ""))
+    return None if handler is None else handler(raw)
+
+
+def handled_types() -> list[str]:
+    """Every event type the app handles (the ARI event filter lets only these through)."""
+    return list(dict.fromkeys([*HANDLERS, *INBOUND_HANDLERS, *AGENT_HANDLERS]))
