@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import base64
 import collections
+import math
 import os
 import re
 import signal
@@ -471,13 +472,16 @@ class Sipp:
     extra_args: appended to the sipp command line.
     trace_messages: keep every SIP message received (what `messages()` reads); a load generator turns it off,
     since at 80 calls/s the trace costs more CPU than the call handling being measured.
+    audio_hz: the tone the scenarios that talk (uas_answer_audio, uac_inbound) send as RTP: written to
+    audio.ulaw in sipp's working directory (see ulaw_tone), which they read when sipp starts.
     """
 
     def __init__(self, scenario: str | os.PathLike, port: int, *,
                  vars: Mapping[str, object] | None = None,
                  media_port: int | None = None,
                  workdir: str | os.PathLike | None = None,
-                 extra_args: Iterable[str] = (), trace_messages: bool = True) -> None:
+                 extra_args: Iterable[str] = (), trace_messages: bool = True,
+                 audio_hz: float | None = None) -> None:
         self.scenario = _scenario_path(scenario)
         self.port = int(port)
         self.vars = dict(vars or {})
@@ -488,6 +492,11 @@ class Sipp:
         self.message_file = self.workdir / "messages.log"
         self.error_file = self.workdir / "errors.log"
         self.output_file = self.workdir / "stdout.log"
+        self.audio_hz = audio_hz
+        if audio_hz is not None:
+            (self.workdir / AUDIO_FILE).write_bytes(ulaw_tone(audio_hz))
+        elif AUDIO_FILE in self.scenario.read_text(encoding="iso-8859-1"):
+            raise LabError(f"{self.scenario.name} sends {AUDIO_FILE} as RTP: give Sipp an audio_hz")
         self.proc: subprocess.Popen | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -611,6 +620,132 @@ class Sipp:
 
     def __repr__(self) -> str:
         return f"<Sipp {self.scenario.name} {HOST}:{self.port} {'alive' if self.alive else 'stopped'}>"
+
+
+# --------------------------------------------------------------------------
+# audio that sipp sends (rtp_stream of a raw mu-law file)
+# --------------------------------------------------------------------------
+
+AUDIO_FILE = "audio.ulaw"  # what uas_answer_audio.xml and uac_inbound.xml send, relative to sipp's working dir
+RATE = 8000  # G.711
+
+
+def _ulaw(sample: int) -> int:
+    """One 16-bit linear sample as G.711 mu-law (the usual biased-segment encoder)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = (magnitude >> 7).bit_length() - 1
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | exponent << 4 | mantissa) & 0xFF
+
+
+def ulaw_tone(hz: float, seconds: float = 1.0, amplitude: int = 8000) -> bytes:
+    """A pure tone as raw 8 kHz mu-law (PCMU payload), about -12 dBFS. sipp loops the file: with a whole number
+    of periods in it (1 s of any whole hz) the loop is seamless, and 8000 bytes are exactly 50 RTP packets."""
+    n = int(RATE * seconds)
+    return bytes(_ulaw(round(amplitude * math.sin(2 * math.pi * hz * i / RATE))) for i in range(n))
+
+
+# --------------------------------------------------------------------------
+# inbound calls: a carrier calling a hotline (lab/sipp/uac_inbound.xml)
+# --------------------------------------------------------------------------
+
+INBOUND_PORTS = {"trunk-a": (5075, 5077, 5078, 5079), "trunk-b": (5076,)}  # pjsip.conf's identify matches
+
+
+class InboundCall(Sipp):
+    """A carrier delivering one customer's call to a hotline: sipp as a UAC on a source port that pjsip.conf's
+    `identify` gives a trunk (INBOUND_PORTS), so Asterisk takes the INVITE for that trunk and the call enters
+    context from-trunk with ${EXTEN} = hotline and CALLERID(num) = caller. The customer sends a steady tone of
+    audio_hz as RTP once answered, and hangs up after hold_ms (None: waits for Asterisk's BYE) or when told
+    (hangup(): CANCEL while not answered, BYE after). Use place_inbound() to start one.
+
+    What the carrier saw: statuses() (the INVITE's responses, e.g. [100, 180, 200]), wait_status(180),
+    answered, got_bye (Asterisk hung up), ended (the call is over: sipp exited), call_id (the SIP Call-ID,
+    also CHANNEL(pjsip,call-id) of the Asterisk channel).
+    """
+
+    def __init__(self, hotline: str, caller: str, *, port: int = 5075, audio_hz: float = 1000,
+                 hold_ms: int | None = None, sip_port: int | None = None, node: str | None = None,
+                 media_port: int | None = None, workdir: str | os.PathLike | None = None) -> None:
+        if sip_port is None:
+            sip_port = int(_lab_value("LAB_SIP_PORT", "5060", node=node))
+        self.hotline, self.caller = str(hotline), str(caller)
+        self.call_id = f"c2c-inbound-{os.urandom(6).hex()}@{HOST}"
+        variables = {"caller": self.caller}
+        if hold_ms is not None:
+            variables["hold_ms"] = int(hold_ms)
+        super().__init__("uac_inbound", port, vars=variables, audio_hz=audio_hz,
+                         media_port=media_port or _free_media_port(), workdir=workdir,
+                         extra_args=["-s", self.hotline, "-m", "1", "-cid_str", self.call_id,
+                                     f"{HOST}:{sip_port}"])
+
+    # -- what the carrier saw ----------------------------------------------
+    def statuses(self) -> list[int]:
+        """Status codes of the responses to the INVITE, in the order received (retransmissions included)."""
+        return [m["status"] for m in self.messages()
+                if m["status"] is not None and (m["cseq"] or "").split()[-1:] == ["INVITE"]]
+
+    def wait_status(self, code: int, timeout: float = 10.0) -> list[int]:
+        """Wait until a response `code` to the INVITE arrived; returns statuses(). Raises LabError."""
+        deadline = time.monotonic() + timeout
+        while code not in (got := self.statuses()):
+            if time.monotonic() > deadline:
+                raise LabError(f"carrier {self.caller} -> {self.hotline}: no {code} within {timeout}s, got {got}"
+                               f"{self._tail(self.error_file)}")
+            if self.ended and code not in (got := self.statuses()):
+                raise LabError(f"carrier {self.caller} -> {self.hotline}: the call ended without {code}, got {got}"
+                               f"{self._tail(self.error_file)}{self._tail(self.output_file, 1000)}")
+            time.sleep(0.05)
+        return got
+
+    @property
+    def answered(self) -> bool:
+        return 200 in self.statuses()
+
+    @property
+    def final(self) -> int | None:
+        """The INVITE's final status (200, 403, 487 ...), None while it has none."""
+        return next((code for code in self.statuses() if code >= 200), None)
+
+    @property
+    def got_bye(self) -> bool:
+        return bool(self.requests("BYE"))
+
+    @property
+    def ended(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def wait_ended(self, timeout: float = 10.0) -> int:
+        """Wait for the call (and sipp) to end; returns sipp's exit status (0: the call went as scripted)."""
+        if self.proc is None:
+            raise LabError("the inbound call was not started")
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"carrier {self.caller} -> {self.hotline}: the call still goes on after {timeout}s "
+                           f"(got {self.statuses()}, BYE {self.got_bye})") from None
+
+    # -- what the carrier does ---------------------------------------------
+    def hangup(self) -> None:
+        """The customer hangs up now: CANCEL if the call is not answered yet, BYE if it is."""
+        message = (f"LAB-HANGUP sip:{self.hotline}@{HOST}:{self.port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {HOST}:9;branch=z9hG4bK-lab-{os.urandom(4).hex()}\r\n"
+                   f"From: <sip:lab@{HOST}>;tag=lab\r\nTo: <sip:lab@{HOST}>\r\nCall-ID: {self.call_id}\r\n"
+                   f"CSeq: 1 LAB-HANGUP\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), (HOST, self.port))
+
+    def __repr__(self) -> str:
+        return (f"<InboundCall {self.caller} -> {self.hotline} from {HOST}:{self.port} statuses {self.statuses()}"
+                f"{' BYE received' if self.got_bye else ''}{' ended' if self.ended else ''}>")
+
+
+def place_inbound(hotline: str, caller: str, **kw) -> InboundCall:
+    """Start an inbound call from a carrier (see InboundCall for the keywords: port picks the trunk, 5075 is
+    trunk-a; audio_hz, hold_ms, sip_port, node). Returns at once, the INVITE sent; stop() it (or use it as a
+    context manager) when done: it ends itself after a hang-up, from either side."""
+    return InboundCall(hotline, caller, **kw).start()
 
 
 # --------------------------------------------------------------------------
