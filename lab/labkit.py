@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import base64
 import collections
+import datetime
 import math
 import os
 import re
@@ -406,7 +407,7 @@ def default_media_port(port: int) -> int:
     return 40000 + (port % 5000) * 4
 
 
-_SEP = re.compile(r"^-{20,} \S+ \S+\s*$", re.M)
+_SEP = re.compile(r"^-{20,} (\S+ \S+)\s*$", re.M)  # sipp's line before each traced message: its local time
 _COMPACT = {"f": "from", "t": "to", "i": "call-id", "m": "contact", "v": "via",
             "l": "content-length", "c": "content-type"}
 
@@ -414,18 +415,36 @@ _COMPACT = {"f": "from", "t": "to", "i": "call-id", "m": "contact", "v": "via",
 def parse_messages(text: str) -> list[dict]:
     """Parse a sipp -message_file into dicts (only *received* messages).
 
-    Each dict: direction ('received'), start_line, method (or None for
-    responses), request_uri, status (int for responses), headers
-    (lower-case name -> list of values), body, raw, plus shortcuts
-    from, to, call_id, cseq, pai, call_info, alert_info (None when absent).
+    Each dict: direction ('received'), at (when sipp received it, epoch
+    seconds), start_line, method (or None for responses), request_uri,
+    status (int for responses), headers (lower-case name -> list of values),
+    body, raw, plus shortcuts from, to, call_id, cseq, pai, call_info,
+    alert_info (None when absent).
     """
+    return [m for m in _traced(text) if m["direction"] == "received"]
+
+
+def _stamp(text: str) -> float | None:
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").timestamp()  # sipp writes local time
+    except ValueError:
+        return None
+
+
+def _traced(text: str) -> list[dict]:
+    """Every message of a sipp -message_file, sent and received (see parse_messages)."""
     out = []
-    for chunk in _SEP.split(text):
-        chunk = chunk.strip("\n")
+    marks = list(_SEP.finditer(text))
+    for i, mark in enumerate(marks):
+        chunk = text[mark.end():marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip("\n")
         if not chunk:
             continue
         first, _, rest = chunk.partition("\n")
-        if "message received" not in first:
+        if "message received" in first:
+            direction = "received"
+        elif "message sent" in first:
+            direction = "sent"
+        else:
             continue
         raw = rest.lstrip("\n").replace("\r\n", "\n")
         head, _, body = raw.partition("\n\n")
@@ -440,7 +459,7 @@ def parse_messages(text: str) -> list[dict]:
             k = _COMPACT.get(k, k)
             headers.setdefault(k, []).append(v.strip())
         parts = start.split(" ", 2)
-        msg: dict = {"direction": "received", "start_line": start, "headers": headers,
+        msg: dict = {"direction": direction, "at": _stamp(mark.group(1)), "start_line": start, "headers": headers,
                      "body": body, "raw": raw, "method": None, "request_uri": None, "status": None}
         if start.startswith("SIP/2.0"):
             msg["status"] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
@@ -700,6 +719,15 @@ class InboundCall(Sipp):
         return got
 
     @property
+    def invite_sent_at(self) -> float | None:
+        """When the carrier sent its INVITE (epoch seconds, from sipp's trace), e.g. to time a screen-pop."""
+        try:
+            text = self.message_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return None
+        return next((m["at"] for m in _traced(text) if m["direction"] == "sent" and m["method"] == "INVITE"), None)
+
+    @property
     def answered(self) -> bool:
         return 200 in self.statuses()
 
@@ -817,6 +845,50 @@ def unregister(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
                password: str | None = None, **kw) -> None:
     """Remove the registrations made by register() (REGISTER with Expires: 0)."""
     register(exts, contact_port, password, expires=0, **kw)
+
+
+class Phones:
+    """Agents' phones of a test's own: one sipp per extension, on port 5000 + extension (121 -> 5121), each
+    registered as its extension while inside (121..140 are free in the lab); a dict extension -> Sipp.
+
+        with labkit.Phones({"121": ("uas_noanswer", {}),
+                            "122": ("uas_answer_audio", {"ring_ms": 1000}, 600),     # answers, says 600 Hz
+                            "123": "uas_noanswer"}) as phones:
+            ...
+            assert phones["121"].requests("CANCEL")      # it rang and was stopped
+
+    A value: a scenario, or (scenario, sipp variables[, audio_hz]). node: register with that named node.
+    """
+
+    def __init__(self, spec: Mapping[str, object], *, node: str | None = None) -> None:
+        self.node = node
+        self.phones: dict[str, Sipp] = {}
+        for ext, what in spec.items():
+            if isinstance(what, (str, os.PathLike)):
+                scenario, variables, hz = what, {}, None
+            else:
+                scenario, variables, *rest = what
+                hz = rest[0] if rest else None
+            self.phones[str(ext)] = Sipp(scenario, 5000 + int(ext), vars=variables, audio_hz=hz)
+
+    def __enter__(self) -> dict[str, "Sipp"]:
+        try:
+            for ext, phone in self.phones.items():
+                phone.start()
+                register([ext], phone.port, node=self.node)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.phones
+
+    def __exit__(self, *exc) -> None:
+        for ext, phone in self.phones.items():
+            if phone.alive:
+                try:
+                    unregister([ext], phone.port, node=self.node)
+                except LabError:
+                    pass  # Asterisk gone: nothing to unregister from
+            phone.stop()
 
 
 # --------------------------------------------------------------------------

@@ -216,7 +216,7 @@ class AriApp:
         try:
             for message in self.ws:
                 event = json.loads(message)
-                event["_at"] = time.monotonic()
+                event["_at"], event["_wall"] = time.monotonic(), time.time()  # received: monotonic, epoch
                 with self.lock:
                     self.events.append(event)
         except Exception:

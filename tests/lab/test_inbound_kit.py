@@ -27,7 +27,6 @@ HOTLINE = "02873000001"  # takes inbound calls (extensions.conf [from-trunk])
 CUSTOMER_HZ, AGENT_HZ, CONTINUE_HZ, RING_HZ = 1000, 600, 1400, 425
 TONES = [CUSTOMER_HZ, AGENT_HZ, CONTINUE_HZ, RING_HZ]
 TALKER, SILENT = "121", "122"  # extensions of this test's own phones (121..140 are free in the lab)
-TALKER_PORT, SILENT_PORT = 5121, 5122
 
 _callers = itertools.count(1)
 
@@ -44,18 +43,9 @@ def app(lab, ari):
 
 @pytest.fixture(scope="module")
 def agents(lab):
-    """121 answers after 0.3 s and then says 600 Hz; 122 rings for ever."""
-    talker = labkit.Sipp("uas_answer_audio", TALKER_PORT, vars={"ring_ms": 300}, audio_hz=AGENT_HZ).start()
-    silent = labkit.Sipp("uas_noanswer", SILENT_PORT).start()
-    try:
-        labkit.register([TALKER], TALKER_PORT)
-        labkit.register([SILENT], SILENT_PORT)
-        yield {TALKER: talker, SILENT: silent}
-    finally:
-        labkit.unregister([TALKER], TALKER_PORT)
-        labkit.unregister([SILENT], SILENT_PORT)
-        talker.stop()
-        silent.stop()
+    """121 answers after 0.3 s and then says 600 Hz; 122 rings for ever. Each its own sipp (port 5121, 5122)."""
+    with labkit.Phones({TALKER: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ), SILENT: "uas_noanswer"}) as phones:
+        yield phones
 
 
 def arrives(app: AriApp, caller: str) -> dict:
@@ -81,6 +71,8 @@ def test_a_carriers_call_reaches_the_app_rings_without_answer_and_talks_both_way
         assert customer["name"].startswith("PJSIP/trunk-a-") and customer["state"] == "Ring", customer
         sip_call_id = ari.get(f"/channels/{customer['id']}/variable", params={"variable": "CHANNEL(pjsip,call-id)"})
         assert sip_call_id.json()["value"] == call.call_id
+        assert call.invite_sent_at is not None
+        print(f"\nStasisStart received {start['_wall'] - call.invite_sent_at:.3f} s after the carrier's INVITE")
 
         # Ringing: 180 to the carrier, no answer, and no audio sent to the caller (no early media).
         assert 180 not in call.statuses(), call
