@@ -1,17 +1,19 @@
 """What a party of a call hears, measured on the real Asterisk: capture through ARI, tone analysis (Goertzel).
 
-How to use (tests/lab/test_inbound_kit.py is a complete example):
+How to use (tests/lab/test_inbound_kit.py is a complete example; lab/README.md "Inbound calls" has the setup):
 
-    from .audio import AriApp, heard, dominant
-
-    # a Stasis app of the test's own (never the service's): snoops live in it, and it sees every event
-    with AriApp(lab, "c2c-my-test") as app:                  # or the `ari_app` pattern of a module fixture
-        call = labkit.place_inbound("02873000001", "0909123456", audio_hz=1000)   # the customer says 1000 Hz
-        with labkit.Sipp("uas_answer_audio", 5121, audio_hz=600) as agent:       # the agent says 600 Hz
-            ...                                                # the call is bridged
+    with AriApp(lab, "c2c-my-test") as app:                   # a Stasis app of the test's own: snoops live there
+        with labkit.Phones({"121": ("uas_answer_audio", {"ring_ms": 300}, 600)}) as phones:  # agent says 600 Hz
+            call = labkit.place_inbound("02873000001", "0909123456", audio_hz=1000)       # customer says 1000 Hz
+            ...                                                # the service rings 121 and bridges the call
+            caller_channel_id = inbound_channel(ari, "0909123456")["id"]   # tests/lab/helpers.py
+            agent_channel_id = f"{call_id}.agent-121"          # the service's channel of that agent
+            call.wait_status(200)
             caller = heard(ari, app, caller_channel_id, 1.0)   # what Asterisk sends to the carrier
-            assert dominant(caller, [1000, 600, 425]) == 600   # the customer hears the agent
-            assert caller.share(600) > 0.8                     # ... and nothing much else
+            agent = heard(ari, app, agent_channel_id, 1.0)     # what it sends to the agent's phone
+            assert caller.dominant([1000, 600, 425]) == 600 and agent.dominant([1000, 600, 425]) == 1000
+            assert caller.share(600) > 0.8                    # the agent's tone and little else
+            call.hangup(); call.stop()
 
 heard(ari, app, channel_id, seconds) records, for `seconds`, what Asterisk WRITES to a channel (an ARI snoop with
 spy=out, recorded to a wav, fetched with GET /recordings/stored/{name}/file): for a PJSIP channel that is what

@@ -91,3 +91,11 @@ def route_inbound(ari, app: str):
         yield
     finally:
         ari.post("/asterisk/variable", params={"variable": "C2C_INBOUND_APP", "value": before})
+
+
+def inbound_channel(ari, caller: str, timeout=10.0) -> dict:
+    """The Asterisk channel of a carrier's inbound call from `caller` (Asterisk names its id; the service's app
+    gets it in StasisStart), found through ARI GET /channels."""
+    return wait_for(lambda: next((c for c in ari.get("/channels").json() if c["caller"]["number"] == caller
+                                  and c["name"].startswith("PJSIP/trunk-")), None),
+                    timeout, f"the inbound channel of {caller}")

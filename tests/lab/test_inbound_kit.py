@@ -18,7 +18,7 @@ import pytest
 from lab import labkit
 
 from .audio import AUDIBLE_RMS, AriApp, heard
-from .helpers import route_inbound, wait_for
+from .helpers import inbound_channel, route_inbound, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -69,6 +69,7 @@ def test_a_carriers_call_reaches_the_app_rings_without_answer_and_talks_both_way
         assert start["args"] == ["inbound"], start
         assert customer["dialplan"]["context"] == "from-hotline" and customer["dialplan"]["exten"] == HOTLINE
         assert customer["name"].startswith("PJSIP/trunk-a-") and customer["state"] == "Ring", customer
+        assert inbound_channel(ari, caller)["id"] == customer["id"]
         sip_call_id = ari.get(f"/channels/{customer['id']}/variable", params={"variable": "CHANNEL(pjsip,call-id)"})
         assert sip_call_id.json()["value"] == call.call_id
         assert call.invite_sent_at is not None
@@ -185,3 +186,14 @@ def test_a_hotline_call_while_the_app_is_not_connected_is_refused_with_503(lab, 
         with labkit.place_inbound(HOTLINE, unique_caller()) as call:
             assert call.wait_ended(10) == 0, call
     assert call.final == 503, call
+
+
+def test_carrier_b_is_told_apart_by_its_port_and_gets_a_bye_when_the_app_hangs_up(lab, ari, app):
+    caller = unique_caller()
+    with labkit.place_inbound("02873000002", caller, port=labkit.INBOUND_PORTS["trunk-b"][0]) as call:
+        customer = arrives(app, caller)["channel"]
+        assert customer["name"].startswith("PJSIP/trunk-b-") and customer["dialplan"]["exten"] == "02873000002"
+        assert ari.post(f"/channels/{customer['id']}/answer").status_code == 204
+        call.wait_status(200)
+        assert ari.delete(f"/channels/{customer['id']}").status_code == 204
+        assert call.wait_ended(10) == 0 and call.got_bye, call
