@@ -242,7 +242,9 @@ install_conf() {
     sed -i "s/^bindport *=.*/bindport = $ARI_PORT/" "$dst/http.conf"
     sed -i -e "s/^bind = 127\.0\.0\.1:5060/bind = 127.0.0.1:$SIP_PORT/" \
            -e "s#sip:127\.0\.0\.1:5070#sip:127.0.0.1:$TRUNK_A_PORT#" \
-           -e "s#sip:127\.0\.0\.1:5071#sip:127.0.0.1:$TRUNK_B_PORT#" "$dst/pjsip.conf"
+           -e "s#sip:127\.0\.0\.1:5071#sip:127.0.0.1:$TRUNK_B_PORT#" \
+           -e "s#^match = 127\.0\.0\.1:5070\$#match = 127.0.0.1:$TRUNK_A_PORT#" \
+           -e "s#^match = 127\.0\.0\.1:5071\$#match = 127.0.0.1:$TRUNK_B_PORT#" "$dst/pjsip.conf"
     if [ -n "$NODE" ]; then
         # Every directory of asterisk.conf becomes the node's own (etc, run with its control socket, log,
         # spool, astdb, cache), and the node gets its entity id.

@@ -30,6 +30,8 @@ from __future__ import annotations
 import atexit
 import base64
 import collections
+import datetime
+import math
 import os
 import re
 import signal
@@ -405,7 +407,7 @@ def default_media_port(port: int) -> int:
     return 40000 + (port % 5000) * 4
 
 
-_SEP = re.compile(r"^-{20,} \S+ \S+\s*$", re.M)
+_SEP = re.compile(r"^-{20,} (\S+ \S+)\s*$", re.M)  # sipp's line before each traced message: its local time
 _COMPACT = {"f": "from", "t": "to", "i": "call-id", "m": "contact", "v": "via",
             "l": "content-length", "c": "content-type"}
 
@@ -413,18 +415,36 @@ _COMPACT = {"f": "from", "t": "to", "i": "call-id", "m": "contact", "v": "via",
 def parse_messages(text: str) -> list[dict]:
     """Parse a sipp -message_file into dicts (only *received* messages).
 
-    Each dict: direction ('received'), start_line, method (or None for
-    responses), request_uri, status (int for responses), headers
-    (lower-case name -> list of values), body, raw, plus shortcuts
-    from, to, call_id, cseq, pai, call_info, alert_info (None when absent).
+    Each dict: direction ('received'), at (when sipp received it, epoch
+    seconds), start_line, method (or None for responses), request_uri,
+    status (int for responses), headers (lower-case name -> list of values),
+    body, raw, plus shortcuts from, to, call_id, cseq, pai, call_info,
+    alert_info (None when absent).
     """
+    return [m for m in _traced(text) if m["direction"] == "received"]
+
+
+def _stamp(text: str) -> float | None:
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").timestamp()  # sipp writes local time
+    except ValueError:
+        return None
+
+
+def _traced(text: str) -> list[dict]:
+    """Every message of a sipp -message_file, sent and received (see parse_messages)."""
     out = []
-    for chunk in _SEP.split(text):
-        chunk = chunk.strip("\n")
+    marks = list(_SEP.finditer(text))
+    for i, mark in enumerate(marks):
+        chunk = text[mark.end():marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip("\n")
         if not chunk:
             continue
         first, _, rest = chunk.partition("\n")
-        if "message received" not in first:
+        if "message received" in first:
+            direction = "received"
+        elif "message sent" in first:
+            direction = "sent"
+        else:
             continue
         raw = rest.lstrip("\n").replace("\r\n", "\n")
         head, _, body = raw.partition("\n\n")
@@ -439,7 +459,7 @@ def parse_messages(text: str) -> list[dict]:
             k = _COMPACT.get(k, k)
             headers.setdefault(k, []).append(v.strip())
         parts = start.split(" ", 2)
-        msg: dict = {"direction": "received", "start_line": start, "headers": headers,
+        msg: dict = {"direction": direction, "at": _stamp(mark.group(1)), "start_line": start, "headers": headers,
                      "body": body, "raw": raw, "method": None, "request_uri": None, "status": None}
         if start.startswith("SIP/2.0"):
             msg["status"] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
@@ -471,13 +491,16 @@ class Sipp:
     extra_args: appended to the sipp command line.
     trace_messages: keep every SIP message received (what `messages()` reads); a load generator turns it off,
     since at 80 calls/s the trace costs more CPU than the call handling being measured.
+    audio_hz: the tone the scenarios that talk (uas_answer_audio, uac_inbound) send as RTP: written to
+    audio.ulaw in sipp's working directory (see ulaw_tone), which they read when sipp starts.
     """
 
     def __init__(self, scenario: str | os.PathLike, port: int, *,
                  vars: Mapping[str, object] | None = None,
                  media_port: int | None = None,
                  workdir: str | os.PathLike | None = None,
-                 extra_args: Iterable[str] = (), trace_messages: bool = True) -> None:
+                 extra_args: Iterable[str] = (), trace_messages: bool = True,
+                 audio_hz: float | None = None) -> None:
         self.scenario = _scenario_path(scenario)
         self.port = int(port)
         self.vars = dict(vars or {})
@@ -488,6 +511,11 @@ class Sipp:
         self.message_file = self.workdir / "messages.log"
         self.error_file = self.workdir / "errors.log"
         self.output_file = self.workdir / "stdout.log"
+        self.audio_hz = audio_hz
+        if audio_hz is not None:
+            (self.workdir / AUDIO_FILE).write_bytes(ulaw_tone(audio_hz))
+        elif AUDIO_FILE in self.scenario.read_text(encoding="iso-8859-1"):
+            raise LabError(f"{self.scenario.name} sends {AUDIO_FILE} as RTP: give Sipp an audio_hz")
         self.proc: subprocess.Popen | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -614,6 +642,141 @@ class Sipp:
 
 
 # --------------------------------------------------------------------------
+# audio that sipp sends (rtp_stream of a raw mu-law file)
+# --------------------------------------------------------------------------
+
+AUDIO_FILE = "audio.ulaw"  # what uas_answer_audio.xml and uac_inbound.xml send, relative to sipp's working dir
+RATE = 8000  # G.711
+
+
+def _ulaw(sample: int) -> int:
+    """One 16-bit linear sample as G.711 mu-law (the usual biased-segment encoder)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = (magnitude >> 7).bit_length() - 1
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | exponent << 4 | mantissa) & 0xFF
+
+
+def ulaw_tone(hz: float, seconds: float = 1.0, amplitude: int = 8000) -> bytes:
+    """A pure tone as raw 8 kHz mu-law (PCMU payload), about -12 dBFS. sipp loops the file: with a whole number
+    of periods in it (1 s of any whole hz) the loop is seamless, and 8000 bytes are exactly 50 RTP packets."""
+    n = int(RATE * seconds)
+    return bytes(_ulaw(round(amplitude * math.sin(2 * math.pi * hz * i / RATE))) for i in range(n))
+
+
+# --------------------------------------------------------------------------
+# inbound calls: a carrier calling a hotline (lab/sipp/uac_inbound.xml)
+# --------------------------------------------------------------------------
+
+INBOUND_PORTS = {"trunk-a": (5075, 5077, 5078, 5079), "trunk-b": (5076,)}  # pjsip.conf's identify matches
+
+
+class InboundCall(Sipp):
+    """A carrier delivering one customer's call to a hotline: sipp as a UAC on a source port that pjsip.conf's
+    `identify` gives a trunk (INBOUND_PORTS), so Asterisk takes the INVITE for that trunk and the call enters
+    context from-trunk with ${EXTEN} = hotline and CALLERID(num) = caller. The customer sends a steady tone of
+    audio_hz as RTP once answered, and hangs up after hold_ms (None: waits for Asterisk's BYE) or when told
+    (hangup(): CANCEL while not answered, BYE after). Use place_inbound() to start one.
+
+    What the carrier saw: statuses() (the INVITE's responses, e.g. [100, 180, 200]), wait_status(180),
+    answered, got_bye (Asterisk hung up), ended (the call is over: sipp exited), call_id (the SIP Call-ID,
+    also CHANNEL(pjsip,call-id) of the Asterisk channel).
+    """
+
+    def __init__(self, hotline: str, caller: str, *, port: int = 5075, audio_hz: float = 1000,
+                 hold_ms: int | None = None, sip_port: int | None = None, node: str | None = None,
+                 media_port: int | None = None, workdir: str | os.PathLike | None = None) -> None:
+        if sip_port is None:
+            sip_port = int(_lab_value("LAB_SIP_PORT", "5060", node=node))
+        self.hotline, self.caller = str(hotline), str(caller)
+        self.call_id = f"c2c-inbound-{os.urandom(6).hex()}@{HOST}"
+        variables = {"caller": self.caller}
+        if hold_ms is not None:
+            variables["hold_ms"] = int(hold_ms)
+        super().__init__("uac_inbound", port, vars=variables, audio_hz=audio_hz,
+                         media_port=media_port or _free_media_port(), workdir=workdir,
+                         extra_args=["-s", self.hotline, "-m", "1", "-cid_str", self.call_id,
+                                     f"{HOST}:{sip_port}"])
+
+    # -- what the carrier saw ----------------------------------------------
+    def statuses(self) -> list[int]:
+        """Status codes of the responses to the INVITE, in the order received (retransmissions included)."""
+        return [m["status"] for m in self.messages()
+                if m["status"] is not None and (m["cseq"] or "").split()[-1:] == ["INVITE"]]
+
+    def wait_status(self, code: int, timeout: float = 10.0) -> list[int]:
+        """Wait until a response `code` to the INVITE arrived; returns statuses(). Raises LabError."""
+        deadline = time.monotonic() + timeout
+        while code not in (got := self.statuses()):
+            if time.monotonic() > deadline:
+                raise LabError(f"carrier {self.caller} -> {self.hotline}: no {code} within {timeout}s, got {got}"
+                               f"{self._tail(self.error_file)}")
+            if self.ended and code not in (got := self.statuses()):
+                raise LabError(f"carrier {self.caller} -> {self.hotline}: the call ended without {code}, got {got}"
+                               f"{self._tail(self.error_file)}{self._tail(self.output_file, 1000)}")
+            time.sleep(0.05)
+        return got
+
+    @property
+    def invite_sent_at(self) -> float | None:
+        """When the carrier sent its INVITE (epoch seconds, from sipp's trace), e.g. to time a screen-pop."""
+        try:
+            text = self.message_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return None
+        return next((m["at"] for m in _traced(text) if m["direction"] == "sent" and m["method"] == "INVITE"), None)
+
+    @property
+    def answered(self) -> bool:
+        return 200 in self.statuses()
+
+    @property
+    def final(self) -> int | None:
+        """The INVITE's final status (200, 403, 487 ...), None while it has none."""
+        return next((code for code in self.statuses() if code >= 200), None)
+
+    @property
+    def got_bye(self) -> bool:
+        return bool(self.requests("BYE"))
+
+    @property
+    def ended(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def wait_ended(self, timeout: float = 10.0) -> int:
+        """Wait for the call (and sipp) to end; returns sipp's exit status (0: the call went as scripted)."""
+        if self.proc is None:
+            raise LabError("the inbound call was not started")
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"carrier {self.caller} -> {self.hotline}: the call still goes on after {timeout}s "
+                           f"(got {self.statuses()}, BYE {self.got_bye})") from None
+
+    # -- what the carrier does ---------------------------------------------
+    def hangup(self) -> None:
+        """The customer hangs up now: CANCEL if the call is not answered yet, BYE if it is."""
+        message = (f"LAB-HANGUP sip:{self.hotline}@{HOST}:{self.port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {HOST}:9;branch=z9hG4bK-lab-{os.urandom(4).hex()}\r\n"
+                   f"From: <sip:lab@{HOST}>;tag=lab\r\nTo: <sip:lab@{HOST}>\r\nCall-ID: {self.call_id}\r\n"
+                   f"CSeq: 1 LAB-HANGUP\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), (HOST, self.port))
+
+    def __repr__(self) -> str:
+        return (f"<InboundCall {self.caller} -> {self.hotline} from {HOST}:{self.port} statuses {self.statuses()}"
+                f"{' BYE received' if self.got_bye else ''}{' ended' if self.ended else ''}>")
+
+
+def place_inbound(hotline: str, caller: str, **kw) -> InboundCall:
+    """Start an inbound call from a carrier (see InboundCall for the keywords: port picks the trunk, 5075 is
+    trunk-a; audio_hz, hold_ms, sip_port, node). Returns at once, the INVITE sent; stop() it (or use it as a
+    context manager) when done: it ends itself after a hang-up, from either side."""
+    return InboundCall(hotline, caller, **kw).start()
+
+
+# --------------------------------------------------------------------------
 # registration
 # --------------------------------------------------------------------------
 
@@ -683,6 +846,50 @@ def unregister(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
                password: str | None = None, **kw) -> None:
     """Remove the registrations made by register() (REGISTER with Expires: 0)."""
     register(exts, contact_port, password, expires=0, **kw)
+
+
+class Phones:
+    """Agents' phones of a test's own: one sipp per extension, on port 5000 + extension (121 -> 5121), each
+    registered as its extension while inside (121..140 are free in the lab); a dict extension -> Sipp.
+
+        with labkit.Phones({"121": ("uas_noanswer", {}),
+                            "122": ("uas_answer_audio", {"ring_ms": 1000}, 600),     # answers, says 600 Hz
+                            "123": "uas_noanswer"}) as phones:
+            ...
+            assert phones["121"].requests("CANCEL")      # it rang and was stopped
+
+    A value: a scenario, or (scenario, sipp variables[, audio_hz]). node: register with that named node.
+    """
+
+    def __init__(self, spec: Mapping[str, object], *, node: str | None = None) -> None:
+        self.node = node
+        self.phones: dict[str, Sipp] = {}
+        for ext, what in spec.items():
+            if isinstance(what, (str, os.PathLike)):
+                scenario, variables, hz = what, {}, None
+            else:
+                scenario, variables, *rest = what
+                hz = rest[0] if rest else None
+            self.phones[str(ext)] = Sipp(scenario, 5000 + int(ext), vars=variables, audio_hz=hz)
+
+    def __enter__(self) -> dict[str, "Sipp"]:
+        try:
+            for ext, phone in self.phones.items():
+                phone.start()
+                register([ext], phone.port, node=self.node)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.phones
+
+    def __exit__(self, *exc) -> None:
+        for ext, phone in self.phones.items():
+            if phone.alive:
+                try:
+                    unregister([ext], phone.port, node=self.node)
+                except LabError:
+                    pass  # Asterisk gone: nothing to unregister from
+            phone.stop()
 
 
 # --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 
 SECRET = "whsec_" + base64.b64encode(b"click2call-lab-webhook-secret-01").decode()  # the webhooks' C2C_WEBHOOK_SECRET
@@ -75,3 +76,26 @@ def first_receipts(receiver, path, call_id, n, timeout=20.0) -> list[dict]:
             seen.setdefault(r["headers"]["webhook-id"], r)
         return list(seen.values()) if len(seen) >= n else None
     return wait_for(distinct, timeout, f"{n} webhook events for {call_id} on {path}")
+
+
+@contextlib.contextmanager
+def route_inbound(ari, app: str):
+    """Inbound hotline calls go to Stasis app `app` while inside (extensions.conf's [from-hotline] hands them to
+    ${C2C_INBOUND_APP}, a dialplan global that ARI sets); back to what it was after."""
+    r = ari.get("/asterisk/variable", params={"variable": "C2C_INBOUND_APP"})
+    assert r.status_code == 200, r.text
+    before = r.json()["value"]
+    r = ari.post("/asterisk/variable", params={"variable": "C2C_INBOUND_APP", "value": app})
+    assert r.status_code == 204, r.text
+    try:
+        yield
+    finally:
+        ari.post("/asterisk/variable", params={"variable": "C2C_INBOUND_APP", "value": before})
+
+
+def inbound_channel(ari, caller: str, timeout=10.0) -> dict:
+    """The Asterisk channel of a carrier's inbound call from `caller` (Asterisk names its id; the service's app
+    gets it in StasisStart), found through ARI GET /channels."""
+    return wait_for(lambda: next((c for c in ari.get("/channels").json() if c["caller"]["number"] == caller
+                                  and c["name"].startswith("PJSIP/trunk-")), None),
+                    timeout, f"the inbound channel of {caller}")

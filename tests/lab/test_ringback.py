@@ -12,170 +12,30 @@ open; it also subscribes to every event, so the test sees the customer leg's Dia
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-import math
-import os
-import re
-import threading
 import time
 import uuid
-import wave
-from array import array
 
 import pytest
-from websockets.sync.client import connect
 
-from lab import labkit
-
+from .audio import AUDIBLE_RMS, AriApp, Heard, heard
 from .conftest import HOTLINE_C, HOTLINE_D
-from .helpers import assert_cleaned_up, click, invite_to, unique_phone, wait_for
+from .helpers import assert_cleaned_up, click, invite_to, unique_phone
 
 pytestmark = pytest.mark.lab
 
 TEST_APP = "c2c-ringback-test"
-RATE = 8000
-FRAME = 1600  # 200 ms: 425 Hz (the ring tone of indications.conf) is exactly 85 periods, so the bin is clean
-AUDIBLE_RMS = 100.0  # 16-bit samples; digital silence is 0, the ring tone ~1000, the carrier's speech ~1500-2800
-RING_HZ = 425
-CADENCE = 5.2  # seconds: one full on/off cycle of the ring tone, plus a margin
+CADENCE = 5.2  # seconds: one full on/off cycle of the ring tone (indications.conf), plus a margin
 
 
-# ---- the audio ----
-
-
-def rms(samples) -> float:
-    return math.sqrt(sum(s * s for s in samples) / len(samples)) if len(samples) else 0.0
-
-
-def tone_share(samples, hz: float = RING_HZ) -> float:
-    """How much of the energy is one pure tone at hz (Goertzel): ~1.0 for a ring tone, low for speech."""
-    n = len(samples)
-    energy = sum(s * s for s in samples)
-    if not n or not energy:
-        return 0.0
-    coeff = 2 * math.cos(2 * math.pi * hz / RATE)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + coeff * s1 - s2, s1
-    power = s1 * s1 + s2 * s2 - coeff * s1 * s2
-    return 2 * power / (n * energy)
-
-
-class Heard:
-    """One capture of what the agent heard: samples, and 200 ms frames of (rms, tone_share)."""
-
-    def __init__(self, samples: array, wall_seconds: float, rtp_sent: int | None = None) -> None:
-        self.samples = samples
-        self.wall_seconds = wall_seconds
-        self.rtp_sent = rtp_sent  # RTP packets Asterisk sent to the phone meanwhile (ARI rtp_statistics txcount)
-        self.frames = [(rms(f), tone_share(f)) for f in
-                       (samples[i:i + FRAME] for i in range(0, len(samples) - FRAME + 1, FRAME))]
-
-    @property
-    def seconds(self) -> float:
-        return len(self.samples) / RATE
-
-    @property
-    def rms(self) -> float:
-        """Over the wall-clock time: when Asterisk writes nothing to the agent, nothing is recorded either."""
-        total = max(len(self.samples), int(self.wall_seconds * RATE))
-        return math.sqrt(sum(s * s for s in self.samples) / total) if total else 0.0
-
-    @property
-    def audible_frames(self) -> list[tuple[float, float]]:
-        return [f for f in self.frames if f[0] >= AUDIBLE_RMS]
-
-    def __repr__(self) -> str:
-        frames = " ".join(f"{r:.0f}/{t:.2f}" for r, t in self.frames)
-        return (f"<Heard {self.seconds:.2f}s recorded of {self.wall_seconds:.2f}s, {self.rtp_sent} RTP packets "
-                f"sent, rms {self.rms:.0f}, "
-                f"peak {max(map(abs, self.samples), default=0)}, 200ms frames rms/425Hz-share: {frames}>")
-
-
-def listen(ari, events: "AriEvents", channel_id: str, seconds: float) -> Heard:
-    """Record for `seconds` what Asterisk sends to the channel (snoop spy=out), via ARI."""
-    snoop_id, name = f"rb-{uuid.uuid4().hex[:12]}", f"ringback-{uuid.uuid4().hex[:12]}"
-    r = ari.post(f"/channels/{channel_id}/snoop", params={"spy": "out", "app": TEST_APP, "snoopId": snoop_id})
-    assert r.status_code == 200, r.text
-    try:
-        # Recording before the snoop channel entered the app fails (409 "Channel not in Stasis application").
-        events.wait(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == snoop_id, 5, "the snoop in Stasis")
-        r = ari.post(f"/channels/{snoop_id}/record",
-                     params={"name": name, "format": "wav", "ifExists": "overwrite", "beep": "false"})
-        assert r.status_code == 201, r.text
-        started, sent = time.monotonic(), rtp_txcount(ari, channel_id)
-        time.sleep(seconds)
-        ari.post(f"/recordings/live/{name}/stop")
-        wall, sent = time.monotonic() - started, rtp_txcount(ari, channel_id) - sent
-        r = wait_for(lambda: (x := ari.get(f"/recordings/stored/{name}/file")).status_code == 200 and x,
-                     5, f"stored recording {name}")
-        ari.delete(f"/recordings/stored/{name}")
-    finally:
-        ari.delete(f"/channels/{snoop_id}")
-    with wave.open(io.BytesIO(r.content)) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
-        samples = array("h", w.readframes(w.getnframes()))
-    return Heard(samples, wall, sent)
-
-
-def rtp_txcount(ari, channel_id: str) -> int:
-    r = ari.get(f"/channels/{channel_id}/rtp_statistics")
-    assert r.status_code == 200, r.text
-    return r.json()["txcount"]
-
-
-# ---- ARI events of the test's own app (with subscribeAll: everything Asterisk does) ----
-
-
-class AriEvents:
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self.events: list[dict] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        try:
-            for message in self.ws:
-                event = json.loads(message)
-                event["_at"] = time.monotonic()
-                with self.lock:
-                    self.events.append(event)
-        except Exception:
-            pass
-
-    def find(self, predicate) -> dict | None:
-        with self.lock:
-            return next((e for e in self.events if predicate(e)), None)
-
-    def wait(self, predicate, timeout=10.0, what="event") -> dict:
-        return wait_for(lambda: self.find(predicate), timeout, what)
-
+def listen(ari, events: AriApp, channel_id: str, seconds: float) -> Heard:
+    """Record for `seconds` what Asterisk sends to the channel (snoop spy=out), via ARI (tests/lab/audio.py)."""
+    return heard(ari, events, channel_id, seconds)
 
 
 @pytest.fixture(scope="module")
-def recording_dir(lab):
-    """ARI stores recordings in <astspooldir>/recording and fails (500, ENOENT) if it does not exist; our own
-    astspooldir (asterisk.conf) has none, so make it inside the lab's chroot."""
-    conf = (labkit.REPO / "asterisk-conf" / "asterisk.conf").read_text()
-    spool = re.search(r"^astspooldir\s*=>\s*(\S+)", conf, re.M).group(1)
-    root = os.path.join(os.environ.get("C2C_LAB_DIR", "/var/cache/click2call-lab"), "sid")
-    path = os.path.join(root, spool.lstrip("/"), "recording")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def ari_events(lab, recording_dir):
-    url = lab["C2C_ARI_URL"].replace("http", "ws", 1) + f"/ari/events?app={TEST_APP}&subscribeAll=true"
-    auth = base64.b64encode(f"{lab['C2C_ARI_USER']}:{lab['C2C_ARI_PASSWORD']}".encode()).decode()
-    with connect(url, additional_headers={"Authorization": f"Basic {auth}"}, open_timeout=10) as ws:
-        events = AriEvents(ws)
+def ari_events(lab):
+    with AriApp(lab, TEST_APP) as events:
         yield events
-    events.thread.join(5)
 
 
 def customer_state(call_id: str, state: str):
