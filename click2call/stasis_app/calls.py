@@ -411,11 +411,12 @@ class StasisApp:
         call.cancel_timers()
         if self.calls.pop(call.call_id, None) is not None:
             self._count(-1)
-        self.metrics.calls.labels(call.machine.final_status(call.state)).inc()
+        status = call.machine.final_status(call.state)
+        self.metrics.calls.labels(status).inc()
         if foreign := _foreign_channel(call.state):
             self._foreign.pop(foreign[0], None)
         call.done.set()
-        log.info("call %s ended: result=%s hangup_by=%s", call.call_id, call.state.result, call.state.hangup_by)
+        log.info("call %s ended: %s, hangup_by=%s", call.call_id, status, call.state.hangup_by)
 
     def _count(self, change: int) -> None:
         self.metrics.active_calls.inc(change)
