@@ -41,6 +41,7 @@ class Operation:
     fails: tuple[int, ...] = ()  # statuses of refusals, answered with the `fail` model
     query: type[BaseModel] | None = None  # the query parameters, parsed before the handler runs
     body: type[BaseModel] | None = None  # the JSON body, likewise
+    headers: dict[str, str] = field(default_factory=dict)  # request headers it reads (name -> description), documented
     auth: bool = True  # a Bearer token is needed (401)
     limited: bool = False  # counts against the token's click-to-call rate (429)
     fail: type = Fail
