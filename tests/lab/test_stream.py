@@ -4,6 +4,7 @@ drops mid-call and comes back with Last-Event-ID gets every event it missed, onc
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import httpx
@@ -126,3 +127,26 @@ def test_a_client_that_drops_mid_call_gets_every_event_it_missed_on_reconnecting
     assert [(e.event, e.json()["leg"]) for e in got if e.json()["call_id"] == call_id] == CONNECTED_CALL
     assert [e.json()["sequence"] for e in got if e.json()["call_id"] == call_id] == [1, 2, 3, 4, 5, 6]
     assert [(e.event, e.json()["leg"]) for e in third.of(later)] == CONNECTED_CALL
+
+
+def test_open_streams_end_cleanly_with_a_word_when_the_service_stops(own_service):
+    """SIGTERM: each open stream ends at once with a comment saying why (its client reconnects elsewhere with
+    Last-Event-ID), instead of holding the shutdown until C2C_SHUTDOWN_TIMEOUT and being cut."""
+    svc = own_service(C2C_SHUTDOWN_TIMEOUT="60")
+    lines: list[str] = []
+    opened = threading.Event()
+
+    def read() -> None:
+        with httpx.stream("GET", svc.base + "/v1/stream", headers=HEADERS, timeout=90) as response:
+            for line in response.iter_lines():  # raises if the answer is cut rather than ended
+                lines.append(line)
+                opened.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert opened.wait(15)
+    svc.proc.send_signal(signal.SIGTERM)
+    assert svc.proc.wait(50) == 0  # well before the 60 s a stream left open would hold it
+    reader.join(10)
+    assert not reader.is_alive()
+    assert lines[-2:] == [": the service is stopping: reconnect with Last-Event-ID to resume", ""]
