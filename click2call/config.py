@@ -214,6 +214,7 @@ class Settings(BaseSettings):
     # a dialplan context agent legs are originated into, which hands them to the app ([click2call-stasis] in
     # asterisk-conf: it retries while no replica runs the app); "": straight into the app
     agent_context: Annotated[str, _rule(_context)] = ""
+    stream_heartbeat: Number(0.1, 600) = 15.0  # seconds between GET /v1/stream's heartbeats (an SSE comment)
 
     @model_validator(mode="after")
     def _whole(self) -> "Settings":

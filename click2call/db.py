@@ -147,9 +147,12 @@ agent_presence = sa.Table(
 
 # 0006: the live event stream's log (GET /v1/stream): every call event (the webhook payloads) and agent event, at a
 # position that grows in commit order, so a client resuming from Last-Event-ID misses nothing.
+POSITION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 stream_events = sa.Table(
     "stream_events", metadata,
-    sa.Column("position", sa.Integer, primary_key=True, autoincrement=True),
+    # 64 bits on PostgreSQL (a busy log passes 2**31); on SQLite the rowid, AUTOINCREMENT so that a position is
+    # never handed out twice, even after the newest rows were deleted (a client may hold it as its Last-Event-ID).
+    sa.Column("position", POSITION, primary_key=True, autoincrement=True),
     sa.Column("tenant", sa.String(64)),  # NULL: the operator's
     sa.Column("extension", sa.String(40)),  # the agent it is about, for the stream's extension filter
     sa.Column("event", sa.String(16), nullable=False),
@@ -159,6 +162,7 @@ stream_events = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_stream_events_call", "call_id", "sequence"),
     sa.Index("ix_stream_events_created_at", "created_at"),
+    sqlite_autoincrement=True,
 )
 
 

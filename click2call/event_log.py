@@ -15,8 +15,13 @@ import sqlalchemy as sa
 from .db import stream_events
 
 LOCK = 0x6332_7374  # "c2st"
-_LOCK = sa.select(sa.func.pg_advisory_xact_lock(LOCK))
 _INSERT = stream_events.insert()
+_COLUMNS = ("tenant", "extension", "event", "call_id", "sequence", "body", "created_at")
+# PostgreSQL: the lock is taken by the insert itself (its row is selected from the lock's result, so the lock is held
+# before the row's position is drawn): one round trip for both, on the calls' hot path.
+_LOCKED_INSERT = stream_events.insert().from_select(_COLUMNS, sa.select(
+    *(sa.bindparam(name, type_=stream_events.c[name].type) for name in _COLUMNS)).select_from(
+    sa.select(sa.func.pg_advisory_xact_lock(sa.literal_column(str(LOCK))).label("held")).subquery("lock")))
 
 
 def append(conn: sa.Connection, rows: list[dict]) -> None:
@@ -24,8 +29,6 @@ def append(conn: sa.Connection, rows: list[dict]) -> None:
     dict) or its JSON text already made (a webhook's, so the stream sends the very same bytes)."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK)  # held until this transaction ends
-    conn.execute(_INSERT, [
+    conn.execute(_LOCKED_INSERT if conn.dialect.name == "postgresql" else _INSERT, [
         {**row, "body": row["body"] if isinstance(row["body"], str) else
          json.dumps(row["body"], ensure_ascii=False, separators=(",", ":"))} for row in rows])

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from .errors import CODES, ApiError
 from .schema import fields
+from .schema import stream
 from .schema.click_to_call import ClickToCall, ClickToCallV2
 from .schema.fields import CUSTOMER_ID_RE, EXTENSION_RE, FALSE_WORDS, PHONE_RE, TRUE_WORDS  # noqa: F401 (the rules')
 
@@ -77,3 +78,8 @@ def base64_phone(value: str) -> str:
 
 def callback_url(value: Any) -> str:
     return _checked(fields.callback_url, value)
+
+
+def position(value: str, name: str) -> int:
+    """A position in the live stream's log (a Last-Event-ID)."""
+    return _checked(stream.position, value, name)

@@ -1,5 +1,5 @@
 """The ASGI application. Its lifespan owns the DB engine, the httpx client (ARI), the aiohttp session (webhooks),
-the ARI event task, the Stasis app and the webhook dispatcher."""
+the ARI event task, the Stasis app, the webhook dispatcher and the live stream's tailer."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ..config import ConfigError, Settings
 from ..db import GroupCommit, open_database
 from ..errors import ApiError
 from ..inbound_calls import InboundCalls
+from ..live_stream import Tailer
 from ..metrics import Metrics
 from ..presence_tracker import PresenceTracker
 from ..ratelimit import Limits
@@ -134,7 +135,9 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.recordings = Recordings(settings.recordings_dir, store, aris)
             state.metrics = metrics
             state.dispatcher = dispatcher
-            tasks = [asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")]
+            state.stream = tailer = Tailer(engine)  # GET /v1/stream: one reader of the event log for every client
+            tasks = [asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
+                     asyncio.create_task(tailer.run(), name="live-stream")]
             if messages is not None:  # listening before any node is run: no call started for it is missed
                 tasks.append(asyncio.create_task(messages.run(), name="cluster-notifications"))
                 async with asyncio.timeout(10):
@@ -147,6 +150,7 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             try:
                 yield
             finally:
+                await tailer.close()  # streams still open end now, each with a word why
                 await leases.close()  # its nodes stop here, and are free for other replicas at once
                 for task in tasks:
                     task.cancel()

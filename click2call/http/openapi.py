@@ -75,6 +75,8 @@ def _operation(op: Operation, refs: dict, shared: bool) -> dict:
     parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in op.path_params]
     if op.query is not None:
         parameters += query_parameters(op.query)
+    parameters += [{"name": name, "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": text} for name, text in op.headers.items()]
     if parameters:
         doc["parameters"] = parameters
     if op.body is not None:

@@ -42,6 +42,7 @@ class Operation:
     query: type[BaseModel] | None = None  # the query parameters, parsed before the handler runs
     body: type[BaseModel] | None = None  # the JSON body, likewise
     body_required: bool = True  # False: an empty body is the body model's defaults ({})
+    headers: dict[str, str] = field(default_factory=dict)  # request headers it reads (name -> description), documented
     auth: bool = True  # a Bearer token is needed (401)
     limited: bool = False  # counts against the token's click-to-call rate (429)
     fail: type = Fail

@@ -7,17 +7,22 @@ import asyncio
 import functools
 from pathlib import Path
 
+import anyio
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+from .. import validation
 from ..cluster import view
+from ..live_stream import Wanted
 from ..metrics import CONTENT_TYPE_LATEST
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
 from ..schema.hooks import HookCreate
+from ..schema.stream import StreamQuery
 from ..errors import ApiError
 from ..schema.responses import (
     CallList, DeliveryList, Health, HookCreated, HookList, Ok, Ready, Success, V2Fail, V2Success,
@@ -108,6 +113,23 @@ async def delivery_resend(request: Request, caller: Caller) -> Ok:
     """Send a delivery again (same webhook-id and body)"""
     await request.app.state.hooks.resend(request.path_params["id"], caller.tenant)
     return Ok(status="success")
+
+
+async def stream(request: Request, caller: Caller, query: StreamQuery) -> EventSourceResponse:
+    """Live call and agent events (Server-Sent Events), resumable from the last one received (Last-Event-ID)"""
+    header = request.headers.get("last-event-id", "").strip()
+    # An EventSource sends the header when it reconnects, with the URL it was given: the header is the newer word.
+    after = validation.position(header, "Last-Event-ID") if header else query.last_event_id
+    if query.extension is not None:
+        caller.tenant.check_extension(query.extension)
+    tenant = caller.tenant
+    wanted = Wanted(tenant.is_operator, tenant.name, query.extension, query.event)
+    state = request.app.state
+    stopping = anyio.Event()  # set by sse-starlette when the server stops: the stream then ends with a word why
+    return EventSourceResponse(
+        state.stream.stream(wanted, after, stopping), ping=state.settings.stream_heartbeat,
+        ping_message_factory=lambda: ServerSentEvent(comment="heartbeat"), shutdown_event=stopping,
+        shutdown_grace_period=STREAM_GRACE, send_timeout=STREAM_SEND_TIMEOUT)
 
 
 async def recording(request: Request, caller: Caller) -> FileResponse:
@@ -205,6 +227,8 @@ async def monitor_agents(request: Request, caller: Caller, query: MonitorQuery) 
     return AgentMonitor(status="success", data=await request.app.state.agents.monitor(caller.tenant, query))
 
 
+STREAM_GRACE = 2.0  # seconds a stream has to end by itself when the server stops
+STREAM_SEND_TIMEOUT = 30.0  # seconds a write to a stream's client may block before the stream is given up
 CALL_FAILS = (401, 429, 400, 403, 404, 409, 502, 503)
 READ_FAILS = (401, 429)
 
@@ -224,6 +248,9 @@ OPERATIONS = [
     Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404)),
     Operation("GET", "/v1/event/{id}/deliveries", hook_deliveries, {200: DeliveryList}, (*READ_FAILS, 404)),
     Operation("POST", "/v1/deliveries/{id}/resend", delivery_resend, {200: Ok}, (*READ_FAILS, 404)),
+    Operation("GET", "/v1/stream", stream, {200: Media("text/event-stream")}, (*READ_FAILS, 400, 403),
+              query=StreamQuery, headers={"Last-Event-ID": "resume after this event: the id of the last message "
+                                                           "received (sent by EventSource when it reconnects)"}),
     Operation("GET", "/v1/recordings/{call_id}", recording, {200: Media("audio/wav"), 206: Media("audio/wav")},
               (*READ_FAILS, 404, 409, 503)),
     Operation("GET", "/metrics", metrics, {200: Media("text/plain")}, auth=False),

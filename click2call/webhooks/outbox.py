@@ -1,5 +1,6 @@
-"""The outbox writer: a call's new webhook events, and one delivery per subscribed hook, stored in the same
-transaction as the call-record change that caused them."""
+"""The outbox writer: a call's new events, stored in the same transaction as the call-record change that caused them:
+every one in the live stream's log (event_log), and, for the hooks subscribed to it, a webhook event and one delivery
+per hook. The stream and the webhooks carry the very same JSON text and the same per-call sequence."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from .. import cdr
-from ..db import DEFAULT_HOOK, HOOKS_TTL, calls, deliveries, hooks, webhook_events
-from ..states import DeliveryStatus, EventName
+from .. import cdr, event_log
+from ..db import DEFAULT_HOOK, HOOKS_TTL, calls, deliveries, hooks, stream_events, webhook_events
+from ..states import DeliveryStatus, Direction, EventName
 from ..stasis_app.call_flow import CallState
 from .events import event_time, events_between, payload
 from .subscriptions import HookChanges
@@ -21,8 +22,14 @@ from .subscriptions import HookChanges
 # Built once, so SQLAlchemy's compiled cache serves every use instead of building and hashing a statement each time.
 _INSERT_EVENT = webhook_events.insert()
 _INSERT_DELIVERY = deliveries.insert()
-_LAST_SEQUENCE = sa.select(sa.func.max(webhook_events.c.sequence)).where(
-    webhook_events.c.call_id == sa.bindparam("call_id"))
+# The call's last sequence: every event is in the stream's log. Its webhook events are read too, for a call whose
+# first events were written before the log existed (adopted across the upgrade that added it): its sequence goes on
+# from theirs instead of clashing with them. Two index lookups in one statement.
+_LAST_SEQUENCE = sa.select(sa.func.max(sa.union_all(
+    sa.select(sa.func.max(stream_events.c.sequence).label("last")).where(
+        stream_events.c.call_id == sa.bindparam("call_id")),
+    sa.select(sa.func.max(webhook_events.c.sequence)).where(webhook_events.c.call_id == sa.bindparam("call_id")),
+).subquery().c.last))
 _RECORD = sa.select(calls).where(calls.c.call_id == sa.bindparam("call_id"))
 # By hook and call, so that the (hook_id, call_id, sequence) index serves it: by status alone it read every
 # pending delivery, all of a backlog, at each state change.
@@ -34,7 +41,8 @@ _SUBSCRIBERS = sa.select(hooks.c.id, hooks.c.event, hooks.c.tenant).where(hooks.
 
 
 class Outbox:
-    """Writes a call's new webhook events, and one delivery per subscribed hook, inside the caller's transaction.
+    """Writes a call's new events to the stream's log, and for subscribed hooks a webhook event and one delivery per
+    hook, inside the caller's transaction.
 
     A new delivery is written already leased (due when the lease ends) and handed, once committed, straight to the
     dispatcher, which sends it without reading the outbox or claiming it first. Should this process die before it
@@ -66,27 +74,28 @@ class Outbox:
         subscribed = self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
         default = [DEFAULT_HOOK] if self.default_hook else []
         targets = {event: subscribed.get(event, []) + default for event, _ in happened}
-        # An event no hook receives is not stored: nothing would ever send it. The sequence still increases per
-        # call over the events that are.
-        happened = [(event, leg) for event, leg in happened if targets[event]]
-        if not happened:
-            return []
         call_id = after.spec.call_id
-        last = conn.execute(_LAST_SEQUENCE, {"call_id": call_id}).scalar()
-        sequence = last or 0
+        tenant = after.spec.tenant
+        sequence = conn.execute(_LAST_SEQUENCE, {"call_id": call_id}).scalar() or 0
         now = time.time()
         receivers = {hook_id for event, _ in happened for hook_id in targets[event]}
-        waiting = {hook_id for (hook_id,) in conn.execute(_PENDING, {"hooks": sorted(receivers), "call_id": call_id})}
-        fresh = []
+        waiting = {hook_id for (hook_id,) in conn.execute(_PENDING, {"hooks": sorted(receivers), "call_id": call_id})
+                   } if receivers else set()
+        logged, fresh = [], []
         for event, leg in happened:
-            sequence += 1
+            sequence += 1  # every event counts, in the stream as in the webhooks: a hook sees gaps for the others
             body = payload(after, values, event, leg, sequence, event_time(after, event, leg))
             if event is EventName.CDR:
                 record = conn.execute(_RECORD, {"call_id": call_id}).mappings().one()
                 body["cdr"] = cdr.serialise(dict(record), self.tz)
                 body["recording_url"] = body["cdr"]["recording_url"]
-            event_id = "msg_" + uuid.uuid4().hex
             text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+            agent = body["to_number"] if body["direction"] == Direction.INBOUND else body["from_number"]
+            logged.append({"event": event, "body": text, "tenant": tenant, "extension": agent, "call_id": call_id,
+                           "sequence": sequence, "created_at": now})
+            if not targets[event]:
+                continue  # an event no hook receives is not stored for the webhooks: nothing would ever send it
+            event_id = "msg_" + uuid.uuid4().hex
             conn.execute(_INSERT_EVENT, dict(
                 id=event_id, call_id=call_id, sequence=sequence, event=event, created_at=now, body=text))
             new = [{"id": uuid.uuid4().hex, "event_id": event_id, "hook_id": hook_id, "call_id": call_id,
@@ -95,6 +104,7 @@ class Outbox:
                    for hook_id in targets[event]]
             conn.execute(_INSERT_DELIVERY, new)
             fresh += [dict(d, body=text, behind=d["hook_id"] in waiting) for d in new]
+        event_log.append(conn, logged)
         return fresh
 
     def _subscribers(self, conn: sa.Connection, events: set[EventName], tenant: str | None) -> dict[str, list[str]]:

@@ -3,6 +3,7 @@ documented 502/503, every answer in its documented status, content type and sche
 
 from __future__ import annotations
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +32,9 @@ def fuzz_service(lab, phones, carriers, tmp_path_factory):
 
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-OPERATIONS = [result.ok() for result in schemathesis.openapi.from_dict(SPEC).get_all_operations()]
+STREAM = "GET /v1/stream"  # an answer that never ends: checked on its own, below
+EVERY = [result.ok() for result in schemathesis.openapi.from_dict(SPEC).get_all_operations()]
+OPERATIONS = [op for op in EVERY if op.label != STREAM]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
@@ -42,5 +45,27 @@ def test_every_operation_answers_as_documented(operation, fuzz_service):
         response = case.call(base_url=fuzz_service.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         case.validate_response(response, checks=CHECKS)
         assert response.status_code not in (500, 501), response.text
+
+    check()
+
+
+def test_the_stream_answers_as_documented(fuzz_service):
+    """GET /v1/stream: a stream (its headers, not its endless body), or a refusal in the fail shape."""
+    operation = next(op for op in EVERY if op.label == STREAM)
+    documented = set(SPEC["paths"]["/v1/stream"]["get"]["responses"])
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(case):
+        sent = case.as_transport_kwargs(base_url=fuzz_service.base, headers={"Authorization": f"Bearer {TOKEN}"})
+        with httpx.stream(sent["method"], sent["url"], params=sent.get("params"), headers=sent["headers"],
+                          timeout=30) as response:
+            assert str(response.status_code) in documented, response.status_code
+            if response.status_code == 200:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                return  # leaving closes it
+            response.read()
+            assert response.headers["content-type"] == "application/json"
+            assert response.json()["status"] == "fail" and response.json()["error"], response.text
 
     check()

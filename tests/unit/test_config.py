@@ -25,6 +25,7 @@ def test_from_env_defaults_and_hotlines():
     {"C2C_TIMEZONE": "Mars/Olympus"}, {"C2C_WEBHOOK_URL": "http://crm.example/hook"},  # a hook needs a secret
     {"C2C_WEBHOOK_URL": "ftp://crm.example/x", "C2C_WEBHOOK_SECRET": "whsec_QUJD"},
     {"C2C_WEBHOOK_SECRET": "plain-text"}, {"C2C_WEBHOOK_TIMEOUT": "fast"}, {"C2C_WEBHOOK_CONCURRENCY": "0"},
+    {"C2C_STREAM_HEARTBEAT": "0"}, {"C2C_STREAM_HEARTBEAT": "601"}, {"C2C_STREAM_HEARTBEAT": "often"},
 ])
 def test_bad_configuration_refused(env):
     with pytest.raises(ConfigError):
@@ -67,3 +68,10 @@ def test_webhook_settings():
     assert s.webhook_url == "https://crm.example/hook" and s.webhook_secrets == ("whsec_QUJD", "whsec_REVG")
     assert s.webhook_timeout == 2.5 and s.webhook_retry_hours == 24 and s.webhook_concurrency == 8
     assert "whsec_QUJD" not in repr(s)
+
+
+def test_stream_heartbeat_setting():
+    assert Settings.from_env(BASE).stream_heartbeat == 15.0
+    assert Settings.from_env({**BASE, "C2C_STREAM_HEARTBEAT": "2.5"}).stream_heartbeat == 2.5
+    with pytest.raises(ConfigError, match="C2C_STREAM_HEARTBEAT must be between"):
+        Settings.from_env({**BASE, "C2C_STREAM_HEARTBEAT": "0.01"})

@@ -89,7 +89,7 @@ async def test_410_disables_the_hook_and_fails_its_pending_deliveries(engine, re
     assert listed["disabled_reason"] == "receiver answered 410 Gone"
     assert len(receiver.received("/gone")) == 1  # nothing sent to a dead hook after its 410 (none pending either)
     assert [(d["sequence"], d["status"], d["attempts"], d["last_status_code"], d["last_error"]) for d in found] == [
-        (1, "failed", 1, 410, ""), (2, "failed", 0, None, "hook disabled (410 Gone)")]
+        (1, "failed", 1, 410, ""), (3, "failed", 0, None, "hook disabled (410 Gone)")]  # 2: the agent's answer
 
 
 async def _disabled(proc: Process, hook_id: str) -> dict | None:

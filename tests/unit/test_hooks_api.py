@@ -132,7 +132,7 @@ async def test_deliveries_show_each_attempt_and_a_failed_one_is_resent_with_the_
     listed = (await api.get(f"/v1/event/{hook['id']}/deliveries", headers=auth(ACME_TOKEN))).json()["data"]
     [failed] = listed
     assert (failed["event"], failed["call_id"], failed["sequence"], failed["status"], failed["attempts"]) == (
-        "hangup", call.call_id, 1, "failed", 1)
+        "hangup", call.call_id, 2, "failed", 1)  # the call's second event (after the agent's ringing)
     assert failed["last_status_code"] == 422 and failed["next_attempt_at"] is None
     assert [a["status_code"] for a in failed["history"]] == [422] and failed["webhook_id"].startswith("msg_")
     assert len(receiver.received("/rejects")) == 1

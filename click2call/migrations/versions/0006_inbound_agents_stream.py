@@ -46,7 +46,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "stream_events",
-        sa.Column("position", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
         sa.Column("tenant", sa.String(64)),
         sa.Column("extension", sa.String(40)),
         sa.Column("event", sa.String(16), nullable=False),
@@ -54,6 +55,7 @@ def upgrade() -> None:
         sa.Column("sequence", sa.Integer),
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
+        sqlite_autoincrement=True,  # a position is never handed out twice
     )
     op.create_index("ix_stream_events_call", "stream_events", ["call_id", "sequence"])
     op.create_index("ix_stream_events_created_at", "stream_events", ["created_at"])
