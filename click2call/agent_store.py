@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import event_log
+from .stasis_app import ids
 from .db import GroupCommit, agent_presence, agents, calls
 from .schema.agents import AgentStreamEvent
 from .states import AgentCallState, AgentEvent, CallStatus
@@ -46,6 +47,7 @@ class Change:
 _CALL_OF = sa.select(calls.c.call_id, calls.c.phone, calls.c.direction).where(
     calls.c.extension == sa.bindparam("ext"), calls.c.status == CallStatus.IN_PROGRESS,
 ).order_by(calls.c.created_at.desc()).limit(1)
+_CALL = sa.select(calls.c.call_id, calls.c.phone, calls.c.direction).where(calls.c.call_id == sa.bindparam("call_id"))
 _PAUSED = sa.select(agents.c.extension).where(agents.c.extension.in_(sa.bindparam("exts", expanding=True)),
                                               agents.c.paused.is_(True))
 _FORGET = agent_presence.delete().where(agent_presence.c.node == sa.bindparam("_node"),
@@ -93,7 +95,11 @@ class AgentStore:
             for change in changes:
                 p = change.presence
                 if p.call_state is not AgentCallState.IDLE and p.ext not in calls_of:
-                    found = conn.execute(_CALL_OF, {"ext": p.ext}).first()
+                    # Our channel names its call (an inbound call's agent legs ring before the record names an
+                    # extension); else the call in progress on the extension (a dialplan handoff's channel).
+                    ours = next((found[0] for found in map(ids.parse_leg, p.channels) if found), None)
+                    found = conn.execute(_CALL, {"call_id": ours}).first() if ours else None
+                    found = found or conn.execute(_CALL_OF, {"ext": p.ext}).first()
                     calls_of[p.ext] = (found.call_id, found.phone, found.direction) if found else ("", "", "")
             rows, stream, forgotten = {}, [], []
             for change in changes:

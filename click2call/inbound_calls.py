@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .db import agent_presence, agents, calls
+from .agent_store import available
+from .db import calls
 from .errors import ApiError
 from .ring_group import GROUP_PREFIX, RingGroup
 from .schema import fields
@@ -24,10 +25,6 @@ from .tenants import Directory
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
-_PAUSED = sa.select(agents.c.extension).where(agents.c.paused.is_(True),
-                                              agents.c.extension.in_(sa.bindparam("exts", expanding=True)))
-_IDLE = sa.select(agent_presence.c.extension, agent_presence.c.idle_since).where(
-    agent_presence.c.node == sa.bindparam("node"), agent_presence.c.extension.in_(sa.bindparam("exts", expanding=True)))
 _LAST_ENDED = sa.select(calls.c.extension, sa.func.max(calls.c.ended_at)).where(
     calls.c.extension.in_(sa.bindparam("exts", expanding=True))).group_by(calls.c.extension)
 # The caller's last answered call (inbound or a click-to-call) with an agent of the group, in the last N days.
@@ -96,18 +93,20 @@ class InboundCalls:
         events: at the moment of ringing only its word is current."""
         exts = list(group.extensions)
         endpoints = await asyncio.gather(*(self._endpoint(node, e) for e in exts))
+        agents = await available(self.engine, node, exts)  # paused; idle since (the presence kept from events)
+        paused = {e for e, a in agents.items() if a.paused}
         async with self.engine.connect() as conn:
-            paused = {e for (e,) in await conn.execute(_PAUSED, {"exts": exts})}
+            # An agent whose presence has not seen a call end yet: the end of its last call on record.
             idle = dict((await conn.execute(_LAST_ENDED, {"exts": exts})).all())
-            idle.update({e: t for e, t in await conn.execute(_IDLE, {"node": node, "exts": exts}) if t is not None})
+            idle.update({e: a.idle_since for e, a in agents.items() if a.idle_since is not None})
             last = None
             if sticky and caller and group.sticky_days:
                 last = (await conn.execute(_STICKY, {"caller": caller, "exts": exts,
                                                      "since": time.time() - group.sticky_days * DAY})).scalar()
-        available = tuple(Available(e, idle.get(e)) for e, endpoint in zip(exts, endpoints)
-                          if endpoint is not None and endpoint.get("state") == "online"
-                          and not endpoint.get("channel_ids") and e not in paused)
-        return Surveyed(available, last, time.time())
+        free = tuple(Available(e, idle.get(e)) for e, endpoint in zip(exts, endpoints)
+                     if endpoint is not None and endpoint.get("state") == "online"
+                     and not endpoint.get("channel_ids") and e not in paused)
+        return Surveyed(free, last, time.time())
 
     async def _endpoint(self, node: str, ext: str) -> dict | None:
         try:

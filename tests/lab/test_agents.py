@@ -75,8 +75,9 @@ def agent(svc: Service, token: str, ext: str) -> dict | None:
 
 def stream(db, ext: str) -> list[tuple[str, dict]]:
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT event, body, tenant FROM stream_events WHERE extension = ? ORDER BY position",
-                            (ext,)).fetchall()
+        rows = conn.execute("SELECT event, body, tenant FROM stream_events WHERE extension = ? AND event IN "
+                            "('registered', 'unregistered', 'state', 'paused', 'resumed') ORDER BY position",
+                            (ext,)).fetchall()  # its agent events (its calls' events are there too)
     return [(event, {**json.loads(body), "tenant": tenant}) for event, body, tenant in rows]
 
 

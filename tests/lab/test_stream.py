@@ -76,9 +76,12 @@ def click(svc, ext: str, path: str = "/v1/click2call/async") -> str:
     return r.json()["call_id"]
 
 
+CALL_EVENTS = "ringing,answered,hangup,cdr"  # an agent's stream also has its agent events (tests/lab/test_agents.py)
+
+
 def test_an_agents_stream_gets_its_calls_events_in_order_with_the_webhooks_bodies(own_service, receiver):
     svc = own_service(C2C_WEBHOOK_URL=receiver.url("/all"), C2C_WEBHOOK_SECRET=SECRET)
-    agent = Listener(svc.base, {"extension": "110"}).start()
+    agent = Listener(svc.base, {"extension": "110", "event": CALL_EVENTS}).start()  # not its agent events
     screen_pop = Listener(svc.base, {"extension": "110", "event": "ringing"}).start()
     other = click(svc, "108")  # another agent's call at the same time: not on these streams
     call_id = click(svc, "110", "/v1/click2call")
@@ -103,7 +106,7 @@ def test_an_agents_stream_gets_its_calls_events_in_order_with_the_webhooks_bodie
 
 def test_a_client_that_drops_mid_call_gets_every_event_it_missed_on_reconnecting(own_service):
     svc = own_service()
-    params = {"extension": "107"}
+    params = {"extension": "107", "event": CALL_EVENTS}
     # Gone after the agent's phone rang; back at once, while the call goes on; gone again once the customer answered.
     first = Listener(svc.base, params, until=lambda events: len(events) == 1).start()
     call_id = click(svc, "107")
