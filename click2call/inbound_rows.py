@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 from . import q850
 from .ring_group import RingGroup
@@ -16,7 +16,6 @@ from .stasis_app.call_flow import Leg
 from .stasis_app.inbound_flow import AgentLeg, InboundSpec, InboundState, Phase, Step, final_status
 
 PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}
-LEG_FIELDS = [f.name for f in fields(Leg)]
 
 
 def identity(state: InboundState) -> dict:

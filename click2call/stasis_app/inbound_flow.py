@@ -187,7 +187,7 @@ Event = (
 
 @dataclass(frozen=True)
 class Ring:
-    """Tell the caller it rings (180), subscribe to its channel."""
+    """Tell the caller it rings (180 Ringing), without answering."""
 
     channel: str
 

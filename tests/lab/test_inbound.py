@@ -4,6 +4,7 @@ agents (sipp phones of this module's own, extensions 121..140) and bridges the f
 Who hears whom is measured on the audio each party receives (tests/lab/audio.py: an ARI snoop in this module's own
 Stasis app): the caller sends 1000 Hz, the answering agent 600 Hz. Each group has a lab hotline of its own
 (asterisk-conf's [from-trunk] sends 02873000010-19 to [from-hotline]), which the module routes to its service's app.
+The groups are tenant acme's; tenant beta (its own agent, group, hotline, hook and token) must see none of acme's.
 """
 
 from __future__ import annotations
@@ -32,7 +33,31 @@ TONES = [CALLER_HZ, AGENT_HZ, CONTINUE_HZ, RING_HZ]
 SECRET = "whsec_QUJDREVGR0hJSktMTU5PUA=="
 
 HOTLINES = {name: f"0287300001{n}" for n, name in enumerate(
-    ["ringall", "sequential", "longest_idle", "sticky", "missed", "continue", "cancel"])}
+    ["ringall", "sequential", "longest_idle", "sticky", "missed", "continue", "cancel", "prompt", "beta"])}
+ACME_TOKEN, BETA_TOKEN = "acme-inbound-token-0123456789", "beta-inbound-token-0123456789"
+TENANTS = f"""
+[[tenant]]
+name = "acme"
+tokens = ["{ACME_TOKEN}"]
+extension_pattern = "1(2[1-9]|3[0-6])"
+hotlines = [{", ".join(f'"{n}"' for name, n in HOTLINES.items() if name != "beta")}]
+  [[tenant.hook]]
+  event = "ringing"
+  callback_url = "{{acme}}"
+
+[[tenant]]
+name = "beta"
+tokens = ["{BETA_TOKEN}"]
+extensions = ["137", "138"]
+hotlines = ["{HOTLINES['beta']}"]
+  [[tenant.hook]]
+  event = "ringing"
+  callback_url = "{{beta}}"
+  [[tenant.group]]
+  name = "beta-desk"
+  extensions = ["137"]
+  hotlines = ["{HOTLINES['beta']}"]
+"""
 GROUPS = f"""
 [[group]]
 name = "ringall"
@@ -77,6 +102,12 @@ continue_to = "c2c-test-continue,s,1"
 hotlines = ["{HOTLINES['continue']}"]
 
 [[group]]
+name = "prompt"
+extensions = ["136"]
+prompt = "tt-allbusy"
+hotlines = ["{HOTLINES['prompt']}"]
+
+[[group]]
 name = "cancel"
 extensions = ["136"]
 timeout = 30
@@ -102,10 +133,13 @@ def hooks():
 @pytest.fixture(scope="module")
 def inbound_service(lab, phones, carriers, hooks, ari, tmp_path_factory):
     work = tmp_path_factory.mktemp("inbound")
-    (work / "groups.toml").write_text(GROUPS)
+    # acme's groups are the GROUPS tables, as [[tenant.group]] of acme
+    groups = GROUPS.replace("[[group]]", "  [[tenant.group]]")
+    head, beta = TENANTS.format(acme=hooks.url("/acme"), beta=hooks.url("/beta")).split("[[tenant]]\nname = \"beta\"")
+    (work / "tenants.toml").write_text(head + groups + "\n[[tenant]]\nname = \"beta\"" + beta)
     hotlines = ",".join(f"{number}=trunk-a" for number in HOTLINES.values())
     env = service_env(lab, C2C_ARI_APP=APP, C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_GROUPS_FILE=str(work / "groups.toml"),
+                      C2C_DATABASE_URL=f"sqlite:///{work}/calls.db", C2C_TENANTS_FILE=str(work / "tenants.toml"),
                       C2C_WEBHOOK_URL=hooks.url("/hooks"), C2C_WEBHOOK_SECRET=SECRET, LAB_SERVICE_SCOPE="module")
     env["C2C_HOTLINES"] += "," + hotlines
     svc = Service(env, str(work / "click2call.log")).start()
@@ -154,9 +188,9 @@ def call_of(hooks, caller: str, timeout: float = 10.0) -> str:
 class Stream:
     """A Server-Sent Events client of GET /v1/stream, reading in a thread; each message with its arrival time."""
 
-    def __init__(self, base: str, **params: str) -> None:
+    def __init__(self, base: str, token: str = TOKEN, **params: str) -> None:
         self.messages: list[dict] = []
-        self._client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"},
+        self._client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
                                     timeout=httpx.Timeout(10, read=None))
         self._response = self._client.send(self._client.build_request("GET", "/v1/stream", params=params),
                                            stream=True)
@@ -332,3 +366,46 @@ def test_the_caller_hanging_up_while_agents_ring_cancels_the_call(ari, api, inbo
     record, events = ended(api, hooks, call_of(hooks, caller))
     assert (record["status"], record["hangup_by"]) == ("CANCELLED", "customer")
     assert "missed" in [e["state"] for e in events]
+
+
+def test_a_tenant_sees_nothing_of_another_tenants_inbound_calls_and_agents(api, inbound_service, hooks):
+    caller = unique_caller()
+    acme_stream = Stream(inbound_service.base, ACME_TOKEN)
+    beta_stream = Stream(inbound_service.base, BETA_TOKEN)
+    try:
+        with labkit.Phones({"137": ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                            "121": ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ), "122": "uas_noanswer",
+                            "123": "uas_noanswer"}):
+            beta = httpx.get(inbound_service.base + "/v1/monitor/agent",
+                             headers={"Authorization": f"Bearer {BETA_TOKEN}"}).json()["data"]
+            assert [a["extension"] for a in beta] == ["137"]  # acme's 121-123 are registered too: not listed
+            with labkit.place_inbound(HOTLINES["ringall"], caller, audio_hz=CALLER_HZ) as call:
+                call.wait_status(200, 15)
+                call_id = call_of(hooks, caller)
+                call.hangup()
+                call.wait_ended(10)
+        ended(api, hooks, call_id)
+        wait_for(lambda: any(m["data"].get("call_id") == call_id and m["event"] == "cdr"
+                             for m in acme_stream.messages), 5, "the call on acme's stream")
+    finally:
+        acme_stream.close()
+        beta_stream.close()
+    assert hooks.received("/acme", call_id), "acme's hook got its call's ringing"
+    assert not hooks.received("/beta", call_id), "beta's hook got acme's call"
+    assert not [m for m in beta_stream.messages if m["data"].get("call_id") == call_id
+                or m["data"].get("extension") in ("121", "122", "123")], beta_stream.messages
+    beta_cdr = httpx.get(f"{inbound_service.base}/v1/cdr/{call_id}", headers={"Authorization": f"Bearer {BETA_TOKEN}"})
+    assert beta_cdr.status_code == 404
+
+
+def test_nobody_to_ring_plays_the_prompt_then_hangs_up(ari, api, inbound_service, app, hooks):
+    caller = unique_caller()  # the group's only agent, 136, is not registered: nobody can be rung
+    with labkit.place_inbound(HOTLINES["prompt"], caller, audio_hz=CALLER_HZ) as call:
+        call.wait_status(200, 10)  # answered for the prompt only
+        prompt = heard(ari, app, inbound_channel(ari, caller)["id"], 0.6)
+        assert prompt.rms >= AUDIBLE_RMS, f"the caller hears the prompt: {prompt}"
+        call.wait_ended(20)  # the prompt is some 9 s long
+        assert call.got_bye, "hung up by the service after the prompt"
+    record, events = ended(api, hooks, call_of(hooks, caller))
+    assert (record["status"], record["legs"].get("agents")) == ("NO_ANSWER", [])
+    assert [e["state"] for e in events] == ["hangup", "missed", "cdr"]
