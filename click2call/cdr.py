@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from . import inbound_rows, q850, validation
 from .db import calls
 from .schema.cdr import (  # noqa: F401 (MAX_LIMIT and the cursor: the CDR API's, named here too)
-    MAX_LIMIT, Cdr, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, decode_cursor, encode_cursor,
+    MAX_LIMIT, Cdr, CdrAction, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, decode_cursor, encode_cursor,
 )
-from .states import Direction, Party
+from .states import Direction, Party, Side
+from .stasis_app.controls import actions_of
 from .stasis_app.call_flow import Leg
 
 
@@ -71,6 +72,9 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
         recording_error=record["recording_error"] or "",
         ring_group=record.get("ring_group") or "",
         legs=legs,
+        actions=[CdrAction(action=a.action, legs=Side.ALEG if a.party is Party.AGENT else Side.BLEG,
+                           time=fmt_time(a.at, tz), by=a.by, digits=a.digits)
+                 for a in actions_of(record.get("actions"))],
     )
 
 

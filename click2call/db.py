@@ -66,6 +66,7 @@ calls = sa.Table(
     sa.Column("claimed_by", sa.String(64)),  # 0005: the replica that runs the call; NULL: not started yet
     sa.Column("ring_group", sa.String(64)),  # 0006: the ring group an inbound call rang
     sa.Column("flow", sa.Text),  # 0006: an inbound call's flow state (its agent legs), JSON
+    sa.Column("actions", sa.Text),  # 0007: what was done to the call (hold, mute, DTMF...), JSON
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),
     sa.Index("ix_calls_status", "status"),
@@ -112,6 +113,9 @@ call_requests = sa.Table(
     sa.Column("by", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float),
+    sa.Column("params", sa.Text),  # 0007: a control's parameters (JSON)
+    sa.Column("result", sa.String(32)),  # 0007: how it went: "success" or an error code
+    sa.Column("message", sa.String(255)),
     sa.Index("ix_call_requests_call", "call_id"),
 )
 

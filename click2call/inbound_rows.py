@@ -12,6 +12,7 @@ from dataclasses import asdict
 from . import q850
 from .ring_group import RingGroup
 from .states import Direction, HangupBy, NoAnswer, RingStrategy
+from .stasis_app import controls as control
 from .stasis_app.call_flow import Leg
 from .stasis_app.inbound_flow import AgentLeg, InboundSpec, InboundState, Phase, Step, final_status
 
@@ -54,6 +55,7 @@ def row(state: InboundState) -> dict:
         "phase": state.phase.value, "phase_rank": PHASE_RANK[state.phase], "result": None,
         "hangup_by": state.hangup_by, "answered_at": state.customer.answered_at, "extension": state.answered_ext,
         "recording_url": None, "recording_error": None, "flow": flow_json(state),
+        "actions": control.actions_json(state.actions),
         **_leg_columns("agent", shown), **_leg_columns("customer", state.customer),
     }
     if state.phase is Phase.ENDED:
@@ -94,7 +96,9 @@ def state_from_row(r: dict) -> InboundState:
                    cause=r["customer_cause"], cause_txt=r["customer_cause_txt"], sip_call_id=r["customer_sip_call_id"],
                    created_at=r["customer_created_at"], ringing_at=r["customer_ringing_at"],
                    answered_at=r["customer_answered_at"], ended_at=r["customer_ended_at"])
+    actions = control.actions_of(r.get("actions"))
     return InboundState(spec=spec, created_at=r["created_at"], phase=Phase(r["phase"]), customer=customer,
+                        actions=actions, controls=control.replay(actions),
                         agents=tuple(AgentLeg(**leg) for leg in saved["agents"]), step=Step(saved["step"]),
                         answered_by=saved["answered_by"],
                         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None, failed=saved["failed"])

@@ -6,6 +6,7 @@ phase, so a replayed or late write cannot move a call backwards.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from .cluster.bus import Kind, Message
 from .db import GroupCommit, asterisk_nodes, call_requests, calls
 from .errors import ApiError
 from .states import CallStatus, Direction, HangupBy, Party
+from .stasis_app import controls as control
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase, final_status
 from .stasis_app.inbound_flow import InboundState
 
@@ -75,6 +77,7 @@ def row(state: State) -> dict:
         "answered_at": state.customer.answered_at,
         "recording_url": state.spec.recording_url if state.recording else None,
         "recording_error": state.recording_error,
+        "actions": control.actions_json(state.actions),
     }
     for name in Party:
         leg = state.leg(name)
@@ -124,8 +127,10 @@ def state_from_row(r: dict) -> State:
             ringing_at=r[f"{name}_ringing_at"], answered_at=r[f"{name}_answered_at"], ended_at=r[f"{name}_ended_at"],
         )
 
+    actions = control.actions_of(r.get("actions"))
     return CallState(
         spec=spec, created_at=r["created_at"], phase=Phase.AGENT_RINGING if phase is Phase.NEW else phase,
+        actions=actions, controls=control.replay(actions),
         agent=leg(Party.AGENT), customer=leg(Party.CUSTOMER), result=r["result"],
         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None,
         recording=r["recording_url"] is not None, recording_error=r["recording_error"],
@@ -273,12 +278,28 @@ class CallStore:
             found = (await conn.execute(sa.select(calls).where(calls.c.call_id == call_id))).mappings().first()
         return state_from_row({**found, "claimed_by": None})  # started by nobody yet: start it as it is
 
-    async def request(self, call_id: str, node: str, action: str, by: HangupBy) -> None:
-        """Ask the replica that runs the call to do something to it (e.g. hang up); kept until the call ends."""
-        def work(conn: sa.Connection) -> None:
-            conn.execute(call_requests.insert().values(call_id=call_id, action=action, by=by, created_at=time.time()))
+    async def request(self, call_id: str, node: str, action: str, by: HangupBy, params: dict | None = None) -> int:
+        """Ask the replica that runs the call to do something to it (hang up, a control); kept until done or the
+        call ends. The request's id: its answer comes as a REPLY message `request:<id>` (see `reply`)."""
+        def work(conn: sa.Connection) -> int:
+            found = conn.execute(call_requests.insert().values(
+                call_id=call_id, action=action, by=by, created_at=time.time(),
+                params=json.dumps(params, separators=(",", ":")) if params is not None else None))
             if self.publish is not None:
                 self.publish(conn, Message(Kind.REQUEST, call_id, node))
+            return found.inserted_primary_key[0]
+
+        return await self._write(work)
+
+    async def reply(self, request_id: int, outcome: tuple[str, str] | None) -> None:
+        """A request carried out (None) or refused ((code, message)): written, and told to whoever waits for it."""
+        result, message = outcome or ("success", "")
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(call_requests.update().where(call_requests.c.id == request_id).values(
+                done_at=time.time(), result=result, message=message[:255]))
+            if self.publish is not None:
+                self.publish(conn, Message(Kind.REPLY, f"request:{request_id}", result=result))
 
         await self._write(work)
 

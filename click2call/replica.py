@@ -8,14 +8,17 @@ Which nodes it runs is the leases' decision (cluster.leases): with one replica i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import Callable
 
 from .cluster.bus import Kind, Message
 from .cluster.leases import NodeStatus
 from .metrics import Metrics
 from .records import CallStore, Fence
-from .states import HangupBy
+from .errors import ApiError
+from .states import CallAction, HangupBy, Party
 from .stasis_app import call_flow as flow
 from .stasis_app.ari import Ari
 from .stasis_app.calls import AgentPresence, HandoffSpec, RingGroups, StasisApp
@@ -23,6 +26,7 @@ from .stasis_app.calls import AgentPresence, HandoffSpec, RingGroups, StasisApp
 log = logging.getLogger(__name__)
 
 HANGUP = "hangup"  # the one request another replica makes of a call today
+CONTROL_TTL = 15.0  # seconds a control asked through another replica stays worth doing (its asker waits less)
 TAKE_OVER_CONNECT = 3.0  # seconds clicks wait for a node just taken over to connect its event stream
 
 # Makes the keeper of a node's agents' presence (presence_tracker.PresenceTracker) for the node and its ARI.
@@ -49,6 +53,7 @@ class Replica:
         self.running: dict[str, StasisApp] = {}
         self._events: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._controls: set[int] = set()  # controls asked by other replicas, being carried out
 
     # ---- leases decide ----
 
@@ -142,6 +147,26 @@ class Replica:
         for request in await self.store.requests(call_ids if call_ids is not None else list(stasis.calls)):
             if request["action"] == HANGUP and request["call_id"] in stasis.calls:
                 stasis.hangup(request["call_id"], HangupBy(request["by"]))
+            elif request["action"] in CallAction.__members__.values() and request["call_id"] in stasis.calls \
+                    and request["id"] not in self._controls:
+                self._controls.add(request["id"])  # until answered: a second look at the requests skips it
+                self._spawn(self._control(stasis, request))
+
+    async def _control(self, stasis: StasisApp, request: dict) -> None:
+        """A control asked through another replica's API: carried out here, its answer written and told."""
+        if time.time() - request["created_at"] > CONTROL_TTL:
+            outcome = ("SERVICE_UNAVAILABLE", "asked too long ago; not done")
+        else:
+            params = json.loads(request["params"] or "{}")
+            try:
+                outcome = await stasis.control(request["call_id"], CallAction(request["action"]),
+                                               Party(params["party"]), params.get("digits", ""), params.get("by", ""))
+            except ApiError as exc:
+                outcome = (exc.code, exc.message)
+        try:
+            await self.store.reply(request["id"], outcome)
+        finally:
+            self._controls.discard(request["id"])
 
     async def caught_up(self) -> None:
         """After notifications may have been missed: start what is waiting, carry out what was asked."""

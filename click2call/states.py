@@ -47,6 +47,27 @@ class EventName(StrEnum):
     MISSED = "missed"  # an inbound call ended unanswered
 
 
+class CallAction(StrEnum):
+    """What the API (or a phone) does to a connected call (POST /v1/call/{call_id}/<action>)."""
+
+    HOLD = "hold"  # the party hears music on hold, out of the conversation
+    UNHOLD = "unhold"
+    MUTE = "mute"  # the party's audio no longer reaches the others
+    UNMUTE = "unmute"
+    DTMF = "dtmf"  # digits sent to the party (RFC 4733)
+
+
+class Side(StrEnum):
+    """TEL4VN's names of a call's parties in call control: `aleg` the agent's side, `bleg` the customer's."""
+
+    ALEG = "aleg"
+    BLEG = "bleg"
+
+    @property
+    def party(self) -> "Party":
+        return Party.AGENT if self is Side.ALEG else Party.CUSTOMER
+
+
 class RingStrategy(StrEnum):
     """How a ring group rings its agents."""
 

@@ -29,6 +29,7 @@ class Kind:
     RESULT = "result"  # a call's agent leg is decided: {"call", "result"}
     ENDED = "ended"  # a call's final record is written: {"call"}
     RELEASED = "released"  # a replica freed a node's lease: {"node"}; the others look at once
+    REPLY = "reply"  # a request for a call was carried out: {"call": "request:<id>", "result"}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 
 from ..agent_store import AgentStore
 from ..agents import AgentsService
+from ..call_control import CallControl
 from ..call_specs import CallSpecs
 from ..cluster import bus, nodes, view
 from ..cluster.guard import Guard
@@ -131,6 +132,7 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.records = RecordsService(settings.zoneinfo, store, replica, messages,
                                            hangup_wait=settings.node_lease * 2 + 10)
             state.hooks = hooks
+            state.call_control = CallControl(store, replica, messages, wait=settings.node_lease * 2 + 5)
             state.agents = AgentsService(agent_store, settings.zoneinfo, trunks)
             state.recordings = Recordings(settings.recordings_dir, store, aris)
             state.metrics = metrics

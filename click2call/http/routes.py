@@ -20,7 +20,9 @@ from ..metrics import CONTENT_TYPE_LATEST
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage
+from ..schema.call_control import DtmfBody, LegsBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
+from ..states import CallAction
 from ..schema.hooks import HookCreate
 from ..schema.stream import StreamQuery
 from ..errors import ApiError
@@ -85,6 +87,38 @@ async def call_hangup(request: Request, caller: Caller) -> Success:
     call_id = request.path_params["call_id"]
     await request.app.state.records.hangup(call_id, caller.tenant)
     return Success(status="success", call_id=call_id)
+
+
+async def _control(request: Request, caller: Caller, action: CallAction, body: LegsBody) -> Success:
+    call_id = request.path_params["call_id"]
+    digits = body.digits if isinstance(body, DtmfBody) else ""
+    await request.app.state.call_control.control(call_id, caller.tenant, action, body.legs, digits)
+    return Success(status="success", call_id=call_id)
+
+
+async def call_hold(request: Request, caller: Caller, body: LegsBody) -> Success:
+    """Put a party on hold: out of the conversation, it hears music on hold"""
+    return await _control(request, caller, CallAction.HOLD, body)
+
+
+async def call_unhold(request: Request, caller: Caller, body: LegsBody) -> Success:
+    """Take a party off hold: back in the conversation"""
+    return await _control(request, caller, CallAction.UNHOLD, body)
+
+
+async def call_mute(request: Request, caller: Caller, body: LegsBody) -> Success:
+    """Mute a party: what it says no longer reaches the others"""
+    return await _control(request, caller, CallAction.MUTE, body)
+
+
+async def call_unmute(request: Request, caller: Caller, body: LegsBody) -> Success:
+    """Unmute a party"""
+    return await _control(request, caller, CallAction.UNMUTE, body)
+
+
+async def call_dtmf(request: Request, caller: Caller, body: DtmfBody) -> Success:
+    """Send DTMF digits (RFC 4733) to a party, e.g. to walk a customer's IVR"""
+    return await _control(request, caller, CallAction.DTMF, body)
 
 
 async def hook_create(request: Request, caller: Caller, body: HookCreate) -> HookCreated:
@@ -231,6 +265,7 @@ STREAM_GRACE = 2.0  # seconds a stream has to end by itself when the server stop
 STREAM_SEND_TIMEOUT = 30.0  # seconds a write to a stream's client may block before the stream is given up
 CALL_FAILS = (401, 429, 400, 403, 404, 409, 502, 503)
 READ_FAILS = (401, 429)
+CONTROL_FAILS = (*READ_FAILS, 400, 404, 409, 502, 503)
 
 OPERATIONS = [
     Operation("GET", "/v1/click2call", click2call_sync, {200: Success}, CALL_FAILS, query=ClickToCall, limited=True),
@@ -243,6 +278,11 @@ OPERATIONS = [
     Operation("GET", "/v1/call", calls_in_progress, {200: CallList}, READ_FAILS),
     Operation("DELETE", "/v1/call/{call_id}", call_hangup, {200: Success}, (*READ_FAILS, 404)),
     Operation("POST", "/v1/call/{call_id}/hangup", call_hangup, {200: Success}, (*READ_FAILS, 404)),
+    Operation("POST", "/v1/call/{call_id}/hold", call_hold, {200: Success}, CONTROL_FAILS, body=LegsBody),
+    Operation("POST", "/v1/call/{call_id}/unhold", call_unhold, {200: Success}, CONTROL_FAILS, body=LegsBody),
+    Operation("POST", "/v1/call/{call_id}/mute", call_mute, {200: Success}, CONTROL_FAILS, body=LegsBody),
+    Operation("POST", "/v1/call/{call_id}/unmute", call_unmute, {200: Success}, CONTROL_FAILS, body=LegsBody),
+    Operation("POST", "/v1/call/{call_id}/dtmf", call_dtmf, {200: Success}, CONTROL_FAILS, body=DtmfBody),
     Operation("POST", "/v1/event", hook_create, {201: HookCreated}, (*READ_FAILS, 400), body=HookCreate),
     Operation("GET", "/v1/event", hook_list, {200: HookList}, READ_FAILS),
     Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404)),

@@ -13,7 +13,7 @@ from pydantic import Field, StringConstraints, ValidationInfo, WithJsonSchema, f
 
 from typing_extensions import NotRequired, TypedDict
 
-from ..states import FINAL_STATUSES, CallStatus, Direction, HangupBy
+from ..states import FINAL_STATUSES, CallAction, CallStatus, Direction, HangupBy, Side
 from . import fields
 from .fields import CustomerId, Extension, Phone, QueryInt, refuse
 from .query import Query
@@ -97,6 +97,16 @@ class CdrLeg(TypedDict):
     cause_code: int | None
 
 
+class CdrAction(TypedDict):
+    """Something done to the call: hold, unhold, mute, unmute, dtmf."""
+
+    action: CallAction
+    legs: Side  # aleg: the agent's side; bleg: the customer's
+    time: Time
+    by: str  # the tenant whose token asked ("" the operator's)
+    digits: str
+
+
 class CdrAgentLeg(CdrLeg):
     extension: str
 
@@ -138,6 +148,7 @@ class Cdr(TypedDict):
     recording_error: str
     ring_group: str  # the ring group an inbound call rang ("" otherwise)
     legs: CdrLegs
+    actions: list[CdrAction]
 
 
 class CdrPage(TypedDict):

@@ -21,6 +21,7 @@ from enum import Enum
 
 from .. import q850
 from ..states import CallStatus, HangupBy, Party
+from . import controls as control
 from . import ids
 
 
@@ -97,6 +98,8 @@ class CallState:
     hangup_by: HangupBy | None = None
     recording: bool = False  # the bridge is being recorded
     recording_error: str | None = None  # why a recording asked for did not happen (the call goes on)
+    controls: control.Controls = field(default_factory=control.Controls)  # who is held or muted
+    actions: tuple[control.Action, ...] = ()  # what was done to the call, for its record
 
     def leg(self, name: Party) -> Leg:
         return self.agent if name == Party.AGENT else self.customer
@@ -185,7 +188,7 @@ class HangupRequested:
 
 Event = (
     Start | HandedOff | Originated | OriginateFailed | Ringing | Answered | CustomerReady | ChannelGone | CustomerFailed
-    | HangupRequested | RecordingStarted | RecordingFailed
+    | HangupRequested | RecordingStarted | RecordingFailed | control.ControlRequested | control.ControlFailed
 )
 
 # ---- commands (what the edges must do) ----
@@ -248,7 +251,8 @@ class Finish:
 
 
 Command = (
-    OriginateAgent | AnswerAgent | CreateCustomer | DialCustomer | StartRecording | Hangup | DestroyBridge | ReportAnswered | Finish
+    OriginateAgent | AnswerAgent | CreateCustomer | DialCustomer | StartRecording | Hangup | DestroyBridge | ReportAnswered
+    | Finish | control.Command
 )
 
 # Q.850 causes of an agent leg that ended before answering -> the API's error code.
@@ -334,7 +338,20 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             state = replace(state, hangup_by=state.hangup_by or by)
             return _end(state, _alive_channels(state))
 
+        case control.ControlRequested() as request:
+            connected = phase is Phase.CONNECTED and state.agent.alive and state.customer.alive
+            return controlled(state, connected, request, spec.channel_id(request.party), spec.bridge_id)
+
+        case control.ControlFailed(request):
+            return replace(state, controls=control.undo(state.controls, request)), []
+
     return state, []
+
+
+def controlled(state, connected: bool, request: control.ControlRequested, channel: str, bridge_id: str):
+    """A control request on either kind of call: its controls and actions changed, and the commands."""
+    controls, done, commands = control.apply(state.controls, connected, request, channel, bridge_id)
+    return replace(state, controls=controls, actions=state.actions + ((done,) if done else ())), commands
 
 
 def _leg_gone(state: CallState, leg: Party, cause: int, cause_txt: str, at: float) -> tuple[CallState, list[Command]]:

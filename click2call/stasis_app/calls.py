@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -18,8 +19,9 @@ from typing import Protocol
 from ..errors import ApiError
 from ..logs import call_id_var
 from ..metrics import Metrics
-from ..states import HangupBy, Party
+from ..states import CallAction, HangupBy, Party
 from . import call_flow as flow
+from . import controls as control
 from . import events, ids
 from . import inbound_flow as inbound
 from .ari import Ari, AriError
@@ -63,6 +65,8 @@ class Call:
         self.done = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.replies: dict[int, asyncio.Future[tuple[str, str] | None]] = {}  # control requests waiting
+        self.control_error: str | None = None  # an ARI request of the control being carried out failed
 
     @property
     def call_id(self) -> str:
@@ -318,6 +322,18 @@ class StasisApp:
         self._count(+1)
         call.task = asyncio.create_task(self._run(call, first, record), name=f"call-{call.call_id}")
 
+    def control(self, call_id: str, action: CallAction, party: Party, digits: str = "", by: str = ""
+                ) -> asyncio.Future[tuple[str, str] | None]:
+        """Ask a call for a control (hold, mute, DTMF...): done in order with its events; the future gets None once
+        carried out, or (error code, message)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        ref = next(_refs)
+        call.replies[ref] = asyncio.get_running_loop().create_future()
+        call.queue.put_nowait(control.ControlRequested(action, party, digits, by, time.time(), ref))
+        return call.replies[ref]
+
     def hangup(self, call_id: str, by: HangupBy = HangupBy.API) -> Call:
         call = self.calls.get(call_id)
         if call is None:
@@ -358,6 +374,8 @@ class StasisApp:
             self._finish(call, ("CALL_FAILED", "internal error"))
 
     async def _execute(self, call: Call, command) -> object | list | None:
+        if isinstance(command, CONTROL_COMMANDS):
+            return await self._execute_control(call, command)
         if isinstance(call.state, inbound.InboundState):
             return await self._execute_inbound(call, command)
         match command:
@@ -406,9 +424,38 @@ class StasisApp:
                 self._finish(call, None)
         return None
 
+    async def _execute_control(self, call: Call, command: control.Command) -> object | None:
+        run = self.executor
+        if isinstance(command, control.Reply):
+            error, call.control_error = call.control_error, None
+            outcome = (command.error, command.message) if command.error else ("CALL_FAILED", error) if error else None
+            _settle(call.replies.pop(command.ref, None), outcome)
+            return control.ControlFailed(command.request, error) if error and command.request else None
+        if call.control_error is not None:
+            return None  # an earlier step of this control failed: the rest is not done
+        try:
+            match command:
+                case control.Unbridge(bridge_id, channel):
+                    await run.bridge_channel(bridge_id, channel, add=False)
+                case control.Rebridge(bridge_id, channel):
+                    await run.bridge_channel(bridge_id, channel, add=True)
+                case control.StartMoh(channel) | control.StopMoh(channel):
+                    await run.moh(channel, on=isinstance(command, control.StartMoh))
+                case control.Mute(channel) | control.Unmute(channel):
+                    await run.mute(channel, on=isinstance(command, control.Mute))
+                case control.SendDtmf(channel, digits):
+                    await run.dtmf(channel, digits)
+        except AriError as exc:
+            log.warning("call %s: %s failed: %s", call.call_id, type(command).__name__, exc)
+            call.control_error = exc.message or str(exc)
+        return None
+
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.answered, failure)
         call.cancel_timers()
+        for reply in call.replies.values():  # controls asked just as the call ended
+            _settle(reply, ("CALL_ENDED", "the call ended before it could be done"))
+        call.replies.clear()
         if self.calls.pop(call.call_id, None) is not None:
             self._count(-1)
         status = call.machine.final_status(call.state)
@@ -467,6 +514,11 @@ async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None,
         raise ApiError("SERVICE_UNAVAILABLE", "the call record database is not available") from None
 
 
+_refs = itertools.count(1)
+CONTROL_COMMANDS = (control.Unbridge, control.Rebridge, control.StartMoh, control.StopMoh, control.Mute,
+                    control.Unmute, control.SendDtmf, control.Reply)
+
+
 def _foreign_channel(state: State) -> tuple[str, str] | None:
     """The call's channel that has Asterisk's id, not ours (the dialplan made it), and its leg."""
     if isinstance(state, inbound.InboundState):
@@ -474,6 +526,6 @@ def _foreign_channel(state: State) -> tuple[str, str] | None:
     return (state.spec.agent_channel, Party.AGENT) if state.spec.agent_channel else None
 
 
-def _settle(future: asyncio.Future, value) -> None:
-    if not future.done():
+def _settle(future: asyncio.Future | None, value) -> None:
+    if future is not None and not future.done():
         future.set_result(value)

@@ -129,6 +129,22 @@ class Executor:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._delete(f"/channels/{channel_id}", {"reason": reason})
 
+    # ---- call control (AriError propagates: the control's waiter is told) ----
+
+    async def bridge_channel(self, bridge_id: str, channel_id: str, add: bool) -> None:
+        await self.ari.request("POST", f"/bridges/{bridge_id}/{'addChannel' if add else 'removeChannel'}",
+                               params={"channel": channel_id})
+
+    async def moh(self, channel_id: str, on: bool) -> None:
+        await self.ari.request("POST" if on else "DELETE", f"/channels/{channel_id}/moh")
+
+    async def mute(self, channel_id: str, on: bool) -> None:
+        # direction "in": what the party says is dropped on its way in, so nobody in the call hears it
+        await self.ari.request("POST" if on else "DELETE", f"/channels/{channel_id}/mute", params={"direction": "in"})
+
+    async def dtmf(self, channel_id: str, digits: str) -> None:
+        await self.ari.request("POST", f"/channels/{channel_id}/dtmf", params={"dtmf": digits})
+
     # ---- inbound calls ----
 
     async def ring(self, channel_id: str) -> None:

@@ -19,9 +19,10 @@ from enum import Enum
 
 from .. import q850
 from ..ring_group import RingGroup
-from ..states import CallStatus, HangupBy, NoAnswer, RingStrategy
+from ..states import CallStatus, HangupBy, NoAnswer, Party, RingStrategy
+from . import controls as control
 from . import ids
-from .call_flow import HangupRequested, Leg
+from .call_flow import HangupRequested, Leg, controlled
 
 TOTAL = "total"  # the group's timeout
 
@@ -77,6 +78,8 @@ class InboundState:
     answered_by: int | None = None  # the index of the agent leg that answered
     hangup_by: HangupBy | None = None
     failed: bool = False  # bridging the answered agent failed
+    controls: control.Controls = field(default_factory=control.Controls)  # who is held or muted
+    actions: tuple[control.Action, ...] = ()  # what was done to the call, for its record
 
     @property
     def answered_ext(self) -> str:
@@ -179,7 +182,7 @@ class PromptDone:
 
 Event = (
     Start | Resumed | Surveyed | AgentRinging | AgentAnswered | AgentGone | CustomerGone | Connected | ConnectFailed
-    | TimerFired | PromptDone | HangupRequested
+    | TimerFired | PromptDone | HangupRequested | control.ControlRequested | control.ControlFailed
 )
 
 # ---- commands ----
@@ -257,7 +260,7 @@ class Finish:
 
 Command = (
     Ring | Survey | RingAgent | Connect | StartTimer | PlayPrompt | ContinueInDialplan | Hangup | DestroyBridge
-    | Finish
+    | Finish | control.Command
 )
 
 
@@ -329,6 +332,15 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
 
         case HangupRequested(by) if phase is not Phase.ENDING:
             return _end(replace(state, hangup_by=state.hangup_by or by))
+
+        case control.ControlRequested() as request:
+            connected = phase is Phase.CONNECTED and state.customer.answered and state.customer.alive
+            agent = spec.agent_channel(state.answered_by) if state.answered_by is not None else ""
+            channel = spec.channel if request.party is Party.CUSTOMER else agent
+            return controlled(state, connected, request, channel, spec.bridge_id)
+
+        case control.ControlFailed(request):
+            return replace(state, controls=control.undo(state.controls, request)), []
 
     return state, []
 

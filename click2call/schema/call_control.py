@@ -1,0 +1,53 @@
+"""Call control's bodies: POST /v1/call/{call_id}/hold, unhold, mute, unmute ({"legs"}) and dtmf ({"legs",
+"digits"}). `legs` keeps TEL4VN's names: `aleg` the agent's side, `bleg` the customer's."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..states import Side
+from . import fields
+from .query import json_object
+
+DIGITS_RE = re.compile(r"[0-9A-Da-d*#]{1,32}")  # RFC 4733 events: nothing else reaches ARI's dtmf
+
+
+def side(value: Any, name: str) -> Side:
+    if value not in Side.__members__.values():
+        fields.refuse(f"{name} must be {Side.ALEG} (the agent) or {Side.BLEG} (the customer)")
+    return Side(value)
+
+
+def digits(value: Any, name: str) -> str:
+    return fields.matching(DIGITS_RE, value, f"{name} must be 1-32 of 0-9, A-D, * and #")
+
+
+Legs = fields.field(side, {"type": "string", "enum": list(Side)}, Side)
+Digits = fields.field(digits, fields.pattern(DIGITS_RE))
+
+
+class LegsBody(BaseModel):
+    """Which party of the call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    legs: Legs = Field(description="aleg: the agent's side; bleg: the customer's")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json(cls, body: Any) -> Any:
+        return {"legs": None, **json_object(body)}  # a missing one is refused by its own rule
+
+
+class DtmfBody(LegsBody):
+    """The digits to send to that party (RFC 4733), e.g. to walk a customer's IVR."""
+
+    digits: Digits = Field(description="0-9, A-D, * and #, up to 32")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json(cls, body: Any) -> Any:
+        return {"legs": None, "digits": None, **json_object(body)}
