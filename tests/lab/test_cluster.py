@@ -299,6 +299,15 @@ def test_records_webhooks_and_the_cluster_view_name_the_nodes(cluster, carriers)
     replicas = {r["id"]: r for r in view["replicas"]}
     assert sorted((r["name"], r["live"]) for r in replicas.values()) == [("r1", True), ("r2", True)], view
     assert sorted(replicas[n["owner"]]["name"] for n in nodes.values()) == ["r1", "r2"], view
+    for call_id in calls.values():  # call control through either replica: one runs the call, the other asks it
+        for action, replica in (("hold", "r1"), ("unhold", "r2"), ("mute", "r2"), ("unmute", "r1")):
+            r = httpx.post(f"{cluster.base(replica)}/v1/call/{call_id}/{action}", json={"legs": "bleg"},
+                           headers=HEADERS, timeout=30)
+            assert r.status_code == 200, (action, replica, r.text)
+        again = httpx.post(f"{cluster.base('r1')}/v1/call/{call_id}/unhold", json={"legs": "bleg"}, headers=HEADERS,
+                           timeout=30)
+        assert (again.status_code, again.json()["error"]) == (409, "NOT_HELD"), again.text
+        assert [a["action"] for a in cluster.record(call_id)["actions"]] == ["hold", "unhold", "mute", "unmute"]
     for call_id in calls.values():
         assert cluster.hangup(call_id).status_code == 200
     named = {call_id: (NODE_OF[ext], cluster.final(call_id).get("node"),
