@@ -353,7 +353,8 @@ class Lab:
 # sipp
 # --------------------------------------------------------------------------
 
-_live: "weakref.WeakSet[Sipp | HAProxy | RtpCapture]" = weakref.WeakSet()  # processes started here: stopped at exit at the latest
+# Processes (and captures) started here: stopped at exit at the latest.
+_live: "weakref.WeakSet[Sipp | HAProxy | RtpCapture]" = weakref.WeakSet()
 
 
 @atexit.register
@@ -874,7 +875,8 @@ class TalkingCarrier(Sipp):
             if found:
                 return found
             if time.monotonic() > deadline:
-                raise LabError(f"talking carrier: no INVITE for {number} within {timeout}s{self._tail(self.error_file)}")
+                raise LabError(f"talking carrier: no INVITE for {number} within {timeout}s"
+                               f"{self._tail(self.error_file)}")
             time.sleep(0.05)
 
     def media_source(self, number: str, timeout: float = 10.0) -> int:

@@ -33,6 +33,7 @@ still in the bridge replaces what the bridge sends it, but its own voice still r
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 import uuid
@@ -80,25 +81,39 @@ def hears_nothing(h) -> None:
     assert h.rms < AUDIBLE_RMS and h.dominant(TONES) is None and not h.audible_frames, h
 
 
-def test_by_hand_a_bridged_call_hold_unhold_mute_and_dtmf(lab, ari, app, talking_customer):
+@contextlib.contextmanager
+def connected_by_hand(ari, app, carrier: labkit.TalkingCarrier, agent_ext: str):
+    """A call as the service connects one, done by the test app: the agent's phone and a customer dialled through
+    trunk-f, both in TEST_APP, answered, in a mixing bridge. Yields (customer phone, customer channel id, agent
+    channel id, bridge id); hangs both up after."""
     phone, key = unique_customer(), f"kit-{uuid.uuid4().hex[:8]}"
     customer, agent, bridge = f"{key}.customer", f"{key}.agent", f"{key}.bridge"
+    try:
+        for endpoint, channel_id in ((f"PJSIP/{agent_ext}", agent),
+                                     (f"PJSIP/{phone}@{labkit.TALKING_TRUNK}", customer)):
+            r = ari.post("/channels", params={"endpoint": endpoint, "app": TEST_APP, "channelId": channel_id,
+                                              "timeout": 15})
+            assert r.status_code == 200, r.text
+        app.stasis_start(agent, 15)
+        app.stasis_start(customer, 15)
+        carrier.wait_answered(phone, 15)
+        assert ari.post("/bridges", params={"type": "mixing", "bridgeId": bridge}).status_code == 200
+        r = ari.post(f"/bridges/{bridge}/addChannel", params={"channel": f"{customer},{agent}"})
+        assert r.status_code == 204, r.text
+        wait_for(lambda: in_bridge(ari, bridge) == {customer, agent}, 10, "both in the bridge")
+        yield phone, customer, agent, bridge
+    finally:
+        for channel_id in (customer, agent):
+            ari.delete(f"/channels/{channel_id}")
+        ari.delete(f"/bridges/{bridge}")
+
+
+def test_by_hand_a_bridged_call_hold_unhold_mute_and_dtmf(lab, ari, app, talking_customer):
     with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}) as phones, \
             labkit.RtpCapture(phones[AGENT].media_port) as agent_rtp:
-        try:
-            # Connected: the customer through trunk-f, the agent's phone, both in the test app, bridged.
-            for endpoint, channel_id in ((f"PJSIP/{AGENT}", agent), (f"PJSIP/{phone}@{labkit.TALKING_TRUNK}", customer)):
-                r = ari.post("/channels", params={"endpoint": endpoint, "app": TEST_APP, "channelId": channel_id,
-                                                  "timeout": 15})
-                assert r.status_code == 200, r.text
-            app.stasis_start(agent, 15)
-            app.stasis_start(customer, 15)
-            talking_customer.wait_answered(phone, 15)
-            source = talking_customer.media_source(phone)
-            assert ari.post("/bridges", params={"type": "mixing", "bridgeId": bridge}).status_code == 200
-            r = ari.post(f"/bridges/{bridge}/addChannel", params={"channel": f"{customer},{agent}"})
-            assert r.status_code == 204, r.text
-            wait_for(lambda: in_bridge(ari, bridge) == {customer, agent}, 10, "both in the bridge")
+        with connected_by_hand(ari, app, talking_customer, AGENT) as (phone, customer, agent, bridge):
+            # Connected: each hears the other.
+            source = talking_customer.media_source(phone)  # the customer's RTP comes from there
             talking(ari, app, customer, AGENT_HZ)
             talking(ari, app, agent, CUSTOMER_HZ)
             got = heard_rtp(talking_customer.rtp, 1.0, source=source, hz=AGENT_HZ)  # the carrier's own RTP agrees
@@ -145,41 +160,21 @@ def test_by_hand_a_bridged_call_hold_unhold_mute_and_dtmf(lab, ari, app, talking
             assert talking_customer.received_digits(phone, since) == "1234#", events
             assert agent_rtp.digits(since) == "", agent_rtp
             assert talking_customer.rtp.digits(until=since, source=source) == ""  # none before they were sent
-        finally:
-            for channel_id in (customer, agent):
-                ari.delete(f"/channels/{channel_id}")
-            ari.delete(f"/bridges/{bridge}")
         wait_for(lambda: talking_customer.got_bye(phone), 10, "the carrier's BYE")
 
 
 def test_moh_on_a_channel_still_in_the_bridge_covers_what_it_hears_but_not_what_it_says(lab, ari, app,
                                                                                         talking_customer):
     """Why a hold takes the held party out of the bridge: MOH alone is not enough (what Asterisk 22 does)."""
-    phone, key = unique_customer(), f"kit-{uuid.uuid4().hex[:8]}"
-    customer, agent, bridge = f"{key}.customer", f"{key}.agent", f"{key}.bridge"
-    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
-        try:
-            for endpoint, channel_id in ((f"PJSIP/{AGENT}", agent), (f"PJSIP/{phone}@{labkit.TALKING_TRUNK}", customer)):
-                assert ari.post("/channels", params={"endpoint": endpoint, "app": TEST_APP, "channelId": channel_id,
-                                                     "timeout": 15}).status_code == 200
-            app.stasis_start(agent, 15)
-            app.stasis_start(customer, 15)
-            talking_customer.wait_answered(phone, 15)
-            assert ari.post("/bridges", params={"type": "mixing", "bridgeId": bridge}).status_code == 200
-            assert ari.post(f"/bridges/{bridge}/addChannel",
-                            params={"channel": f"{customer},{agent}"}).status_code == 204
-            wait_for(lambda: in_bridge(ari, bridge) == {customer, agent}, 10, "both in the bridge")
-            talking(ari, app, customer, AGENT_HZ)
-            assert ari.post(f"/channels/{customer}/moh").status_code == 204
-            moh = heard(ari, app, customer, 1.5)
-            print("\nMOH in the bridge: the customer hears", moh, moh.shares(TONES))
-            assert moh.music(TONES), moh
-            talking(ari, app, agent, CUSTOMER_HZ)  # the "held" customer is still heard by the agent
-            assert in_bridge(ari, bridge) == {customer, agent}
-        finally:
-            for channel_id in (customer, agent):
-                ari.delete(f"/channels/{channel_id}")
-            ari.delete(f"/bridges/{bridge}")
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}), \
+            connected_by_hand(ari, app, talking_customer, AGENT) as (_phone, customer, agent, bridge):
+        talking(ari, app, customer, AGENT_HZ)
+        assert ari.post(f"/channels/{customer}/moh").status_code == 204
+        moh = heard(ari, app, customer, 1.5)
+        print("\nMOH in the bridge: the customer hears", moh, moh.shares(TONES))
+        assert moh.music(TONES), moh
+        talking(ari, app, agent, CUSTOMER_HZ)  # the "held" customer is still heard by the agent
+        assert in_bridge(ari, bridge) == {customer, agent}
 
 
 def test_a_click_to_call_of_the_service_connects_a_talking_customer(lab, ari, app, api, talking_customer):
