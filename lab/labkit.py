@@ -27,6 +27,7 @@ do not.
 """
 from __future__ import annotations
 
+import array
 import atexit
 import base64
 import collections
@@ -38,6 +39,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -45,7 +47,7 @@ import urllib.request
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_SH = REPO / "lab" / "lab.sh"
@@ -351,7 +353,8 @@ class Lab:
 # sipp
 # --------------------------------------------------------------------------
 
-_live: "weakref.WeakSet[Sipp | HAProxy]" = weakref.WeakSet()  # processes started here: stopped at exit at the latest
+# Processes (and captures) started here: stopped at exit at the latest.
+_live: "weakref.WeakSet[Sipp | HAProxy | RtpCapture]" = weakref.WeakSet()
 
 
 @atexit.register
@@ -663,6 +666,247 @@ def ulaw_tone(hz: float, seconds: float = 1.0, amplitude: int = 8000) -> bytes:
     of periods in it (1 s of any whole hz) the loop is seamless, and 8000 bytes are exactly 50 RTP packets."""
     n = int(RATE * seconds)
     return bytes(_ulaw(round(amplitude * math.sin(2 * math.pi * hz * i / RATE))) for i in range(n))
+
+
+def _ulaw_decode(byte: int) -> int:
+    """One G.711 mu-law byte as a 16-bit linear sample (the inverse of _ulaw)."""
+    byte = ~byte & 0xFF
+    magnitude = ((((byte & 0x0F) << 3) + 0x84) << ((byte >> 4) & 0x07)) - 0x84
+    return -magnitude if byte & 0x80 else magnitude
+
+
+_ULAW_DECODE = [_ulaw_decode(b) for b in range(256)]
+
+
+# --------------------------------------------------------------------------
+# what a party receives as RTP (RFC 4733 DTMF, audio), captured on the loopback interface
+# --------------------------------------------------------------------------
+
+DTMF_EVENTS = "0123456789*#ABCD"  # RFC 4733 event codes 0-15
+
+
+class RtpPacket(NamedTuple):
+    at: float            # when it arrived (epoch seconds)
+    source_port: int     # the UDP port it came from: for Asterisk, the RTP port of one channel
+    payload_type: int
+    seq: int
+    timestamp: int
+    ssrc: int            # not a call's identity: Asterisk changes it when the channel's source changes (MOH)
+    marker: bool
+    payload: bytes
+
+
+class RtpCapture:
+    """Every RTP packet that arrives at UDP 127.0.0.1:port (a sipp phone's or carrier's media port: Sipp.media_port),
+    seen on the loopback interface through a packet socket (AF_PACKET: needs root, as the lab does; no tcpdump).
+    sipp plays RTP but never decodes what it receives, so this is how a test learns what a party was sent:
+
+        with labkit.RtpCapture(phones["121"].media_port) as rtp:
+            ari.post(f"/channels/{agent_channel_id}/dtmf", params={"dtmf": "1234#"})
+            wait_for(lambda: rtp.digits() == "1234#", 10, "the phone got the digits")
+            samples = rtp.samples(since=t0)     # PCMU audio received after t0 (time.time()), as 16-bit samples
+
+    packets(): RtpPacket each. events(): the telephone-events (event_pt: the payload type of telephone-event, 101
+    in the lab's SDPs) as dicts: digit, ended (an end packet came), duration (timestamp units, 8 per ms), at
+    (its first packet), source_port. digits(): the digits of those events, in order ("1234#"). Each event is
+    counted once however many packets carry it (RFC 4733 repeats the start and sends the end packet three
+    times): one per (source port, ssrc, timestamp). Every query takes since/until (arrival, epoch seconds) and
+    source (the sender's port: one sipp's calls all share its media port, each Asterisk channel sends from its
+    own; TalkingCarrier.media_source(number) finds a call's). Only what arrived while the capture ran is seen.
+    """
+
+    ETH_P_IP = 0x0800
+    PACKET_OUTGOING = 4  # a loopback packet is seen twice: as sent (outgoing) and as received
+
+    def __init__(self, port: int, *, event_pt: int = 101, interface: str = "lo") -> None:
+        self.port, self.event_pt, self.interface = int(port), event_pt, interface
+        self._packets: list[RtpPacket] = []
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def start(self) -> "RtpCapture":
+        if self._sock is not None:
+            raise LabError(f"RTP capture of port {self.port} already started")
+        try:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(self.ETH_P_IP))
+        except PermissionError:
+            raise LabError("RtpCapture needs root (a packet socket)") from None
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # a loaded machine reads late: keep it all
+        sock.bind((self.interface, self.ETH_P_IP))
+        sock.settimeout(0.2)
+        self._sock, self._stopping = sock, False
+        self._thread = threading.Thread(target=self._read, name=f"rtp-capture-{self.port}", daemon=True)
+        self._thread.start()
+        _live.add(self)
+        return self
+
+    def stop(self) -> None:
+        self._stopping = True
+        _live.discard(self)
+        if self._thread is not None:
+            self._thread.join(2)
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._thread = None
+
+    def __enter__(self) -> "RtpCapture":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _read(self) -> None:
+        sock = self._sock
+        while not self._stopping:
+            try:
+                data, address = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if address[2] == self.PACKET_OUTGOING or len(data) < 20 or data[9] != 17:  # IPv4 UDP only
+                continue
+            udp = data[(data[0] & 0x0F) * 4:]
+            if len(udp) < 8 + 12 or int.from_bytes(udp[2:4], "big") != self.port:
+                continue
+            rtp = udp[8:]
+            if rtp[0] >> 6 != 2:  # not RTP version 2
+                continue
+            header = 12 + 4 * (rtp[0] & 0x0F)
+            if rtp[0] & 0x10 and len(rtp) >= header + 4:  # header extension
+                header += 4 + 4 * int.from_bytes(rtp[header + 2:header + 4], "big")
+            payload = rtp[header:]
+            if rtp[0] & 0x20 and payload:  # padding
+                payload = payload[:-payload[-1]]
+            packet = RtpPacket(time.time(), int.from_bytes(udp[0:2], "big"), rtp[1] & 0x7F,
+                               int.from_bytes(rtp[2:4], "big"), int.from_bytes(rtp[4:8], "big"),
+                               int.from_bytes(rtp[8:12], "big"), bool(rtp[1] & 0x80), bytes(payload))
+            with self._lock:
+                self._packets.append(packet)
+
+    # -- what arrived --------------------------------------------------------
+    def packets(self, since: float | None = None, until: float | None = None,
+                source: int | None = None) -> list[RtpPacket]:
+        with self._lock:
+            return [p for p in self._packets if (since is None or p.at >= since) and (until is None or p.at < until)
+                    and (source is None or p.source_port == source)]
+
+    def events(self, since: float | None = None, until: float | None = None,
+               source: int | None = None) -> list[dict]:
+        events: dict[tuple[int, int, int], dict] = {}
+        for p in self.packets(since, until, source):
+            if p.payload_type != self.event_pt or len(p.payload) < 4:
+                continue
+            code = p.payload[0]
+            event = events.setdefault((p.source_port, p.ssrc, p.timestamp), {
+                "digit": DTMF_EVENTS[code] if code < len(DTMF_EVENTS) else f"<{code}>", "ended": False,
+                "duration": 0, "at": p.at, "source_port": p.source_port})
+            event["ended"] |= bool(p.payload[1] & 0x80)
+            event["duration"] = max(event["duration"], int.from_bytes(p.payload[2:4], "big"))
+        return sorted(events.values(), key=lambda e: e["at"])
+
+    def digits(self, since: float | None = None, until: float | None = None, source: int | None = None) -> str:
+        return "".join(e["digit"] for e in self.events(since, until, source))
+
+    def samples(self, since: float | None = None, until: float | None = None,
+                source: int | None = None) -> "array.array":
+        """The PCMU audio (payload type 0) that arrived, decoded to 16-bit samples at 8 kHz, in arrival order
+        (no packet arrived: nothing; Asterisk sends no RTP at all to a party that nobody talks to)."""
+        out = array.array("h")
+        for p in self.packets(since, until, source):
+            if p.payload_type == 0:
+                out.extend(_ULAW_DECODE[b] for b in p.payload)
+        return out
+
+    def __repr__(self) -> str:
+        with self._lock:
+            n = len(self._packets)
+        return f"<RtpCapture 127.0.0.1:{self.port}: {n} packets, digits {self.digits()!r}>"
+
+
+# --------------------------------------------------------------------------
+# a customer who talks, on a trunk of the test's own (trunk-f)
+# --------------------------------------------------------------------------
+
+TALKING_TRUNK, TALKING_PORT = "trunk-f", 5080  # pjsip.conf: trunk-f's contact; no carrier of the session's
+
+
+class TalkingCarrier(Sipp):
+    """The carrier of trunk-f (pjsip.conf: sip:127.0.0.1:5080): every customer dialled through it answers after
+    ring_ms and says a steady audio_hz tone (lab/sipp/uas_answer_audio.xml) until the BYE, and everything they
+    receive as RTP is captured (rtp: an RtpCapture of its media port, running while the carrier runs).
+
+        with labkit.TalkingCarrier(audio_hz=1000) as carrier:          # or the `talking_customer` fixture
+            ... dial PJSIP/0899123456@trunk-f (ARI), or click-to-call with the hotline whose trunk is trunk-f
+            carrier.wait_answered("0899123456")                        # its 200 OK was ACKed: it talks now
+            carrier.received_digits("0899123456")                      # "1234#": RFC 4733 events it got
+            carrier.received_samples("0899123456", since=t0)           # what it heard (PCMU, 16-bit samples)
+
+    Several calls at once all talk the same tone from the same media port; what each received is told apart by
+    the RTP port Asterisk sends that call's media from (media_source(number): the port of the INVITE's SDP).
+    """
+
+    def __init__(self, *, audio_hz: float = 1000, ring_ms: int = 300, port: int = TALKING_PORT,
+                 workdir: str | os.PathLike | None = None) -> None:
+        super().__init__("uas_answer_audio", port, vars={"ring_ms": int(ring_ms)}, audio_hz=audio_hz,
+                         workdir=workdir)
+        self.rtp = RtpCapture(self.media_port)
+
+    def start(self, timeout: float = 5.0) -> "TalkingCarrier":
+        self.rtp.start()  # before sipp: nothing sent to it is missed
+        try:
+            super().start(timeout)
+        except BaseException:
+            self.rtp.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        super().stop()
+        self.rtp.stop()
+
+    def invite_for(self, number: str, timeout: float = 10.0) -> dict:
+        """The INVITE of the call to `number` (waits for it). Raises LabError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((m for m in self.invites() if f"sip:{number}@" in (m["request_uri"] or "")), None)
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise LabError(f"talking carrier: no INVITE for {number} within {timeout}s"
+                               f"{self._tail(self.error_file)}")
+            time.sleep(0.05)
+
+    def media_source(self, number: str, timeout: float = 10.0) -> int:
+        """The UDP port Asterisk sends the call to `number` its RTP from (the m=audio port of its INVITE's SDP)."""
+        body = self.invite_for(number, timeout)["body"]
+        found = re.search(r"^m=audio (\d+) ", body, re.M)
+        if not found:
+            raise LabError(f"talking carrier: the INVITE for {number} has no m=audio line:\n{body}")
+        return int(found.group(1))
+
+    def wait_answered(self, number: str, timeout: float = 10.0) -> None:
+        """Wait until Asterisk ACKed this carrier's 200 OK for `number` (from then on the customer talks)."""
+        call_id = self.invite_for(number, timeout)["call_id"]
+        deadline = time.monotonic() + timeout
+        while not any(m["call_id"] == call_id for m in self.requests("ACK")):
+            if time.monotonic() > deadline:
+                raise LabError(f"talking carrier: the call to {number} was not answered (ACKed) within {timeout}s")
+            time.sleep(0.05)
+
+    def got_bye(self, number: str) -> bool:
+        call_id = self.invite_for(number, 0)["call_id"]
+        return any(m["call_id"] == call_id for m in self.requests("BYE"))
+
+    def received_digits(self, number: str | None = None, since: float | None = None) -> str:
+        """RFC 4733 digits the customer called as `number` received (None: every call's) since `since`."""
+        return self.rtp.digits(since, source=None if number is None else self.media_source(number))
+
+    def received_samples(self, number: str | None = None, since: float | None = None,
+                         until: float | None = None) -> "array.array":
+        return self.rtp.samples(since, until, source=None if number is None else self.media_source(number))
 
 
 # --------------------------------------------------------------------------

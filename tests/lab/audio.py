@@ -22,9 +22,12 @@ test's own app (AriApp: its websocket must be open), never the service's, so the
 A channel that Asterisk writes nothing to (not answered, no early media) is recorded as nothing: Heard.rms counts
 the wall-clock time, so silence and absence both measure 0.
 
+heard_rtp(capture, seconds, source=port) measures the same from the RTP a sipp party really received (a
+labkit.RtpCapture of its media port, e.g. TalkingCarrier.rtp or RtpCapture(phones["121"].media_port)): no snoop.
+
 Heard: samples (16-bit, 8 kHz), rms, share(hz) (how much of the energy is that pure tone: ~1 for the tone alone),
-dominant(candidates), frames (200 ms: rms and share of `hz`), audible_frames. tone_share / dominant / rms work
-on plain sample sequences too.
+dominant(candidates), frames (200 ms: rms and share of `hz`), audible_frames, music(tones) (music on hold: audible
+most of the time, none of the tones in it). tone_share / dominant / rms work on plain sample sequences too.
 """
 
 from __future__ import annotations
@@ -119,6 +122,12 @@ class Heard:
     def dominant(self, candidates: Iterable[float], min_share: float = 0.5) -> float | None:
         return dominant(self.samples, candidates, min_share) if self.rms >= AUDIBLE_RMS else None
 
+    def music(self, tones: Iterable[float], max_share: float = 0.2) -> bool:
+        """Sounds like music on hold (asterisk-conf/musiconhold.conf: real music): audible over the capture and in
+        most of its 200 ms frames, and none of the parties' pure tones makes up max_share of it."""
+        return (self.rms >= AUDIBLE_RMS and len(self.audible_frames) * 2 > len(self.frames)
+                and all(self.share(hz) < max_share for hz in tones))
+
     def shares(self, candidates: Iterable[float]) -> dict[float, float]:
         return {hz: round(self.share(hz), 3) for hz in candidates}
 
@@ -161,6 +170,18 @@ def heard(ari, app: "AriApp | str", channel_id: str, seconds: float, *, spy: str
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
         samples = array("h", w.readframes(w.getnframes()))
     return Heard(samples, wall, None if sent is None or after is None else after - sent, hz, channel_id)
+
+
+def heard_rtp(capture: "labkit.RtpCapture", seconds: float, *, source: int | None = None,
+              hz: float = RING_HZ) -> Heard:
+    """What a sipp party receives as RTP over the next `seconds` (its RtpCapture, running; source: only the packets
+    from that port, e.g. TalkingCarrier.media_source(number) for one call), PCMU decoded. Heard.rtp_sent is the
+    number of audio packets that arrived."""
+    since = time.time()
+    time.sleep(seconds)
+    until = time.time()
+    audio = [p for p in capture.packets(since, until, source) if p.payload_type == 0]
+    return Heard(capture.samples(since, until, source), until - since, len(audio), hz, f"rtp->{capture.port}")
 
 
 def rtp_txcount(ari, channel_id: str) -> int | None:

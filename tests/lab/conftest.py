@@ -8,7 +8,9 @@ Hotlines: 02873000001 -> trunk-a -> carrier on 5070 that answers and stays up;
           02873000003 -> trunk-c -> carrier on 5072 that rings (180, no SDP) for 9 s, then answers;
           02873000004 -> trunk-d -> carrier on 5073 that sends 183 + early-media RTP (sipp's g711a.pcap)
                                     for 4 s, then answers;
-          02873000005 -> trunk-e -> carrier on 5074 whose customer is busy (486).
+          02873000005 -> trunk-e -> carrier on 5074 whose customer is busy (486);
+          02873000006 -> trunk-f -> no carrier of the session's: a test's own on 5080, e.g. `talking_customer`
+                                    (customers who answer and talk, what they receive captured: DTMF, audio).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ TOKEN = "lab-test-token"
 HOTLINE_A, HOTLINE_B = "02873000001", "02873000002"
 HOTLINE_C, HOTLINE_D = "02873000003", "02873000004"
 HOTLINE_BUSY = "02873000005"
+HOTLINE_TALKING = "02873000006"  # trunk-f: the carrier is the test's own (`talking_customer`, labkit.TalkingCarrier)
 EARLY_MEDIA_PCAP = "/usr/share/sip-tester/g711a.pcap"  # 7 s of speech, PCMA (payload type 8), from sip-tester
 API_PORT = 18080
 
@@ -95,13 +98,30 @@ def carriers(lab, tmp_path_factory):
         carrier.stop()
 
 
+@pytest.fixture
+def talking_customer(lab):
+    """The carrier of trunk-f (hotline HOTLINE_TALKING, 02873000006) for this test alone: whoever it dials answers
+    after 0.3 s and says 1000 Hz until the BYE; what they receive is captured (labkit.TalkingCarrier). A call
+    connected by the service, both sides talking:
+
+        with labkit.Phones({"121": ("uas_answer_audio", {"ring_ms": 300}, 1500)}):      # the agent says 1500 Hz
+            r = api.get("/v1/click2call", params={"ext": "121", "phone": phone, "hotline": HOTLINE_TALKING})
+            talking_customer.wait_answered(phone)
+            call_id = r.json()["call_id"]          # channels f"{call_id}.agent" and f"{call_id}.customer"
+            talking_customer.received_digits(phone)               # after POST /channels/{customer}/dtmf
+
+    Another tone: labkit.TalkingCarrier(audio_hz=...) in the test instead (one at a time: it holds port 5080)."""
+    with labkit.TalkingCarrier(audio_hz=1000, ring_ms=300) as carrier:
+        yield carrier
+
+
 def service_env(lab: dict, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("C2C_")}
     env.update({k: v for k, v in lab.items() if k.startswith("C2C_")})
     env.update({
         "C2C_API_TOKENS": f"other-token,{TOKEN}",
         "C2C_HOTLINES": f"{HOTLINE_A}=trunk-a,{HOTLINE_B}=trunk-b,{HOTLINE_C}=trunk-c,{HOTLINE_D}=trunk-d,"
-                        f"{HOTLINE_BUSY}=trunk-e",
+                        f"{HOTLINE_BUSY}=trunk-e,{HOTLINE_TALKING}={labkit.TALKING_TRUNK}",
         "C2C_LISTEN": f"127.0.0.1:{API_PORT}",
         "C2C_RING_TIMEOUT": "3",
         "C2C_DIAL_TIMEOUT": "10",
