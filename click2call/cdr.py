@@ -73,7 +73,7 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
         ring_group=record.get("ring_group") or "",
         legs=legs,
         actions=[CdrAction(action=a.action, legs=Side.ALEG if a.party is Party.AGENT else Side.BLEG,
-                           time=fmt_time(a.at, tz), by=a.by, digits=a.digits)
+                           time=fmt_time(a.at, tz), by=a.by, digits=a.digits, ext=a.ext)
                  for a in actions_of(record.get("actions"))],
     )
 

@@ -18,7 +18,7 @@ from .cluster.leases import NodeStatus
 from .metrics import Metrics
 from .records import CallStore, Fence
 from .errors import ApiError
-from .states import CallAction, HangupBy, Party
+from .states import SUPERVISE, CallAction, HangupBy, Party
 from .stasis_app import call_flow as flow
 from .stasis_app.ari import Ari
 from .stasis_app.calls import AgentPresence, HandoffSpec, RingGroups, StasisApp
@@ -157,10 +157,14 @@ class Replica:
         if time.time() - request["created_at"] > CONTROL_TTL:
             outcome = ("SERVICE_UNAVAILABLE", "asked too long ago; not done")
         else:
-            params = json.loads(request["params"] or "{}")
+            params, action = json.loads(request["params"] or "{}"), CallAction(request["action"])
             try:
-                outcome = await stasis.control(request["call_id"], CallAction(request["action"]),
-                                               Party(params["party"]), params.get("digits", ""), params.get("by", ""))
+                if action in SUPERVISE:
+                    asked = stasis.supervise(request["call_id"], action, params["ext"], params.get("by", ""))
+                else:
+                    asked = stasis.control(request["call_id"], action, Party(params["party"]),
+                                           params.get("digits", ""), params.get("by", ""))
+                outcome = await asked
             except ApiError as exc:
                 outcome = (exc.code, exc.message)
         try:

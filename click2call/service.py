@@ -14,6 +14,7 @@ from . import cdr
 from .call_specs import CallSpecs
 from .cluster.bus import Bus, Kind
 from .db import calls
+from .endpoints import check_extension, endpoint, idle
 from .errors import CODES, ApiError
 from .logs import call_id_var
 from .metrics import Metrics
@@ -23,7 +24,7 @@ from .schema.calls import LiveCall
 from .schema.cdr import Cdr, CdrFilters, CdrPage
 from .schema.click_to_call import ClickToCall
 from .states import CallStatus, Direction, HangupBy
-from .stasis_app.ari import Ari, AriError, AriUnavailable
+from .stasis_app.ari import AriUnavailable
 from .stasis_app.call_flow import CallSpec, CallState
 from .stasis_app.calls import settle_check_and_record
 from .tenants import Tenant
@@ -121,9 +122,9 @@ class ClickToCallService:
         aris = self.replica.aris
         if len(aris) == 1:
             (node, ari), = aris.items()
-            return node, asyncio.ensure_future(_check_extension(ari, ext))
+            return node, asyncio.ensure_future(check_extension(ari, ext))
         names = list(aris)
-        found = await asyncio.gather(*(_endpoint(aris[n], ext) for n in names), return_exceptions=True)
+        found = await asyncio.gather(*(endpoint(aris[n], ext) for n in names), return_exceptions=True)
         unreachable = []
         exists = False
         for node, endpoint in zip(names, found):
@@ -134,7 +135,7 @@ class ClickToCallService:
             elif endpoint is not None:
                 exists = True
                 if endpoint.get("state") == "online":
-                    _idle(endpoint, ext)
+                    idle(endpoint, ext)
                     return node, None
         if unreachable:
             raise ApiError("SERVICE_UNAVAILABLE", f"extension {ext} is not registered on a reachable node, and "
@@ -147,35 +148,6 @@ class ClickToCallService:
 def _close(checked: Awaitable[None] | None) -> None:
     if isinstance(checked, asyncio.Future):
         checked.cancel()
-
-
-async def _endpoint(ari: Ari, ext: str) -> dict | None:
-    """The PJSIP endpoint as Asterisk sees it; None when it has none of that name."""
-    try:
-        return await ari.request("GET", f"/endpoints/PJSIP/{ext}")
-    except AriUnavailable:
-        raise
-    except AriError as exc:
-        if exc.status == 404:
-            return None
-        raise ApiError("CALL_FAILED", exc.message) from None
-
-
-def _idle(endpoint: dict, ext: str) -> None:
-    if endpoint.get("channel_ids"):
-        raise ApiError("USER_BUSY", f"extension {ext} is on a call")
-
-
-async def _check_extension(ari: Ari, ext: str) -> None:
-    try:
-        endpoint = await _endpoint(ari, ext)
-    except AriUnavailable:
-        raise ApiError("SERVICE_UNAVAILABLE") from None
-    if endpoint is None:
-        raise ApiError("EXTENSION_NOT_FOUND", f"extension {ext} does not exist")
-    if endpoint.get("state") != "online":
-        raise ApiError("USER_NOT_REGISTERED")
-    _idle(endpoint, ext)
 
 
 class RecordsService:

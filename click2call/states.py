@@ -55,6 +55,12 @@ class CallAction(StrEnum):
     MUTE = "mute"  # the party's audio no longer reaches the others
     UNMUTE = "unmute"
     DTMF = "dtmf"  # digits sent to the party (RFC 4733)
+    LISTEN = "listen"  # a supervisor hears both parties; nobody hears it
+    WHISPER = "whisper"  # ... and only the agent hears it
+    BARGE = "barge"  # all three hear each other
+
+
+SUPERVISE = (CallAction.LISTEN, CallAction.WHISPER, CallAction.BARGE)
 
 
 class Side(StrEnum):

@@ -132,7 +132,8 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.records = RecordsService(settings.zoneinfo, store, replica, messages,
                                            hangup_wait=settings.node_lease * 2 + 10)
             state.hooks = hooks
-            state.call_control = CallControl(store, replica, messages, wait=settings.node_lease * 2 + 5)
+            state.call_control = CallControl(store, replica, messages, wait=settings.node_lease * 2 + 5,
+                                             trunks=frozenset(settings.trunks()))
             state.agents = AgentsService(agent_store, settings.zoneinfo, trunks)
             state.recordings = Recordings(settings.recordings_dir, store, aris)
             state.metrics = metrics

@@ -20,7 +20,7 @@ from ..metrics import CONTENT_TYPE_LATEST
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage
-from ..schema.call_control import DtmfBody, LegsBody
+from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
 from ..states import CallAction
 from ..schema.hooks import HookCreate
@@ -119,6 +119,27 @@ async def call_unmute(request: Request, caller: Caller, body: LegsBody) -> Succe
 async def call_dtmf(request: Request, caller: Caller, body: DtmfBody) -> Success:
     """Send DTMF digits (RFC 4733) to a party, e.g. to walk a customer's IVR"""
     return await _control(request, caller, CallAction.DTMF, body)
+
+
+async def _supervise(request: Request, caller: Caller, mode: CallAction, body: SuperviseBody) -> Success:
+    call_id = request.path_params["call_id"]
+    await request.app.state.call_control.supervise(call_id, caller.tenant, mode, body.ext)
+    return Success(status="success", call_id=call_id)
+
+
+async def call_listen(request: Request, caller: Caller, body: SuperviseBody) -> Success:
+    """A supervisor listens: rung, it hears both parties; nobody hears it"""
+    return await _supervise(request, caller, CallAction.LISTEN, body)
+
+
+async def call_whisper(request: Request, caller: Caller, body: SuperviseBody) -> Success:
+    """A supervisor whispers: it hears both parties; only the agent hears it"""
+    return await _supervise(request, caller, CallAction.WHISPER, body)
+
+
+async def call_barge(request: Request, caller: Caller, body: SuperviseBody) -> Success:
+    """A supervisor barges in: all three hear each other"""
+    return await _supervise(request, caller, CallAction.BARGE, body)
 
 
 async def hook_create(request: Request, caller: Caller, body: HookCreate) -> HookCreated:
@@ -266,6 +287,7 @@ STREAM_SEND_TIMEOUT = 30.0  # seconds a write to a stream's client may block bef
 CALL_FAILS = (401, 429, 400, 403, 404, 409, 502, 503)
 READ_FAILS = (401, 429)
 CONTROL_FAILS = (*READ_FAILS, 400, 404, 409, 502, 503)
+SUPERVISE_FAILS = (*CONTROL_FAILS, 403)
 
 OPERATIONS = [
     Operation("GET", "/v1/click2call", click2call_sync, {200: Success}, CALL_FAILS, query=ClickToCall, limited=True),
@@ -283,6 +305,10 @@ OPERATIONS = [
     Operation("POST", "/v1/call/{call_id}/mute", call_mute, {200: Success}, CONTROL_FAILS, body=LegsBody),
     Operation("POST", "/v1/call/{call_id}/unmute", call_unmute, {200: Success}, CONTROL_FAILS, body=LegsBody),
     Operation("POST", "/v1/call/{call_id}/dtmf", call_dtmf, {200: Success}, CONTROL_FAILS, body=DtmfBody),
+    Operation("POST", "/v1/call/{call_id}/listen", call_listen, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody),
+    Operation("POST", "/v1/call/{call_id}/whisper", call_whisper, {200: Success}, SUPERVISE_FAILS,
+              body=SuperviseBody),
+    Operation("POST", "/v1/call/{call_id}/barge", call_barge, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody),
     Operation("POST", "/v1/event", hook_create, {201: HookCreated}, (*READ_FAILS, 400), body=HookCreate),
     Operation("GET", "/v1/event", hook_list, {200: HookList}, READ_FAILS),
     Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404)),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..states import Side
 from . import fields
+from .fields import Extension
 from .query import json_object
 
 DIGITS_RE = re.compile(r"[0-9A-Da-d*#]{1,32}")  # RFC 4733 events: nothing else reaches ARI's dtmf
@@ -51,3 +52,16 @@ class DtmfBody(LegsBody):
     @classmethod
     def _json(cls, body: Any) -> Any:
         return {"legs": None, "digits": None, **json_object(body)}
+
+
+class SuperviseBody(BaseModel):
+    """The supervisor's extension (TEL4VN's body)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ext: Extension = Field(description="the supervisor's extension: rung, then listens, whispers or barges")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json(cls, body: Any) -> Any:
+        return {"ext": None, **json_object(body)}

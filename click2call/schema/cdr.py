@@ -98,13 +98,14 @@ class CdrLeg(TypedDict):
 
 
 class CdrAction(TypedDict):
-    """Something done to the call: hold, unhold, mute, unmute, dtmf."""
+    """Something done to the call: hold, unhold, mute, unmute, dtmf; listen, whisper, barge."""
 
     action: CallAction
     legs: Side  # aleg: the agent's side; bleg: the customer's
     time: Time
     by: str  # the tenant whose token asked ("" the operator's)
     digits: str
+    ext: str  # the supervisor (listen, whisper, barge)
 
 
 class CdrAgentLeg(CdrLeg):

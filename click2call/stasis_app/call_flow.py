@@ -23,6 +23,8 @@ from .. import q850
 from ..states import CallStatus, HangupBy, Party
 from . import controls as control
 from . import ids
+from . import supervision as supervise
+from .legs import Leg
 
 
 class Phase(str, Enum):
@@ -67,27 +69,6 @@ class CallSpec:
 
 
 @dataclass(frozen=True)
-class Leg:
-    created: bool = False
-    bridged: bool = False  # the customer leg joined the bridge and was dialled
-    ringing: bool = False
-    answered: bool = False
-    gone: bool = False
-    cause: int | None = None
-    cause_txt: str | None = None
-    sip_call_id: str | None = None
-    # epoch seconds, from the events (Asterisk's own timestamps where it gives them)
-    created_at: float | None = None
-    ringing_at: float | None = None
-    answered_at: float | None = None
-    ended_at: float | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.created and not self.gone
-
-
-@dataclass(frozen=True)
 class CallState:
     spec: CallSpec
     created_at: float = 0.0
@@ -100,6 +81,7 @@ class CallState:
     recording_error: str | None = None  # why a recording asked for did not happen (the call goes on)
     controls: control.Controls = field(default_factory=control.Controls)  # who is held or muted
     actions: tuple[control.Action, ...] = ()  # what was done to the call, for its record
+    supervision: supervise.Supervision = field(default_factory=supervise.Supervision)
 
     def leg(self, name: Party) -> Leg:
         return self.agent if name == Party.AGENT else self.customer
@@ -189,6 +171,7 @@ class HangupRequested:
 Event = (
     Start | HandedOff | Originated | OriginateFailed | Ringing | Answered | CustomerReady | ChannelGone | CustomerFailed
     | HangupRequested | RecordingStarted | RecordingFailed | control.ControlRequested | control.ControlFailed
+    | supervise.SuperviseRequested | supervise.Event
 )
 
 # ---- commands (what the edges must do) ----
@@ -252,7 +235,7 @@ class Finish:
 
 Command = (
     OriginateAgent | AnswerAgent | CreateCustomer | DialCustomer | StartRecording | Hangup | DestroyBridge | ReportAnswered
-    | Finish | control.Command
+    | Finish | control.Command | supervise.Command
 )
 
 # Q.850 causes of an agent leg that ended before answering -> the API's error code.
@@ -345,7 +328,33 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
         case control.ControlFailed(request):
             return replace(state, controls=control.undo(state.controls, request)), []
 
+        case supervise.SuperviseRequested() | supervise.SupervisorRinging() | supervise.SupervisorAnswered() \
+                | supervise.SupervisorGone() | supervise.SnoopReady():
+            connected = phase is Phase.CONNECTED and state.agent.alive and state.customer.alive
+            return supervised(state, connected, event, _room(state), spec.ext)
+
     return state, []
+
+
+def _room(state: CallState) -> supervise.Room:
+    return supervise.Room(state.spec.call_id, state.spec.bridge_id, state.spec.channel_id(Party.AGENT))
+
+
+def supervised(state, connected: bool, event, room: supervise.Room, agent_ext: str):
+    """A supervision request or event on either kind of call."""
+    if isinstance(event, supervise.SuperviseRequested):
+        sup, done, commands = supervise.request(state.supervision, connected, event, room, agent_ext)
+        return replace(state, supervision=sup, actions=state.actions + ((done,) if done else ())), commands
+    sup, commands = supervise.on_event(state.supervision, connected, event, room)
+    return replace(state, supervision=sup), commands
+
+
+def end_supervision(state, room: supervise.Room, at: float):
+    """The call is ending: its supervisors' parts end with it."""
+    if not state.supervision.alive():
+        return state, []
+    sup, commands = supervise.ending(state.supervision, room, at)
+    return replace(state, supervision=sup), commands
 
 
 def controlled(state, connected: bool, request: control.ControlRequested, channel: str, bridge_id: str):
@@ -378,6 +387,10 @@ def _alive_channels(state: CallState) -> list[str]:
 
 def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command]]:
     """Hang up what is still up; the call ends when the last ChannelGone arrives."""
+    state, drops = end_supervision(state, _room(state), max((state.agent.ended_at or 0, state.customer.ended_at or 0)))
+    if drops:
+        state, more = _end(state, channels)
+        return state, [*drops, *more]
     if not channels:
         # The bridge exists once the agent has answered (CreateCustomer creates it with the customer channel).
         cleanup = [DestroyBridge(state.spec.bridge_id)] if state.agent.answered else []

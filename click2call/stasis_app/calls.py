@@ -23,6 +23,7 @@ from ..states import CallAction, HangupBy, Party
 from . import call_flow as flow
 from . import controls as control
 from . import events, ids
+from . import supervision as supervise
 from . import inbound_flow as inbound
 from .ari import Ari, AriError
 from .commands import Executor
@@ -334,6 +335,18 @@ class StasisApp:
         call.queue.put_nowait(control.ControlRequested(action, party, digits, by, time.time(), ref))
         return call.replies[ref]
 
+    def supervise(self, call_id: str, mode: CallAction, ext: str, by: str = ""
+                  ) -> asyncio.Future[tuple[str, str] | None]:
+        """Ring a supervisor onto the call (listen, whisper, barge), or switch one already on it: the future gets
+        None once rung (or switched), or (error code, message)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        ref = next(_refs)
+        call.replies[ref] = asyncio.get_running_loop().create_future()
+        call.queue.put_nowait(supervise.SuperviseRequested(mode, ext, by, time.time(), ref))
+        return call.replies[ref]
+
     def hangup(self, call_id: str, by: HangupBy = HangupBy.API) -> Call:
         call = self.calls.get(call_id)
         if call is None:
@@ -365,6 +378,7 @@ class StasisApp:
                         if follow_up is not None:
                             pending.extend(follow_up if isinstance(follow_up, list) else [follow_up])
                 finally:
+                    call.control_error = None  # a failure belongs to this step's control only
                     if saving is not None:
                         await saving
         except Exception:
@@ -445,6 +459,16 @@ class StasisApp:
                     await run.mute(channel, on=isinstance(command, control.Mute))
                 case control.SendDtmf(channel, digits):
                     await run.dtmf(channel, digits)
+                case supervise.RingSupervisor(call_id, index, ext, caller):
+                    await run.ring_supervisor(call_id, index, ext, caller)
+                case supervise.Snoop(agent_channel, channel, whisper):
+                    await run.snoop(agent_channel, channel, whisper)
+                case supervise.OpenRoom(bridge_id):
+                    await run.open_room(bridge_id)
+                case supervise.Drop(channel):
+                    await run.hangup(channel)
+                case supervise.CloseRoom(bridge_id):
+                    await run.destroy_bridge(bridge_id)
         except AriError as exc:
             log.warning("call %s: %s failed: %s", call.call_id, type(command).__name__, exc)
             call.control_error = exc.message or str(exc)
@@ -516,7 +540,8 @@ async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None,
 
 _refs = itertools.count(1)
 CONTROL_COMMANDS = (control.Unbridge, control.Rebridge, control.StartMoh, control.StopMoh, control.Mute,
-                    control.Unmute, control.SendDtmf, control.Reply)
+                    control.Unmute, control.SendDtmf, control.Reply, supervise.RingSupervisor, supervise.Snoop,
+                    supervise.OpenRoom, supervise.Drop, supervise.CloseRoom)
 
 
 def _foreign_channel(state: State) -> tuple[str, str] | None:

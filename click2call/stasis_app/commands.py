@@ -11,6 +11,7 @@ import time
 from .. import q850
 from . import call_flow as flow
 from . import inbound_flow as inbound
+from . import supervision as supervise
 from ..states import HangupBy, Party
 from . import recording_check
 from .ari import Ari, AriError, AriUnavailable
@@ -144,6 +145,22 @@ class Executor:
 
     async def dtmf(self, channel_id: str, digits: str) -> None:
         await self.ari.request("POST", f"/channels/{channel_id}/dtmf", params={"dtmf": digits})
+
+    # ---- supervision (AriError propagates, as for call control) ----
+
+    async def ring_supervisor(self, call_id: str, index: int, ext: str, caller: str) -> None:
+        await self.ari.request("POST", "/channels", params={
+            "endpoint": f"PJSIP/{ext}", "app": self.ari.app, "appArgs": "supervisor",
+            "channelId": supervise.supervisor_channel(call_id, index), "callerId": caller_id("Supervise", caller)},
+            body={"variables": {"PJSIP_HEADER(add,X-Click2Call-Id)": call_id}})
+
+    async def snoop(self, agent_channel: str, channel: str, whisper: bool) -> None:
+        await self.ari.request("POST", f"/channels/{agent_channel}/snoop", params={
+            "spy": "both", "whisper": "out" if whisper else "none", "app": self.ari.app, "appArgs": "snoop",
+            "snoopId": channel})
+
+    async def open_room(self, bridge_id: str) -> None:
+        await self.ari.request("POST", f"/bridges/{bridge_id}", params={"type": "mixing"})
 
     # ---- inbound calls ----
 

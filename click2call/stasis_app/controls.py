@@ -29,6 +29,7 @@ class Action:
     at: float
     by: str  # who asked: the API token's tenant ("" the operator's), or "phone"
     digits: str = ""
+    ext: str = ""  # the supervisor's extension (listen, whisper, barge)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Reply:
 
 Command = Unbridge | Rebridge | StartMoh | StopMoh | Mute | Unmute | SendDtmf | Reply
 
+CONTROLS = (CallAction.HOLD, CallAction.UNHOLD, CallAction.MUTE, CallAction.UNMUTE, CallAction.DTMF)
 REFUSALS = {  # (action, already in that state?) -> the error
     (CallAction.HOLD, True): "ALREADY_HELD",
     (CallAction.UNHOLD, False): "NOT_HELD",
@@ -168,5 +170,6 @@ def replay(actions: tuple[Action, ...]) -> Controls:
     """Who is held or muted, from what was done (a call adopted in the middle of a hold stays held)."""
     controls = Controls()
     for a in actions:
-        controls, _, _ = apply(controls, True, ControlRequested(a.action, a.party), "", "")
+        if a.action in CONTROLS:
+            controls, _, _ = apply(controls, True, ControlRequested(a.action, a.party), "", "")
     return controls

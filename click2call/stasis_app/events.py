@@ -18,6 +18,7 @@ from ..states import HangupBy
 from . import call_flow as flow
 from . import ids, presence
 from . import inbound_flow as inbound
+from . import supervision as supervise
 
 Resolver = Callable[[str], "tuple[str, str] | None"]  # channel id -> (call_id, leg)
 
@@ -151,7 +152,48 @@ def target(raw: dict, resolve: Resolver = ids.parse_leg) -> tuple[str, str | Non
     return resolve(raw.get("channel", {}).get("id", ""))
 
 
+# ---- supervisors' legs and their snoops, on either kind of call ----
+
+
+def _supervision_start(raw: dict, leg: str) -> supervise.Event | None:
+    if (index := ids.index_of(leg, ids.SUPERVISOR_PREFIX)) is not None:
+        return supervise.SupervisorAnswered(index, timestamp(raw), _sip_call_id(raw))
+    return supervise.SnoopReady(ids.index_of(leg, ids.SNOOP_PREFIX))
+
+
+def _supervision_state(raw: dict, leg: str) -> supervise.Event | None:
+    index = ids.index_of(leg, ids.SUPERVISOR_PREFIX)
+    if index is None or raw["channel"].get("state") != "Ringing":
+        return None
+    return supervise.SupervisorRinging(index, timestamp(raw), _sip_call_id(raw))
+
+
+def _supervision_destroyed(raw: dict, leg: str) -> supervise.Event | None:
+    index = ids.index_of(leg, ids.SUPERVISOR_PREFIX)
+    if index is None:
+        return None
+    return supervise.SupervisorGone(index, int(raw.get("cause", 0)), raw.get("cause_txt", ""), timestamp(raw))
+
+
+SUPERVISION_HANDLERS: dict[str, Callable[[dict, str], supervise.Event | None]] = {
+    "StasisStart": _supervision_start,
+    "ChannelStateChange": _supervision_state,
+    "ChannelDestroyed": _supervision_destroyed,
+}
+
+
+def _supervision(raw: dict, leg: str | None) -> supervise.Event | None:
+    handler = SUPERVISION_HANDLERS.get(raw.get("type", ""))
+    return None if handler is None else handler(raw, leg)
+
+
+def _of_supervision(leg: str | None) -> bool:
+    return bool(leg) and leg.startswith((ids.SUPERVISOR_PREFIX, ids.SNOOP_PREFIX))
+
+
 def outbound_event(raw: dict, call_id: str, leg: str | None) -> flow.Event | None:
+    if _of_supervision(leg):
+        return _supervision(raw, leg)
     handler = HANDLERS.get(raw.get("type", ""))
     if handler is None or (leg is not None and leg not in Party.__members__.values()):
         return None
@@ -159,6 +201,8 @@ def outbound_event(raw: dict, call_id: str, leg: str | None) -> flow.Event | Non
 
 
 def inbound_event(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
+    if _of_supervision(leg):
+        return _supervision(raw, leg)
     handler = INBOUND_HANDLERS.get(raw.get("type", ""))
     return None if handler is None else handler(raw, call_id, leg)
 

@@ -23,20 +23,40 @@ def agent_channel_id(call_id: str, index: int) -> str:
     return f"{call_id}{_SEP}{AGENT_PREFIX}{index}"
 
 
+SUPERVISOR_PREFIX = "supervisor-"  # a supervisor's leg (listen, whisper, barge): supervisor-0, supervisor-1, ...
+SNOOP_PREFIX = "snoop-"  # the snoop on the agent's channel that a listening or whispering supervisor hears through
+_NUMBERED = (AGENT_PREFIX, SUPERVISOR_PREFIX, SNOOP_PREFIX)
+
+
+def numbered(call_id: str, prefix: str, index: int | str) -> str:
+    return f"{call_id}{_SEP}{prefix}{index}"
+
+
+def supervision_bridge_id(call_id: str, index: int) -> str:
+    """Where a listening or whispering supervisor meets the snoop on the agent's channel."""
+    return f"{call_id}{_SEP}supervise-{index}"
+
+
 def parse_leg(object_id: str) -> tuple[str, str] | None:
-    """`<call_id>.<leg>` -> (call_id, leg) for any leg of ours: agent, customer, or an inbound call's agent-N."""
+    """`<call_id>.<leg>` -> (call_id, leg) for any leg of ours: agent, customer, an inbound call's agent-N, a
+    supervisor-N and its snoop-N."""
     call_id, sep, leg = object_id.rpartition(_SEP)
     if not sep:
         return None
-    if leg in Party.__members__.values() or agent_index(leg) is not None:
+    if leg in Party.__members__.values() or any(index_of(leg, p) is not None for p in _NUMBERED):
         return call_id, leg
     return None
 
 
+def index_of(leg: str, prefix: str) -> int | None:
+    """<prefix>N -> N; None for any other leg."""
+    number = leg[len(prefix):]
+    return int(number) if leg.startswith(prefix) and number.isascii() and number.isdigit() else None
+
+
 def agent_index(leg: str) -> int | None:
     """agent-N -> N; None for any other leg."""
-    number = leg[len(AGENT_PREFIX):]
-    return int(number) if leg.startswith(AGENT_PREFIX) and number.isascii() and number.isdigit() else None
+    return index_of(leg, AGENT_PREFIX)
 
 
 def parse(object_id: str) -> tuple[str, Party] | None:

@@ -22,7 +22,8 @@ from ..ring_group import RingGroup
 from ..states import CallStatus, HangupBy, NoAnswer, Party, RingStrategy
 from . import controls as control
 from . import ids
-from .call_flow import HangupRequested, Leg, controlled
+from . import supervision as supervise
+from .call_flow import HangupRequested, Leg, controlled, end_supervision, supervised
 
 TOTAL = "total"  # the group's timeout
 
@@ -80,6 +81,7 @@ class InboundState:
     failed: bool = False  # bridging the answered agent failed
     controls: control.Controls = field(default_factory=control.Controls)  # who is held or muted
     actions: tuple[control.Action, ...] = ()  # what was done to the call, for its record
+    supervision: supervise.Supervision = field(default_factory=supervise.Supervision)
 
     @property
     def answered_ext(self) -> str:
@@ -183,6 +185,7 @@ class PromptDone:
 Event = (
     Start | Resumed | Surveyed | AgentRinging | AgentAnswered | AgentGone | CustomerGone | Connected | ConnectFailed
     | TimerFired | PromptDone | HangupRequested | control.ControlRequested | control.ControlFailed
+    | supervise.SuperviseRequested | supervise.Event
 )
 
 # ---- commands ----
@@ -260,7 +263,7 @@ class Finish:
 
 Command = (
     Ring | Survey | RingAgent | Connect | StartTimer | PlayPrompt | ContinueInDialplan | Hangup | DestroyBridge
-    | Finish | control.Command
+    | Finish | control.Command | supervise.Command
 )
 
 
@@ -342,7 +345,17 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
         case control.ControlFailed(request):
             return replace(state, controls=control.undo(state.controls, request)), []
 
+        case supervise.SuperviseRequested() | supervise.SupervisorRinging() | supervise.SupervisorAnswered() \
+                | supervise.SupervisorGone() | supervise.SnoopReady():
+            connected = phase is Phase.CONNECTED and state.customer.answered and state.customer.alive
+            return supervised(state, connected, event, _room(state), state.answered_ext)
+
     return state, []
+
+
+def _room(state: InboundState) -> supervise.Room:
+    agent = state.spec.agent_channel(state.answered_by) if state.answered_by is not None else ""
+    return supervise.Room(state.spec.call_id, state.spec.bridge_id, agent)
 
 
 def _ring_next(state: InboundState, available: tuple[Available, ...], sticky: str | None,
@@ -387,6 +400,10 @@ def _unanswered(state: InboundState) -> tuple[InboundState, list[Command]]:
 
 def _end(state: InboundState, reason: str = "normal") -> tuple[InboundState, list[Command]]:
     """Hang up what is still up; the call ends when the last channel is gone."""
+    state, drops = end_supervision(state, _room(state), state.customer.ended_at or 0.0)
+    if drops:
+        state, more = _end(state, reason)
+        return state, [*drops, *more]
     spec = state.spec
     channels = [spec.agent_channel(i) for i in state.alive_agents()]
     if state.customer.alive:

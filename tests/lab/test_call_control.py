@@ -13,7 +13,7 @@ import pytest
 
 from lab import labkit
 
-from .audio import AUDIBLE_RMS, AriApp, heard
+from .audio import AUDIBLE_RMS, AriApp, heard, heard_rtp
 from .conftest import HOTLINE_TALKING
 from .helpers import final_record, wait_for
 
@@ -126,3 +126,93 @@ def test_a_customer_who_hangs_up_while_held_ends_the_call(ari, api, app, talking
         wait_for(lambda: phones[AGENT].requests("BYE"), 10, "the agent's leg hung up")
     record = final_record(api, call_id)
     assert (record["status"], record["hangup_by"]) == ("ANSWERED", "customer")
+
+
+SUPERVISOR, SUPERVISOR_HZ = "137", 2000
+
+
+def mix(capture: labkit.RtpCapture, source: int | None = None, seconds: float = 1.2) -> dict[int, float]:
+    """The shares of the parties' tones in what a party's phone receives (its own RTP: a whisper is mixed into the
+    agent's channel after what a snoop on it would record)."""
+    h = heard_rtp(capture, seconds, source=source)
+    return {hz: round(h.share(hz), 2) for hz in (CUSTOMER_HZ, AGENT_HZ, SUPERVISOR_HZ)}
+
+
+@pytest.fixture
+def hangs_up(api):
+    """The calls a test placed: hung up after it, however it ended (a later test needs the agent free)."""
+    placed: list[str] = []
+    yield placed
+    for call_id in placed:
+        api.delete(f"/v1/call/{call_id}")
+
+
+def test_listen_whisper_barge_switch_without_a_new_ring(ari, api, app, talking_customer, hangs_up):
+    phone = unique_customer()
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        SUPERVISOR: ("uas_answer_audio", {"ring_ms": 300}, SUPERVISOR_HZ)}) as phones, \
+            labkit.RtpCapture(phones[AGENT].media_port) as agent_rtp, \
+            labkit.RtpCapture(phones[SUPERVISOR].media_port) as supervisor_rtp:
+        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
+        assert r.status_code == 200, r.text
+        call_id = r.json()["call_id"]
+        supervisor = f"{call_id}.supervisor-0"
+        hangs_up.append(call_id)
+        refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": SUPERVISOR}), 409, "CALL_NOT_CONNECTED")
+        talking_customer.wait_answered(phone, 15)
+        wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+        source = talking_customer.media_source(phone)
+        customer, agent = (talking_customer.rtp, source), (agent_rtp, None)
+
+        # listen: the supervisor hears both parties; neither hears it
+        ok(api.post(f"/v1/call/{call_id}/listen", json={"ext": SUPERVISOR}))
+        wait_for(lambda: ari.get(f"/channels/{supervisor}").json().get("state") == "Up", 15, "the supervisor up")
+        wait_for(lambda: (m := mix(supervisor_rtp))[CUSTOMER_HZ] > 0.2 and m[AGENT_HZ] > 0.2, 10,
+                 "the supervisor hearing both parties")
+        for party in (customer, agent):
+            assert mix(*party)[SUPERVISOR_HZ] < 0.05, party
+
+        # whisper: only the agent hears the supervisor
+        ok(api.post(f"/v1/call/{call_id}/whisper", json={"ext": SUPERVISOR}))
+        wait_for(lambda: mix(*agent)[SUPERVISOR_HZ] > 0.2, 10, "the agent hearing the supervisor")
+        assert mix(*customer)[SUPERVISOR_HZ] < 0.05
+        heard_by_supervisor = mix(supervisor_rtp)
+        assert heard_by_supervisor[CUSTOMER_HZ] > 0.2 and heard_by_supervisor[AGENT_HZ] > 0.2, heard_by_supervisor
+
+        # barge: all three hear each other
+        ok(api.post(f"/v1/call/{call_id}/barge", json={"ext": SUPERVISOR}))
+        wait_for(lambda: mix(*customer)[SUPERVISOR_HZ] > 0.2, 10, "the customer hearing the supervisor")
+        assert mix(*agent)[SUPERVISOR_HZ] > 0.2
+        assert len(phones[SUPERVISOR].invites()) == 1, "switching modes rings no one again"
+
+        # back to listen, then the supervisor hangs up: only its part ends
+        ok(api.post(f"/v1/call/{call_id}/listen", json={"ext": SUPERVISOR}))
+        wait_for(lambda: mix(*customer)[SUPERVISOR_HZ] < 0.05, 10, "the supervisor silent again")
+        assert ari.delete(f"/channels/{supervisor}").status_code == 204
+        hears(ari, app, f"{call_id}.customer", AGENT_HZ)
+        hears(ari, app, f"{call_id}.agent", CUSTOMER_HZ)
+        assert not ari.get(f"/bridges/{call_id}.supervise-0").status_code == 200, "its bridge is gone"
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED"
+    assert [(a["action"], a["ext"]) for a in record["actions"]] == [
+        ("listen", SUPERVISOR), ("whisper", SUPERVISOR), ("barge", SUPERVISOR), ("listen", SUPERVISOR)]
+
+
+def test_a_supervisor_must_be_a_free_registered_extension(api, talking_customer, hangs_up):
+    phone = unique_customer()
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
+        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
+        assert r.status_code == 200, r.text
+        call_id = r.json()["call_id"]
+        hangs_up.append(call_id)
+        talking_customer.wait_answered(phone, 15)
+        wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+        refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": "139"}), 409, "USER_NOT_REGISTERED")
+        refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": AGENT}), 409, "USER_BUSY")  # the agent itself
+        refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": "nosuchext"}), 404, "EXTENSION_NOT_FOUND")
+        refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": "trunk-a"}), 404, "EXTENSION_NOT_FOUND")
+        refused(api.post(f"/v1/call/{call_id}/barge", json={"ext": "10@1"}), 400, "INVALID_PARAMETER")
+        refused(api.post(f"/v1/call/{call_id}/whisper", json={}), 400, "INVALID_PARAMETER")
+        ok(api.delete(f"/v1/call/{call_id}"))
+    assert final_record(api, call_id)["actions"] == []

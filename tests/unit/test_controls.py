@@ -14,7 +14,7 @@ from click2call.stasis_app import inbound_flow as f
 
 from .factories import SPEC
 
-HOLD, UNHOLD, MUTE, UNMUTE, DTMF = CallAction
+HOLD, UNHOLD, MUTE, UNMUTE, DTMF = list(CallAction)[:5]
 
 
 def connected() -> flow.CallState:
