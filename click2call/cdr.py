@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from . import inbound_rows, q850, validation
 from .db import calls
 from .schema.cdr import (  # noqa: F401 (MAX_LIMIT and the cursor: the CDR API's, named here too)
-    MAX_LIMIT, Cdr, CdrAction, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, decode_cursor, encode_cursor,
+    MAX_LIMIT, Cdr, CdrAction, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, CdrSupervisorLeg, decode_cursor,
+    encode_cursor,
 )
 from .states import Direction, Party, Side
 from .stasis_app.controls import actions_of
+from .stasis_app.supervision import joined_of
 from .stasis_app.call_flow import Leg
 
 
@@ -48,6 +50,9 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
     legs = CdrLegs(agent=_leg(record, Party.AGENT, tz), customer=_leg(record, Party.CUSTOMER, tz))
     if inbound:
         legs["agents"] = [_agent_leg(leg, leg.ext, tz) for leg in inbound_rows.agents_of(record)]
+    if record.get("joined"):
+        legs["supervisors"] = [CdrSupervisorLeg(**_agent_leg(leg, leg.ext, tz), mode=leg.mode)
+                               for leg in joined_of(record["joined"]).supervisors]
     return Cdr(
         id=record["call_id"],
         sip_call_id=record["customer_sip_call_id"] or record["agent_sip_call_id"] or "",

@@ -67,6 +67,7 @@ calls = sa.Table(
     sa.Column("ring_group", sa.String(64)),  # 0006: the ring group an inbound call rang
     sa.Column("flow", sa.Text),  # 0006: an inbound call's flow state (its agent legs), JSON
     sa.Column("actions", sa.Text),  # 0007: what was done to the call (hold, mute, DTMF...), JSON
+    sa.Column("joined", sa.Text),  # 0007: the legs that joined it (supervisors), JSON
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),
     sa.Index("ix_calls_status", "status"),

@@ -13,6 +13,7 @@ from . import q850
 from .ring_group import RingGroup
 from .states import Direction, HangupBy, NoAnswer, RingStrategy
 from .stasis_app import controls as control
+from .stasis_app import supervision as supervise
 from .stasis_app.call_flow import Leg
 from .stasis_app.inbound_flow import AgentLeg, InboundSpec, InboundState, Phase, Step, final_status
 
@@ -55,7 +56,7 @@ def row(state: InboundState) -> dict:
         "phase": state.phase.value, "phase_rank": PHASE_RANK[state.phase], "result": None,
         "hangup_by": state.hangup_by, "answered_at": state.customer.answered_at, "extension": state.answered_ext,
         "recording_url": None, "recording_error": None, "flow": flow_json(state),
-        "actions": control.actions_json(state.actions),
+        "actions": control.actions_json(state.actions), "joined": supervise.joined_json(state.supervision),
         **_leg_columns("agent", shown), **_leg_columns("customer", state.customer),
     }
     if state.phase is Phase.ENDED:
@@ -99,6 +100,7 @@ def state_from_row(r: dict) -> InboundState:
     actions = control.actions_of(r.get("actions"))
     return InboundState(spec=spec, created_at=r["created_at"], phase=Phase(r["phase"]), customer=customer,
                         actions=actions, controls=control.replay(actions),
+                        supervision=supervise.joined_of(r.get("joined")),
                         agents=tuple(AgentLeg(**leg) for leg in saved["agents"]), step=Step(saved["step"]),
                         answered_by=saved["answered_by"],
                         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None, failed=saved["failed"])

@@ -21,6 +21,7 @@ from .db import GroupCommit, asterisk_nodes, call_requests, calls
 from .errors import ApiError
 from .states import CallStatus, Direction, HangupBy, Party
 from .stasis_app import controls as control
+from .stasis_app import supervision as supervise
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase, final_status
 from .stasis_app.inbound_flow import InboundState
 
@@ -78,6 +79,7 @@ def row(state: State) -> dict:
         "recording_url": state.spec.recording_url if state.recording else None,
         "recording_error": state.recording_error,
         "actions": control.actions_json(state.actions),
+        "joined": supervise.joined_json(state.supervision),
     }
     for name in Party:
         leg = state.leg(name)
@@ -130,7 +132,7 @@ def state_from_row(r: dict) -> State:
     actions = control.actions_of(r.get("actions"))
     return CallState(
         spec=spec, created_at=r["created_at"], phase=Phase.AGENT_RINGING if phase is Phase.NEW else phase,
-        actions=actions, controls=control.replay(actions),
+        actions=actions, controls=control.replay(actions), supervision=supervise.joined_of(r.get("joined")),
         agent=leg(Party.AGENT), customer=leg(Party.CUSTOMER), result=r["result"],
         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None,
         recording=r["recording_url"] is not None, recording_error=r["recording_error"],

@@ -45,6 +45,11 @@ class EventName(StrEnum):
     HANGUP = "hangup"
     CDR = "cdr"
     MISSED = "missed"  # an inbound call ended unanswered
+    SUPERVISION = "supervision"  # a supervisor started, switched or ended listening, whispering or barging
+
+
+# Not sent to a hook that receives every event (C2C_WEBHOOK_URL): only to hooks that subscribe to them by name.
+BY_NAME_ONLY = frozenset({EventName.SUPERVISION})
 
 
 class CallAction(StrEnum):

@@ -112,6 +112,10 @@ class CdrAgentLeg(CdrLeg):
     extension: str
 
 
+class CdrSupervisorLeg(CdrAgentLeg):
+    mode: CallAction  # its last: listen, whisper or barge
+
+
 class CdrLegs(TypedDict):
     """An inbound call: `agent` is the leg of the agent who answered (else the last rung), `customer` the caller's,
     and `agents` every agent rung, in order."""
@@ -119,6 +123,7 @@ class CdrLegs(TypedDict):
     agent: CdrLeg
     customer: CdrLeg
     agents: NotRequired[list[CdrAgentLeg]]
+    supervisors: NotRequired[list[CdrSupervisorLeg]]  # those rung to listen, whisper or barge
 
 
 class Cdr(TypedDict):

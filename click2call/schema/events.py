@@ -76,10 +76,21 @@ class MissedEvent(CallEndEvent):
     ring_group: str
 
 
+class SupervisionEvent(CallEvent):
+    """A supervisor's part of a call: `mode` listen, whisper or barge when it starts or switches, "ended" when it
+    leaves. Sent only to hooks subscribed to `supervision` (never to the hook of every event)."""
+
+    state: Literal[EventName.SUPERVISION]
+    leg: Literal["supervisor"]
+    supervisor: str
+    mode: Literal["listen", "whisper", "barge", "ended"]
+
+
 PAYLOADS: dict[EventName, type[CallEvent]] = {
     EventName.RINGING: RingingEvent,
     EventName.ANSWERED: AnsweredEvent,
     EventName.HANGUP: HangupEvent,
     EventName.CDR: CdrEvent,
     EventName.MISSED: MissedEvent,
+    EventName.SUPERVISION: SupervisionEvent,
 }

@@ -9,7 +9,8 @@ only); a barging one joins the call's bridge. A mode switch swaps the snoop, or 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import asdict, dataclass, replace
 
 from ..states import CallAction, Party
 from . import controls as control
@@ -226,3 +227,14 @@ def _leave(sup: Supervision, i: int, was: Supervisor, room: Room) -> tuple[Super
     if sup.supervisors[i].mode is CallAction.BARGE:  # its own bridge goes (made again if it listens again)
         commands.append(CloseRoom(ids.supervision_bridge_id(room.call_id, i)))
     return sup, commands
+
+
+def joined_json(sup: Supervision) -> str | None:
+    """The supervisors' legs as a record keeps them (JSON); None for none."""
+    return json.dumps([asdict(x) for x in sup.supervisors], separators=(",", ":")) if sup.supervisors else None
+
+
+def joined_of(text: str | None) -> Supervision:
+    supervisors = tuple(Supervisor(**{**x, "mode": CallAction(x["mode"])}) for x in json.loads(text or "[]"))
+    snoops = max((x.snoop + 1 for x in supervisors if x.snoop is not None), default=0)
+    return Supervision(supervisors, snoops)

@@ -22,8 +22,26 @@ State = CallState | inbound.InboundState
 def events_between(before: State, after: State) -> list[tuple[EventName, EventLeg]]:
     """(event, leg) for what happened between two states, in the order it happened. The leg of a hangup is the
     party that hung up."""
+    supervision = _supervision_events(before, after)
     if isinstance(after, inbound.InboundState):
-        return _inbound_events(before, after)
+        return supervision + _inbound_events(before, after)
+    return supervision + _call_events(before, after)
+
+
+def _supervision_events(before: State, after: State) -> list[tuple[EventName, EventLeg]]:
+    """A supervisor answered in a mode, switched mode, or left (the leg: supervisor-N)."""
+    out: list[tuple[EventName, EventLeg]] = []
+    for i, now in enumerate(after.supervision.supervisors):
+        was = before.supervision.supervisors[i] if i < len(before.supervision.supervisors) else None
+        started = now.answered and (was is None or not was.answered)
+        switched = now.answered and was is not None and was.answered and was.mode is not now.mode and now.alive
+        left = now.answered and now.gone and was is not None and not was.gone
+        if started or switched or left:
+            out.append((EventName.SUPERVISION, f"{ids.SUPERVISOR_PREFIX}{i}"))
+    return out
+
+
+def _call_events(before: CallState, after: CallState) -> list[tuple[EventName, EventLeg]]:
     out: list[tuple[EventName, EventLeg]] = []
     for leg in Party:
         was, now = before.leg(leg), after.leg(leg)
@@ -85,8 +103,23 @@ def _inbound_payload(state: inbound.InboundState, values: dict, event: EventName
     return body
 
 
+def _supervision_payload(state: State, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
+    spec, supervisor = state.spec, state.supervision.supervisors[ids.index_of(leg, ids.SUPERVISOR_PREFIX)]
+    inbound_call = isinstance(state, inbound.InboundState)
+    return PAYLOADS[event](
+        call_id=spec.call_id, sip_call_id=supervisor.sip_call_id or "",
+        direction=Direction.INBOUND if inbound_call else Direction.OUTBOUND,
+        from_number=spec.caller if inbound_call else spec.ext,
+        to_number=state.answered_ext if inbound_call else spec.phone, hotline=spec.hotline, state=event,
+        leg="supervisor", cause="", customer_id="" if inbound_call else spec.customer_id or "", node=spec.node,
+        timestamp=round(at, 3), sequence=sequence, supervisor=supervisor.ext,
+        mode="ended" if supervisor.gone else supervisor.mode.value)
+
+
 def payload(state: State, values: dict, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
     """The event's payload, built as its model (schema.events) says; the outbox adds a cdr event's record."""
+    if event is EventName.SUPERVISION:
+        return _supervision_payload(state, event, leg, sequence, at)
     if isinstance(state, inbound.InboundState):
         return _inbound_payload(state, values, event, leg, sequence, at)
     spec = state.spec

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from .. import cdr, event_log
 from ..db import DEFAULT_HOOK, HOOKS_TTL, calls, deliveries, hooks, stream_events, webhook_events
-from ..states import DeliveryStatus, Direction, EventName
+from ..states import BY_NAME_ONLY, DeliveryStatus, Direction, EventName
 from ..stasis_app.call_flow import CallState
 from .events import event_time, events_between, payload
 from .subscriptions import HookChanges
@@ -73,7 +73,8 @@ class Outbox:
             return []
         subscribed = self._subscribers(conn, {event for event, _ in happened}, after.spec.tenant)
         default = [DEFAULT_HOOK] if self.default_hook else []
-        targets = {event: subscribed.get(event, []) + default for event, _ in happened}
+        targets = {event: subscribed.get(event, []) + (default if event not in BY_NAME_ONLY else [])
+                   for event, _ in happened}
         call_id = after.spec.call_id
         tenant = after.spec.tenant
         sequence = conn.execute(_LAST_SEQUENCE, {"call_id": call_id}).scalar() or 0

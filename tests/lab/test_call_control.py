@@ -147,8 +147,11 @@ def hangs_up(api):
         api.delete(f"/v1/call/{call_id}")
 
 
-def test_listen_whisper_barge_switch_without_a_new_ring(ari, api, app, talking_customer, hangs_up):
+def test_listen_whisper_barge_switch_without_a_new_ring(ari, api, app, talking_customer, hangs_up, receiver):
     phone = unique_customer()
+    hook = api.post("/v1/event", json={"event": "supervision", "callback_url": receiver.url("/supervision"),
+                                       "secret": "whsec_QUJDREVGR0hJSktMTU5PUA=="})
+    assert hook.status_code == 201, hook.text
     with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
                         SUPERVISOR: ("uas_answer_audio", {"ring_ms": 300}, SUPERVISOR_HZ)}) as phones, \
             labkit.RtpCapture(phones[AGENT].media_port) as agent_rtp, \
@@ -197,6 +200,15 @@ def test_listen_whisper_barge_switch_without_a_new_ring(ari, api, app, talking_c
     assert record["status"] == "ANSWERED"
     assert [(a["action"], a["ext"]) for a in record["actions"]] == [
         ("listen", SUPERVISOR), ("whisper", SUPERVISOR), ("barge", SUPERVISOR), ("listen", SUPERVISOR)]
+    assert [(leg["extension"], leg["mode"], bool(leg["time_answered"]), bool(leg["time_ended"]))
+            for leg in record["legs"]["supervisors"]] == [(SUPERVISOR, "listen", True, True)]
+    # a hook subscribed to `supervision` hears of each mode and the end, in order
+    told = lambda: [r["json"] for r in receiver.received("/supervision", call_id)]  # noqa: E731
+    wait_for(lambda: len(told()) >= 5, 15, "the supervision events")
+    assert [(e["supervisor"], e["mode"]) for e in sorted(told(), key=lambda e: e["sequence"])] == [
+        (SUPERVISOR, "listen"), (SUPERVISOR, "whisper"), (SUPERVISOR, "barge"), (SUPERVISOR, "listen"),
+        (SUPERVISOR, "ended")]
+    api.delete(f"/v1/event/{hook.json()['data']['id']}")
 
 
 def test_a_supervisor_must_be_a_free_registered_extension(api, talking_customer, hangs_up):

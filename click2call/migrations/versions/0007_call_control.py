@@ -1,4 +1,4 @@
-"""Call control: the actions done on a call (its record), and requests for a call that another replica runs carrying
+"""Call control: the actions done on a call and the legs that joined it (supervisors) for its record, and requests for a call that another replica runs carrying
 their parameters and answer.
 
 Revision ID: 0007
@@ -17,6 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("calls") as batch:
         batch.add_column(sa.Column("actions", sa.Text))
+        batch.add_column(sa.Column("joined", sa.Text))
     with op.batch_alter_table("call_requests") as batch:
         batch.add_column(sa.Column("params", sa.Text))
         batch.add_column(sa.Column("result", sa.String(32)))
@@ -29,4 +30,5 @@ def downgrade() -> None:
         batch.drop_column("result")
         batch.drop_column("params")
     with op.batch_alter_table("calls") as batch:
+        batch.drop_column("joined")
         batch.drop_column("actions")
