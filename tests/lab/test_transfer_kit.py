@@ -206,9 +206,11 @@ def test_a_blind_refer_from_the_agents_phone_is_the_apps_to_carry_out(lab, ari, 
         assert notifies[0]["headers"]["event"] == ["refer"]
         assert notifies[0]["headers"]["subscription-state"][0].startswith("active")
         assert notifies[-1]["headers"]["subscription-state"][0].startswith("terminated")
-        states = [e.get("state") for e in app.find_all(lambda e: e["type"] == "ChannelTransfer")
-                  if e["referred_by"]["source_channel"]["id"] == call.agent]
-        assert states == [None, "channel_progress", "channel_answered"], states  # each progress is told again
+        def states():
+            return [e.get("state") for e in app.find_all(lambda e: e["type"] == "ChannelTransfer")
+                    if e["referred_by"]["source_channel"]["id"] == call.agent]
+        wait_for(lambda: len(states()) >= 3, 10, "the echoes of the progress")  # each progress is told again:
+        assert states() == [None, "channel_progress", "channel_answered"], states()  # the app ignores these
         assert ari.delete(f"/channels/{call.agent}").status_code == 204
         wait_for(lambda: phone.requests("BYE"), 10, "the phone's BYE")
         talking(ari, app, call.customer, TARGET_HZ, TONES)
