@@ -161,8 +161,9 @@ def heard(ari, app: "AriApp | str", channel_id: str, seconds: float, *, spy: str
         time.sleep(seconds)
         ari.post(f"/recordings/live/{name}/stop")
         wall, after = time.monotonic() - started, rtp_txcount(ari, channel_id)
-        r = wait_for(lambda: (x := ari.get(f"/recordings/stored/{name}/file")).status_code == 200 and x,
-                     10, f"stored recording {name}")
+        # The stop is asynchronous: a file fetched while Asterisk still closes it can lack its WAVE header.
+        r = wait_for(lambda: (x := ari.get(f"/recordings/stored/{name}/file")).status_code == 200
+                     and x.content[8:12] == b"WAVE" and x, 10, f"stored recording {name}")
         ari.delete(f"/recordings/stored/{name}")
     finally:
         ari.delete(f"/channels/{snoop_id}")
