@@ -127,15 +127,15 @@ class ClickToCallService:
         found = await asyncio.gather(*(endpoint(aris[n], ext) for n in names), return_exceptions=True)
         unreachable = []
         exists = False
-        for node, endpoint in zip(names, found):
-            if isinstance(endpoint, AriUnavailable):
+        for node, seen in zip(names, found):
+            if isinstance(seen, AriUnavailable):
                 unreachable.append(node)
-            elif isinstance(endpoint, BaseException):
-                raise endpoint
-            elif endpoint is not None:
+            elif isinstance(seen, BaseException):
+                raise seen
+            elif seen is not None:
                 exists = True
-                if endpoint.get("state") == "online":
-                    idle(endpoint, ext)
+                if seen.get("state") == "online":
+                    idle(seen, ext)
                     return node, None
         if unreachable:
             raise ApiError("SERVICE_UNAVAILABLE", f"extension {ext} is not registered on a reachable node, and "
