@@ -296,7 +296,7 @@ def test_sequential_rings_in_order_skipping_paused_busy_and_unregistered_agents(
 
 def test_longest_idle_rings_the_agent_idle_longest_first(api, inbound_service, hooks):
     with labkit.Phones({"129": ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
-                        "130": ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}) as phones:
+                        "130": ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
         answered = []
         for _ in range(2):
             caller = unique_caller()

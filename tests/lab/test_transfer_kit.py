@@ -29,7 +29,7 @@ import pytest
 
 from lab import labkit
 
-from .audio import AUDIBLE_RMS, AriApp, heard, heard_rtp
+from .audio import AriApp, heard, heard_rtp
 from .callkit import bridged_call, create_and_dial, destroyed, in_bridge, ring_tone, state_is, talking
 from .helpers import wait_for
 
