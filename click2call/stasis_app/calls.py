@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from .. import q850
 from ..errors import ApiError
 from ..logs import call_id_var
 from ..metrics import Metrics
@@ -472,6 +473,8 @@ class StasisApp:
         except AriError as exc:
             log.warning("call %s: %s failed: %s", call.call_id, type(command).__name__, exc)
             call.control_error = exc.message or str(exc)
+            if isinstance(command, supervise.RingSupervisor):  # never rung: not on the call (asking again rings)
+                return supervise.SupervisorGone(command.index, q850.NETWORK_OUT_OF_ORDER, "not rung", time.time())
         return None
 
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
