@@ -81,9 +81,18 @@ class Executor:
                             flow.Ringing(Party.AGENT, time.time(), channel.get("protocol_id") or "")]
         return flow.Originated(time.time())
 
+    async def ensure_bridge(self, bridge_id: str) -> None:
+        """The call's mixing bridge. One that exists already is ours (its id derives from the call_id): made by this
+        call before, e.g. by the replica that ran it until it handed the node over."""
+        try:
+            await self.ari.request("POST", f"/bridges/{bridge_id}", params={"type": "mixing"})
+        except AriError as exc:
+            if exc.status != 409:
+                raise
+
     async def create_customer(self, spec: flow.CallSpec) -> flow.Event | None:
         try:
-            await self.ari.request("POST", f"/bridges/{spec.bridge_id}", params={"type": "mixing"})
+            await self.ensure_bridge(spec.bridge_id)
             await self.ari.request(
                 "POST", "/channels/create",
                 params={"endpoint": f"PJSIP/{spec.phone}@{spec.trunk}", "app": self.ari.app,
@@ -160,7 +169,7 @@ class Executor:
             "snoopId": channel})
 
     async def open_room(self, bridge_id: str) -> None:
-        await self.ari.request("POST", f"/bridges/{bridge_id}", params={"type": "mixing"})
+        await self.ensure_bridge(bridge_id)
 
     # ---- inbound calls ----
 
@@ -191,7 +200,7 @@ class Executor:
         """Answer the caller (only now: an agent took the call) and bridge it with that agent."""
         try:
             await self.ari.request("POST", f"/channels/{spec.channel}/answer")
-            await self.ari.request("POST", f"/bridges/{spec.bridge_id}", params={"type": "mixing"})
+            await self.ensure_bridge(spec.bridge_id)
             await self.ari.request("POST", f"/bridges/{spec.bridge_id}/addChannel",
                                    params={"channel": f"{spec.channel},{spec.agent_channel(index)}"})
         except AriError as exc:
