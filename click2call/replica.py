@@ -18,10 +18,11 @@ from .cluster.leases import NodeStatus
 from .metrics import Metrics
 from .records import CallStore, Fence
 from .errors import ApiError
-from .states import SUPERVISE, CallAction, HangupBy, Party
+from .states import SUPERVISE, CallAction, HangupBy, Party, Side
 from .stasis_app import call_flow as flow
 from .stasis_app.ari import Ari
 from .stasis_app.calls import AgentPresence, HandoffSpec, RingGroups, StasisApp
+from .stasis_app.transfers import Mode
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,10 @@ class Replica:
             try:
                 if action in SUPERVISE:
                     asked = stasis.supervise(request["call_id"], action, params["ext"], params.get("by", ""))
+                elif action is CallAction.TRANSFER:
+                    asked = stasis.transfer(request["call_id"], Mode(params["mode"]), Side(params["legs"]),
+                                            params.get("ext", ""), params.get("phone", ""), bool(params.get("hold")),
+                                            params.get("by", ""))
                 else:
                     asked = stasis.control(request["call_id"], action, Party(params["party"]),
                                            params.get("digits", ""), params.get("by", ""))

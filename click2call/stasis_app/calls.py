@@ -19,11 +19,12 @@ from typing import Protocol
 from ..errors import ApiError
 from ..logs import call_id_var
 from ..metrics import Metrics
-from ..states import CallAction, HangupBy, Party
+from ..states import CallAction, HangupBy, Party, Side
 from . import call_flow as flow
 from . import controls as control
 from . import events, ids
 from . import supervision as supervise
+from . import transfers as xfer
 from . import inbound_flow as inbound
 from .ari import Ari, AriError
 from .commands import Executor
@@ -45,10 +46,12 @@ class Machine:
 
 
 CLICK_TO_CALL = Machine(flow.transition, events.outbound_event, flow.resync, flow.final_status,
-                        lambda s: [s.spec.channel_id(leg) for leg in Party])
+                        lambda s: [*(s.spec.channel_id(leg) for leg in Party),
+                                   *flow.alive_targets(s.transfers, s.spec.call_id)])
 INBOUND = Machine(inbound.transition, events.inbound_event,
                   lambda s, channels, at, outside: inbound.resync(s, channels, at), inbound.final_status,
-                  lambda s: [s.spec.channel, *(s.spec.agent_channel(i) for i in range(len(s.agents)))])
+                  lambda s: [s.spec.channel, *(s.spec.agent_channel(i) for i in range(len(s.agents))),
+                             *flow.alive_targets(s.transfers, s.spec.call_id)])
 
 
 class Call:
@@ -79,6 +82,10 @@ class Call:
             old.cancel()
         self.timers[name] = asyncio.get_running_loop().call_later(
             seconds, self.queue.put_nowait, inbound.TimerFired(name))
+
+    def cancel_timer(self, name: str) -> None:
+        if handle := self.timers.pop(name, None):
+            handle.cancel()
 
     def cancel_timers(self) -> None:
         for handle in self.timers.values():
@@ -347,6 +354,18 @@ class StasisApp:
         call.queue.put_nowait(supervise.SuperviseRequested(mode, ext, by, time.time(), ref))
         return call.replies[ref]
 
+    def transfer(self, call_id: str, mode: xfer.Mode, legs: Side, ext: str = "", phone: str = "", hold: bool = False,
+                 by: str = "") -> asyncio.Future[tuple[str, str] | None]:
+        """Transfer a party of the call to an extension or number (checked already): the future gets None once the
+        target's leg is being created (the outcome is the `transfer` webhook's), or (error code, message)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        ref = next(_refs)
+        call.replies[ref] = asyncio.get_running_loop().create_future()
+        call.queue.put_nowait(xfer.TransferRequested(mode, legs, ext, phone, hold, by, time.time(), ref))
+        return call.replies[ref]
+
     def hangup(self, call_id: str, by: HangupBy = HangupBy.API) -> Call:
         call = self.calls.get(call_id)
         if call is None:
@@ -390,6 +409,8 @@ class StasisApp:
     async def _execute(self, call: Call, command) -> object | list | None:
         if isinstance(command, CONTROL_COMMANDS):
             return await self._execute_control(call, command)
+        if isinstance(command, TRANSFER_COMMANDS):
+            return await self._execute_transfer(call, command)
         if isinstance(call.state, inbound.InboundState):
             return await self._execute_inbound(call, command)
         match command:
@@ -474,6 +495,35 @@ class StasisApp:
             call.control_error = exc.message or str(exc)
         return None
 
+    async def _execute_transfer(self, call: Call, command) -> object | None:
+        run = self.executor
+        match command:
+            case xfer.CreateTarget():
+                return await run.create_target(command)
+            case xfer.DialTarget():
+                return await run.dial_target(command)
+            case xfer.TransferProgress(channel, state):
+                await run.transfer_progress(channel, state)
+            case xfer.Hangup(channel):
+                await run.hangup(channel)
+            case xfer.StartTimer(name, seconds):
+                call.set_timer(name, seconds)
+            case xfer.CancelTimer(name):
+                call.cancel_timer(name)
+            case _:
+                # Moving a party between the bridge and music: a channel gone meanwhile ends by its own event.
+                try:
+                    match command:
+                        case xfer.Bridge(bridge, channels):
+                            await run.bridge_channel(bridge, ",".join(channels), add=True)
+                        case xfer.Unbridge(bridge, channel):
+                            await run.bridge_channel(bridge, channel, add=False)
+                        case xfer.Moh(channel, on):
+                            await run.moh(channel, on)
+                except AriError as exc:
+                    log.warning("call %s: %s failed: %s", call.call_id, type(command).__name__, exc)
+        return None
+
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.answered, failure)
         call.cancel_timers()
@@ -539,6 +589,8 @@ async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None,
 
 
 _refs = itertools.count(1)
+TRANSFER_COMMANDS = (xfer.CreateTarget, xfer.DialTarget, xfer.Bridge, xfer.Unbridge, xfer.Moh, xfer.Hangup,
+                     xfer.TransferProgress, xfer.StartTimer, xfer.CancelTimer)
 CONTROL_COMMANDS = (control.Unbridge, control.Rebridge, control.StartMoh, control.StopMoh, control.Mute,
                     control.Unmute, control.SendDtmf, control.Reply, supervise.RingSupervisor, supervise.Snoop,
                     supervise.OpenRoom, supervise.Drop, supervise.CloseRoom)

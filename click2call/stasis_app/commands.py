@@ -12,6 +12,7 @@ from .. import q850
 from . import call_flow as flow
 from . import inbound_flow as inbound
 from . import supervision as supervise
+from . import transfers as xfer
 from ..states import HangupBy, Party
 from . import recording_check
 from .ari import Ari, AriError, AriUnavailable
@@ -161,6 +162,37 @@ class Executor:
 
     async def open_room(self, bridge_id: str) -> None:
         await self.ari.request("POST", f"/bridges/{bridge_id}", params={"type": "mixing"})
+
+    # ---- transfers: the target's leg (an AriError in creating or dialling it is the transfer's failure) ----
+
+    async def create_target(self, command: xfer.CreateTarget) -> xfer.Event | None:
+        try:
+            await self.ari.request("POST", "/channels/create", params={
+                "endpoint": command.endpoint, "app": self.ari.app, "channelId": command.channel,
+                "appArgs": "transfer"})
+        except AriError as exc:
+            log.warning("transfer target %s not created: %s", command.channel, exc)
+            return xfer.TargetFailed(command.n, exc.message or str(exc), channel_exists=False)
+        return None  # its StasisStart (TargetReady) follows at once
+
+    async def dial_target(self, command: xfer.DialTarget) -> xfer.Event | None:
+        try:
+            if command.bridge:  # blind: the moving party hears the target's ringback through the bridge
+                await self.bridge_channel(command.bridge, command.channel, add=True)
+            # As for the customer leg: the connected line (From, P-Asserted-Identity) is set after the bridge join
+            await self.ari.request("POST", f"/channels/{command.channel}/variable",
+                                   params={"variable": "CONNECTEDLINE(all)", "value": command.caller_id})
+            await self.ari.request("POST", f"/channels/{command.channel}/dial", params={"timeout": command.timeout})
+        except AriError as exc:
+            log.warning("transfer target %s not dialled: %s", command.channel, exc)
+            return xfer.TargetFailed(command.n, exc.message or str(exc), channel_exists=True)
+        return None
+
+    async def transfer_progress(self, channel_id: str, state: str) -> None:
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/transfer_progress", params={"states": state})
+        except AriError as exc:  # the phone is gone: nobody to tell
+            log.warning("transfer_progress %s on %s failed: %s", state, channel_id, exc)
 
     # ---- inbound calls ----
 

@@ -19,6 +19,7 @@ from . import call_flow as flow
 from . import ids, presence
 from . import inbound_flow as inbound
 from . import supervision as supervise
+from . import transfers as xfer
 
 Resolver = Callable[[str], "tuple[str, str] | None"]  # channel id -> (call_id, leg)
 
@@ -191,9 +192,32 @@ def _of_supervision(leg: str | None) -> bool:
     return bool(leg) and leg.startswith((ids.SUPERVISOR_PREFIX, ids.SNOOP_PREFIX))
 
 
+# ---- a transfer's target leg (transfer-N), on either kind of call ----
+
+
+def _transfer_event(raw: dict, leg: str) -> xfer.Event | None:
+    n, kind = xfer.target_index(leg), raw.get("type")
+    if kind == "StasisStart":  # created in the app: it enters at once, before it is dialled
+        return xfer.TargetReady(n)
+    if kind == "ChannelStateChange":
+        state = raw["channel"].get("state")
+        if state == "Ringing":
+            return xfer.TargetRinging(n, timestamp(raw))
+        return xfer.TargetAnswered(n, timestamp(raw)) if state == "Up" else None
+    if kind == "ChannelDestroyed":
+        return xfer.TargetGone(n, int(raw.get("cause", 0)), raw.get("cause_txt", ""), timestamp(raw))
+    return None
+
+
+def _of_transfer(leg: str | None) -> bool:
+    return bool(leg) and xfer.target_index(leg) is not None
+
+
 def outbound_event(raw: dict, call_id: str, leg: str | None) -> flow.Event | None:
     if _of_supervision(leg):
         return _supervision(raw, leg)
+    if _of_transfer(leg):
+        return _transfer_event(raw, leg)
     handler = HANDLERS.get(raw.get("type", ""))
     if handler is None or (leg is not None and leg not in Party.__members__.values()):
         return None
@@ -203,6 +227,8 @@ def outbound_event(raw: dict, call_id: str, leg: str | None) -> flow.Event | Non
 def inbound_event(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
     if _of_supervision(leg):
         return _supervision(raw, leg)
+    if _of_transfer(leg):
+        return _transfer_event(raw, leg)
     handler = INBOUND_HANDLERS.get(raw.get("type", ""))
     return None if handler is None else handler(raw, call_id, leg)
 

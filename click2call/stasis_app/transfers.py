@@ -488,13 +488,13 @@ def webhook_events(before: Transfers, after: Transfers) -> list[dict]:
     for x in after.history:
         was = before.get(x.n)
         if was is None:
-            out.append(_payload(x, Status.STARTED))
+            out.append(payload(x, Status.STARTED))
         if x.status is not Status.STARTED and (was is None or was.status is Status.STARTED):
-            out.append(_payload(x, x.status))
+            out.append(payload(x, x.status))
     return out
 
 
-def _payload(x: Transfer, status: Status) -> dict:
+def payload(x: Transfer, status: Status) -> dict:
     body = {"transfer": x.n, "status": status, "mode": x.mode, "legs": x.legs, "hold": x.hold, "by": x.by}
     body.update({"ext": x.ext} if x.ext else {"phone": x.phone})
     if status is Status.ANSWERED:
@@ -503,3 +503,11 @@ def _payload(x: Transfer, status: Status) -> dict:
         body.update(cause=x.cause, cause_txt=x.cause_txt)
     return body
 
+
+
+def replay(call_id: str, history: tuple[Transfer, ...]) -> Transfers:
+    """The transfers of a call adopted from its record: the answered targets in their parties' places, a started one
+    still under way (its target's events, or the reconnect check, settle it)."""
+    answered = tuple((other(x.moving), target_channel(call_id, x.n)) for x in history if x.status is Status.ANSWERED)
+    active = next((x.n for x in history if x.status is Status.STARTED), None)
+    return Transfers(count=max((x.n for x in history), default=0), active=active, history=history, replaced=answered)

@@ -10,6 +10,7 @@ from ..schema.events import PAYLOADS, CallEvent
 from ..states import Direction, EventName, HangupBy, Party
 from ..stasis_app import ids
 from ..stasis_app import inbound_flow as inbound
+from ..stasis_app import transfers as xfer
 from ..stasis_app.call_flow import CallState, Leg, Phase
 
 
@@ -22,7 +23,7 @@ State = CallState | inbound.InboundState
 def events_between(before: State, after: State) -> list[tuple[EventName, EventLeg]]:
     """(event, leg) for what happened between two states, in the order it happened. The leg of a hangup is the
     party that hung up."""
-    supervision = _supervision_events(before, after)
+    supervision = _supervision_events(before, after) + _transfer_events(before, after)
     if isinstance(after, inbound.InboundState):
         return supervision + _inbound_events(before, after)
     return supervision + _call_events(before, after)
@@ -39,6 +40,30 @@ def _supervision_events(before: State, after: State) -> list[tuple[EventName, Ev
         if started or switched or left:
             out.append((EventName.SUPERVISION, f"{ids.SUPERVISOR_PREFIX}{i}"))
     return out
+
+
+def _transfer_events(before: State, after: State) -> list[tuple[EventName, EventLeg]]:
+    """A transfer started, answered or failed (the leg: transfer-N/status)."""
+    return [(EventName.TRANSFER, f"{ids.TRANSFER_PREFIX}{body['transfer']}/{body['status']}")
+            for body in xfer.webhook_events(before.transfers, after.transfers)]
+
+
+def _transfer_payload(state: State, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
+    number, _, status = leg.partition("/")
+    x = state.transfers.get(ids.index_of(number, ids.TRANSFER_PREFIX))
+    body = xfer.payload(x, xfer.Status(status))
+    inbound_call = isinstance(state, inbound.InboundState)
+    spec = state.spec
+    cause_code = body.pop("cause", None)
+    cause = body.pop("cause_txt", None) or ""
+    if status == xfer.Status.FAILED:
+        body["cause_code"] = cause_code
+    return PAYLOADS[event](
+        call_id=spec.call_id, sip_call_id="", direction=Direction.INBOUND if inbound_call else Direction.OUTBOUND,
+        from_number=spec.caller if inbound_call else spec.ext,
+        to_number=state.answered_ext if inbound_call else spec.phone, hotline=spec.hotline, state=event,
+        leg="transfer", cause=cause, customer_id="" if inbound_call else spec.customer_id or "", node=spec.node,
+        timestamp=round(at, 3), sequence=sequence, **body)
 
 
 def _call_events(before: CallState, after: CallState) -> list[tuple[EventName, EventLeg]]:
@@ -120,6 +145,8 @@ def payload(state: State, values: dict, event: EventName, leg: EventLeg, sequenc
     """The event's payload, built as its model (schema.events) says; the outbox adds a cdr event's record."""
     if event is EventName.SUPERVISION:
         return _supervision_payload(state, event, leg, sequence, at)
+    if event is EventName.TRANSFER:
+        return _transfer_payload(state, event, leg, sequence, at)
     if isinstance(state, inbound.InboundState):
         return _inbound_payload(state, values, event, leg, sequence, at)
     spec = state.spec
