@@ -72,6 +72,14 @@ class CallControl:
         await self._ask(record, CallAction.TRANSFER, {"legs": legs, "ext": ext, "phone": phone, "mode": mode,
                                                       "hold": hold, "by": by})
 
+    async def park(self, call_id: str, tenant: Tenant, legs: Side) -> None:
+        """The other party leaves; `legs` hears music until a transfer picks it up or C2C_PARK_TIMEOUT ends it."""
+        call, record = await self._find(call_id, tenant)
+        if call is not None:
+            _done(await self.replica.runs(call.state.spec.node).park(call_id, legs, by=tenant.name or ""))
+            return
+        await self._ask(record, CallAction.PARK, {"legs": legs, "by": tenant.name or ""})
+
     async def _find(self, call_id: str, tenant: Tenant):
         """(the call, if this replica runs it; else None, and its record: in progress on another replica)."""
         missing = ApiError("CALL_NOT_FOUND", f"no call with call_id {call_id}")

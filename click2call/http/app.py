@@ -104,7 +104,7 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
                               handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace,
                               node_down_after=settings.node_down_after, agent_context=settings.agent_context,
                               ring_groups=InboundCalls(directory, engine, aris, settings.ring_timeout),
-                              presence=presence)
+                              presence=presence, park_timeout=settings.park_timeout)
             leases = Leases(engine, replica.id, settings.replica_name, list(aris), settings.node_lease,
                             replica.acquired, replica.lost, replica.quiet, status) if settings.cluster else \
                 SoleOwner(list(aris), replica.acquired, replica.lost)

@@ -152,6 +152,14 @@ async def call_transfer(request: Request, caller: Caller, body: TransferBody) ->
     return TransferStarted(status="success", call_id=call_id, **target)
 
 
+async def call_park(request: Request, caller: Caller, body: LegsBody) -> Success:
+    """Park a party (legs): the other leaves; it hears music on hold until a transfer picks it up, or
+    C2C_PARK_TIMEOUT (10 s) ends it"""
+    call_id = request.path_params["call_id"]
+    await request.app.state.call_control.park(call_id, caller.tenant, body.legs)
+    return Success(status="success", call_id=call_id)
+
+
 async def hook_create(request: Request, caller: Caller, body: HookCreate) -> HookCreated:
     """Subscribe a webhook to one event"""
     return HookCreated(status="success", data=await request.app.state.hooks.create(body, caller.tenant))
@@ -321,6 +329,7 @@ OPERATIONS = [
     Operation("POST", "/v1/call/{call_id}/barge", call_barge, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody),
     Operation("POST", "/v1/call/{call_id}/transfer", call_transfer, {200: TransferStarted}, SUPERVISE_FAILS,
               body=TransferBody),
+    Operation("POST", "/v1/call/{call_id}/park", call_park, {200: Success}, CONTROL_FAILS, body=LegsBody),
     Operation("POST", "/v1/event", hook_create, {201: HookCreated}, (*READ_FAILS, 400), body=HookCreate),
     Operation("GET", "/v1/event", hook_list, {200: HookList}, READ_FAILS),
     Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404)),

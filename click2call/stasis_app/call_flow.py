@@ -330,8 +330,8 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
         case xfer.TargetGone(n, cause, cause_txt, at):
             return target_gone(state, _xctx(state), event, _party_gone, _settled)
 
-        case xfer.TransferRequested() | xfer.TargetReady() | xfer.TargetRinging() | xfer.TargetAnswered() \
-                | xfer.TargetFailed():
+        case xfer.TransferRequested() | xfer.ParkRequested() | xfer.ParkTimeout() | xfer.TargetReady() \
+                | xfer.TargetRinging() | xfer.TargetAnswered() | xfer.TargetFailed():
             return transferred(state, _xctx(state, event), event)
 
         case control.ControlFailed(request):
@@ -392,6 +392,8 @@ def transferred(state, ctx: xfer.Context, event) -> tuple:
         x = t.get(t.count)
         state = replace(state, actions=state.actions + (
             control.Action(CallAction.TRANSFER, x.moving, event.at, x.by, ext=x.target),))
+    elif isinstance(event, xfer.ParkRequested) and t.parked is not None and before.parked is None:
+        state = replace(state, actions=state.actions + (control.Action(CallAction.PARK, t.parked, event.at, event.by),))
     return state, commands
 
 

@@ -80,8 +80,9 @@ class Call:
         """The flow's timer: its event joins the call's queue when it fires."""
         if old := self.timers.pop(name, None):
             old.cancel()
-        self.timers[name] = asyncio.get_running_loop().call_later(
-            seconds, self.queue.put_nowait, inbound.TimerFired(name))
+        # The park timer is a transfer's (either kind of call); the others are an inbound call's.
+        event = xfer.ParkTimeout() if name == xfer.PARK_TIMER else inbound.TimerFired(name)
+        self.timers[name] = asyncio.get_running_loop().call_later(seconds, self.queue.put_nowait, event)
 
     def cancel_timer(self, name: str) -> None:
         if handle := self.timers.pop(name, None):
@@ -135,7 +136,8 @@ class StasisApp:
     def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, node: str = "", replica: str = "",
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
                  node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0,
-                 ring_groups: RingGroups | None = None, agents: AgentPresence | None = None) -> None:
+                 ring_groups: RingGroups | None = None, agents: AgentPresence | None = None,
+                 park_timeout: float = 10.0) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -157,6 +159,7 @@ class StasisApp:
         self._connect_by = time.monotonic() + connect_grace
         self.calls: dict[str, Call] = {}
         self.agents = agents
+        self.park_timeout = park_timeout  # C2C_PARK_TIMEOUT: the park timer's length (the flows ask for it by name)
 
     # ---- the event stream ----
 
@@ -366,6 +369,16 @@ class StasisApp:
         call.queue.put_nowait(xfer.TransferRequested(mode, legs, ext, phone, hold, by, time.time(), ref))
         return call.replies[ref]
 
+    def park(self, call_id: str, legs: Side, by: str = "") -> asyncio.Future[tuple[str, str] | None]:
+        """Park a party: the other leaves, it hears music until a transfer picks it up or the park timer ends it."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        ref = next(_refs)
+        call.replies[ref] = asyncio.get_running_loop().create_future()
+        call.queue.put_nowait(xfer.ParkRequested(legs, by, time.time(), ref))
+        return call.replies[ref]
+
     def hangup(self, call_id: str, by: HangupBy = HangupBy.API) -> Call:
         call = self.calls.get(call_id)
         if call is None:
@@ -507,7 +520,7 @@ class StasisApp:
             case xfer.Hangup(channel):
                 await run.hangup(channel)
             case xfer.StartTimer(name, seconds):
-                call.set_timer(name, seconds)
+                call.set_timer(name, self.park_timeout if name == xfer.PARK_TIMER else seconds)
             case xfer.CancelTimer(name):
                 call.cancel_timer(name)
             case _:

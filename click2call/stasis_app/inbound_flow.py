@@ -348,8 +348,8 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
         case xfer.TargetGone():
             return target_gone(state, _xctx(state), event, _target_left, _settled)
 
-        case xfer.TransferRequested() | xfer.TargetReady() | xfer.TargetRinging() | xfer.TargetAnswered() \
-                | xfer.TargetFailed():
+        case xfer.TransferRequested() | xfer.ParkRequested() | xfer.ParkTimeout() | xfer.TargetReady() \
+                | xfer.TargetRinging() | xfer.TargetAnswered() | xfer.TargetFailed():
             return transferred(state, _xctx(state, event), event)
 
         case control.ControlFailed(request):

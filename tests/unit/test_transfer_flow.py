@@ -170,3 +170,26 @@ def test_the_transfer_body_takes_one_target_and_hold_only_when_attended():
                 {"phone": "09x", "legs": "bleg"}):
         with pytest.raises(ValidationError):
             TransferBody.model_validate(bad)
+
+
+def test_park_then_a_transfer_picks_the_parked_customer_up():
+    state, commands = run(connected(), x.ParkRequested(Side.BLEG, by="acme", at=10.0, ref=3))
+    assert commands == [x.Hangup(AGENT), x.Unbridge(BRIDGE, CUSTOMER), x.Moh(CUSTOMER, True),
+                        x.StartTimer(x.PARK_TIMER, 10.0), c.Reply(3)]
+    assert state.actions[-1] == c.Action(CallAction.PARK, Party.CUSTOMER, 10.0, "acme")
+    state, commands = run(state, flow.ChannelGone(Party.AGENT, 16, "", 10.1))
+    assert commands == [] and state.phase is flow.Phase.CONNECTED
+    _, commands = run(state, x.TransferRequested(x.Mode.BLIND, Side.ALEG, ext="102", ref=4))
+    assert commands == [c.Reply(4, "CALL_PARKED")]
+    state, _ = run(state, blind(), x.TargetReady(1))
+    state, commands = run(state, x.TargetAnswered(1, 12.0))
+    assert commands == [x.CancelTimer(x.PARK_TIMER), x.Moh(CUSTOMER, False), x.Bridge(BRIDGE, (CUSTOMER, TARGET))]
+    assert flow._connected(state)
+
+
+def test_a_park_nobody_picks_up_ends_the_call():
+    state, _ = run(connected(), x.ParkRequested(Side.BLEG, ref=3), flow.ChannelGone(Party.AGENT, 16, "", 10.1))
+    state, commands = run(state, x.ParkTimeout())
+    assert commands == [x.Hangup(CUSTOMER)]
+    state, _ = run(state, flow.ChannelGone(Party.CUSTOMER, 16, "", 20.1))
+    assert state.phase is flow.Phase.ENDED
