@@ -7,6 +7,7 @@ Asterisk sends to its channel (an ARI snoop in this module's own app, tests/lab/
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 
 import pytest
@@ -158,3 +159,37 @@ def test_attended_declined_leaves_agent_and_customer_talking(ari, api, app, talk
     [leg] = record["legs"]["transfers"]
     assert (leg["status"], leg["cause_code"]) == ("failed", 21), leg
     assert transfer_events(receiver, call_id, 2) == [("started", 1), ("failed", 1)]
+
+
+def test_park_the_customer_hears_music_until_a_transfer_picks_it_up(ari, api, app, talking_customer):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 1500}, TARGET_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
+        ok(api.post(f"/v1/call/{call_id}/park", json={"legs": "bleg"}))
+        wait_for(lambda: channel_state(ari, agent) is None, 10, "the agent's leg gone")
+        parked = heard(ari, app, customer, 1.5)
+        print("\nparked: the customer hears", parked, parked.shares(TONES))
+        assert parked.music(TONES), parked
+        refused(api.post(f"/v1/call/{call_id}/park", json={"legs": "bleg"}), 409, "ALREADY_PARKED")
+        refused(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "aleg"}), 409, "CALL_PARKED")
+        ok(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "bleg"}))
+        wait_for(lambda: channel_state(ari, target) == "Up", 10, "the target answering")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        time.sleep(4)  # past C2C_PARK_TIMEOUT (4 s in the lab): picked up, the call goes on
+        assert api.get(f"/v1/cdr/{call_id}").json()["status"] == "IN_PROGRESS"
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["transferred_to"] == TARGET
+    assert [(a["action"], a["legs"]) for a in record["actions"]] == [("park", "bleg"), ("transfer", "bleg")]
+
+
+def test_a_park_nobody_picks_up_ends_after_the_timeout(ari, api, app, talking_customer):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        ok(api.post(f"/v1/call/{call_id}/park", json={"legs": "bleg"}))
+        parked_at = time.time()
+        record = final_record(api, call_id, timeout=20)
+    assert time.time() - parked_at >= 3.5, "ended before C2C_PARK_TIMEOUT (4 s)"
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == ""
