@@ -327,6 +327,9 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             channel = state.transfers.channel_of(request.party, spec.channel_id(request.party))
             return controlled(state, _connected(state), request, channel, spec.bridge_id)
 
+        case xfer.PhoneTransfer():
+            return state, xfer.phone_transfer(state.transfers, _xctx(state), event)
+
         case xfer.TargetGone(n, cause, cause_txt, at):
             return target_gone(state, _xctx(state), event, _party_gone, _settled)
 

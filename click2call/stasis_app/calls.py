@@ -115,6 +115,9 @@ class AgentPresence(Protocol):
     async def close(self) -> None: ...
 
 
+# Checks a phone's REFER destination as the API checks an extension (node, the call's tenant, ext); raises ApiError.
+ReferCheck = Callable[[str, "str | None", str], Awaitable[None]]
+
 # Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
 HandoffSpec = Callable[[dict, list[str]], flow.CallSpec]
 
@@ -137,7 +140,7 @@ class StasisApp:
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
                  node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0,
                  ring_groups: RingGroups | None = None, agents: AgentPresence | None = None,
-                 park_timeout: float = 10.0) -> None:
+                 park_timeout: float = 10.0, refer_check: ReferCheck | None = None) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -159,6 +162,7 @@ class StasisApp:
         self._connect_by = time.monotonic() + connect_grace
         self.calls: dict[str, Call] = {}
         self.agents = agents
+        self.refer_check = refer_check  # a REFER's destination: the API's checks of an extension
         self.park_timeout = park_timeout  # C2C_PARK_TIMEOUT: the park timer's length (the flows ask for it by name)
 
     # ---- the event stream ----
@@ -519,6 +523,16 @@ class StasisApp:
                 await run.transfer_progress(channel, state)
             case xfer.Hangup(channel):
                 await run.hangup(channel)
+            case xfer.CheckTarget(destination, agent):
+                try:
+                    if self.refer_check is None:
+                        raise ApiError("EXTENSION_NOT_FOUND", "this app takes no transfers from phones")
+                    await self.refer_check(self.node, call.state.spec.tenant, destination)
+                except ApiError as exc:
+                    log.info("call %s: the phone's transfer to %s refused: %s", call.call_id, destination, exc.code)
+                    await run.transfer_progress(agent, xfer.Progress.UNAVAILABLE)
+                    return None
+                return xfer.TransferRequested(xfer.Mode.BLIND, Side.BLEG, ext=destination, at=time.time(), refer=True)
             case xfer.StartTimer(name, seconds):
                 call.set_timer(name, self.park_timeout if name == xfer.PARK_TIMER else seconds)
             case xfer.CancelTimer(name):
@@ -603,7 +617,7 @@ async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None,
 
 _refs = itertools.count(1)
 TRANSFER_COMMANDS = (xfer.CreateTarget, xfer.DialTarget, xfer.Bridge, xfer.Unbridge, xfer.Moh, xfer.Hangup,
-                     xfer.TransferProgress, xfer.StartTimer, xfer.CancelTimer)
+                     xfer.TransferProgress, xfer.StartTimer, xfer.CancelTimer, xfer.CheckTarget)
 CONTROL_COMMANDS = (control.Unbridge, control.Rebridge, control.StartMoh, control.StopMoh, control.Mute,
                     control.Unmute, control.SendDtmf, control.Reply, supervise.RingSupervisor, supervise.Snoop,
                     supervise.OpenRoom, supervise.Drop, supervise.CloseRoom)

@@ -26,6 +26,11 @@ AUTO_ANSWER_HEADERS = {
 }
 
 
+# A REFER from the agent's phone (its Transfer key) is handed to the app as a ChannelTransfer event, not carried out
+# by Asterisk's core inside our bridge (chan_pjsip reads only the value; the argument is ignored).
+REFER_TO_APP = {"PJSIP_TRANSFER_HANDLING()": "ari-only"}
+
+
 def caller_id(name: str | None, number: str) -> str:
     # Names were validated (no quotes, no angle brackets), so quoting is safe.
     return f'"{name}" <{number}>' if name else f"<{number}>"
@@ -41,7 +46,7 @@ def originate_params(spec: flow.CallSpec, app: str, context: str = "") -> tuple[
         "timeout": spec.ring_timeout,
     }
     # The call_id on the agent's INVITE lets a softphone or CRM plug-in match the ring to the click.
-    variables = {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id}
+    variables = {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id, **REFER_TO_APP}
     if context:
         params.update(context=context, extension="s", priority=1)
         variables["C2C_APP"] = app
@@ -209,7 +214,7 @@ class Executor:
         params = {"endpoint": f"PJSIP/{ext}", "app": self.ari.app, "appArgs": "agent",
                   "channelId": spec.agent_channel(index), "timeout": timeout,
                   "callerId": caller_id(spec.caller_name or None, spec.caller or "anonymous")}
-        body = {"variables": {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id}}
+        body = {"variables": {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id, **REFER_TO_APP}}
         try:
             await self.ari.request("POST", "/channels", params=params, body=body)
         except AriError as exc:

@@ -79,12 +79,23 @@ def _recording_failed(raw: dict, call_id: str, leg: Party | None) -> flow.Event 
     return flow.RecordingFailed(f"Asterisk: {raw['recording'].get('cause') or 'recording failed'}")
 
 
+def _channel_transfer(raw: dict, call_id: str, leg: str | None) -> xfer.Event | None:
+    # Our own transfer_progress comes back as a ChannelTransfer with a `state`: only the phone's first one counts.
+    if "state" in raw or leg is None or not str(leg).startswith(Party.AGENT):
+        return None
+    wanted = (raw.get("refer_to") or {}).get("requested_destination") or {}
+    attended = bool(wanted.get("protocol_id") or (raw.get("refer_to") or {}).get("destination_channel"))
+    source = raw["referred_by"]["source_channel"]["id"]
+    return xfer.PhoneTransfer(source, str(wanted.get("destination") or ""), attended)
+
+
 HANDLERS: dict[str, Callable[[dict, str, Party | None], flow.Event | None]] = {
     "StasisStart": _stasis_start,
     "ChannelStateChange": _state_change,
     "ChannelDestroyed": _destroyed,
     "StasisEnd": _stasis_end,
     "RecordingFailed": _recording_failed,
+    "ChannelTransfer": _channel_transfer,
 }
 
 
@@ -136,6 +147,7 @@ INBOUND_HANDLERS: dict[str, Callable[[dict, str, str | None], inbound.Event | No
     "ChannelHangupRequest": _inbound_hangup_request,
     "StasisEnd": _inbound_end,
     "PlaybackFinished": _playback_finished,
+    "ChannelTransfer": _channel_transfer,
 }
 
 
@@ -150,6 +162,8 @@ def target(raw: dict, resolve: Resolver = ids.parse_leg) -> tuple[str, str | Non
                 return None if call_id is None else (call_id, None)
             # a recording is of a call's bridge; a playback (a prompt) is on a caller's channel
             return resolve(object_id) if scheme == "channel" and kind == "playback" else None
+    if raw.get("type") == "ChannelTransfer":  # about the REFERring phone's channel
+        return resolve(((raw.get("referred_by") or {}).get("source_channel") or {}).get("id", ""))
     return resolve(raw.get("channel", {}).get("id", ""))
 
 

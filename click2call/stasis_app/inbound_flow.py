@@ -345,6 +345,9 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
             channel = _xctx(state).channels[request.party]
             return controlled(state, _connected(state), request, channel, spec.bridge_id)
 
+        case xfer.PhoneTransfer():
+            return state, xfer.phone_transfer(state.transfers, _xctx(state), event)
+
         case xfer.TargetGone():
             return target_gone(state, _xctx(state), event, _target_left, _settled)
 

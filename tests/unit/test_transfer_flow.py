@@ -193,3 +193,54 @@ def test_a_park_nobody_picks_up_ends_the_call():
     assert commands == [x.Hangup(CUSTOMER)]
     state, _ = run(state, flow.ChannelGone(Party.CUSTOMER, 16, "", 20.1))
     assert state.phase is flow.Phase.ENDED
+
+
+REFER = {"type": "ChannelTransfer", "timestamp": "2026-11-30T16:14:50.058+0000",
+         "refer_to": {"requested_destination": {"destination": "132"}},
+         "referred_by": {"source_channel": {"id": AGENT, "name": "PJSIP/134-00000000", "state": "Up"},
+                         "connected_channel": {"id": CUSTOMER}, "bridge": {"id": BRIDGE}}}
+
+
+def test_a_phones_refer_is_checked_then_carried_out_and_the_phone_told():
+    assert events.target(REFER) == ("c1", "agent")
+    event = events.outbound_event(REFER, "c1", "agent")
+    assert event == x.PhoneTransfer(AGENT, "132")
+    assert events.outbound_event({**REFER, "state": "channel_progress"}, "c1", "agent") is None  # our own echo
+    assert "ChannelTransfer" in events.handled_types()
+    state, commands = run(connected(), event)
+    assert commands == [x.CheckTarget("132", AGENT)]
+    state, commands = run(state, x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="132", refer=True, at=10.0))
+    assert commands == [x.TransferProgress(AGENT, x.Progress.TRYING), x.Unbridge(BRIDGE, AGENT),
+                        x.CreateTarget(1, TARGET, "PJSIP/132", "<0899098899>")]
+    assert state.actions[-1].by == "phone"
+    state, commands = run(state, x.TargetReady(1), x.TargetAnswered(1, 12.0))
+    assert commands[-2:] == [x.TransferProgress(AGENT, x.Progress.ANSWERED), x.Hangup(AGENT)]
+    state, commands = run(state, flow.ChannelGone(Party.AGENT, 16, "", 12.1))
+    assert commands == [] and flow._connected(state)
+
+
+def test_a_refer_whose_target_declines_puts_the_agent_back():
+    state, _ = run(connected(), x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="132", refer=True),
+                   x.TargetReady(1))
+    state, commands = run(state, x.TargetGone(1, 21, "Call Rejected", 11.0))
+    assert commands == [x.TransferProgress(AGENT, x.Progress.DECLINED), x.Bridge(BRIDGE, (AGENT,))]
+    assert flow._connected(state)
+
+
+def test_a_phone_that_hangs_up_after_its_refer_makes_it_blind():
+    state, _ = run(connected(), x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="132", refer=True),
+                   x.TargetReady(1))
+    state, commands = run(state, flow.ChannelGone(Party.AGENT, 16, "", 10.5))
+    assert commands == [] and state.phase is flow.Phase.CONNECTED
+    state, commands = run(state, x.TargetAnswered(1, 12.0))
+    assert x.TransferProgress(AGENT, x.Progress.ANSWERED) not in commands
+
+
+def test_an_attended_refer_or_one_during_a_transfer_is_refused_at_once():
+    _, commands = run(connected(), x.PhoneTransfer(AGENT, "132", attended=True))
+    assert commands == [x.TransferProgress(AGENT, x.Progress.UNAVAILABLE)]
+    state, _ = run(connected(), x.TransferRequested(x.Mode.ATTENDED, Side.BLEG, ext="133"))
+    _, commands = run(state, x.PhoneTransfer(AGENT, "132"))
+    assert commands == [x.TransferProgress(AGENT, x.Progress.UNAVAILABLE)]  # a transfer is under way
+    _, commands = run(connected(), x.PhoneTransfer("someone-else", "132"))
+    assert commands == []
