@@ -193,3 +193,31 @@ def test_a_park_nobody_picks_up_ends_after_the_timeout(ari, api, app, talking_cu
         record = final_record(api, call_id, timeout=20)
     assert time.time() - parked_at >= 3.5, "ended before C2C_PARK_TIMEOUT (4 s)"
     assert record["status"] == "ANSWERED" and record["transferred_to"] == ""
+
+
+REFERRING = "134"  # a phone that answers, talks, then sends a blind REFER to `target` (lab/sipp/uas_answer_refer.xml)
+
+
+def test_a_blind_refer_from_the_agents_phone_moves_the_customer_to_the_target(ari, api, app, talking_customer,
+                                                                              hook, receiver):
+    with labkit.Phones({REFERRING: ("uas_answer_refer", {"ring_ms": 300, "refer_ms": 2500, "target": TARGET},
+                                    AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 1000}, TARGET_HZ)}) as phones:
+        phone = unique_customer()
+        r = api.get("/v1/click2call", params={"ext": REFERRING, "phone": phone, "hotline": HOTLINE_TALKING})
+        assert r.status_code == 200, r.text
+        call_id = r.json()["call_id"]
+        customer, target = f"{call_id}.customer", f"{call_id}.transfer-1"
+        talking_customer.wait_answered(phone, 15)
+        wait_for(lambda: channel_state(ari, target) == "Up", 15, "the REFER's target answering")
+        notifies = wait_for(lambda: len(n := phones[REFERRING].requests("NOTIFY")) >= 2 and n, 10, "two NOTIFYs")
+        assert [n["body"].strip() for n in notifies[:2]] == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]
+        wait_for(lambda: channel_state(ari, f"{call_id}.agent") is None, 10, "the agent's leg gone")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["by"], leg["mode"]) == ("answered", "phone", "blind")
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
