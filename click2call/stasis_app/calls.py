@@ -441,6 +441,7 @@ class StasisApp:
                 return await self.executor.start_recording(spec)
             case flow.AnswerAgent(channel_id):
                 await self.executor.answer(channel_id)
+                await self.executor.refer_to_app(channel_id)
             case flow.Hangup(channel_id):
                 await self.executor.hangup(channel_id)
             case flow.DestroyBridge(bridge_id):

@@ -133,6 +133,15 @@ class Executor:
         except AriError as exc:  # the channel may be gone already: its ChannelDestroyed ends the call
             log.warning("answer %s failed: %s", channel_id, exc)
 
+    async def refer_to_app(self, channel_id: str) -> None:
+        """A handed-off agent leg (not originated by us): its phone's REFER to the app too, as REFER_TO_APP does."""
+        [(variable, value)] = REFER_TO_APP.items()
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/variable",
+                                   params={"variable": variable, "value": value})
+        except AriError as exc:  # not a PJSIP channel, or gone: its phone's Transfer stays Asterisk's
+            log.warning("transfer handling of %s not set: %s", channel_id, exc)
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._delete(f"/channels/{channel_id}", {"reason": reason})
 
