@@ -33,14 +33,14 @@ class RingingEvent(CallEvent):
     """A leg starts ringing."""
 
     state: Literal[EventName.RINGING]
-    leg: Party
+    leg: Party | Literal["transfer"]  # "transfer": a transfer's target leg (to_number the target)
 
 
 class AnsweredEvent(CallEvent):
     """A leg answers."""
 
     state: Literal[EventName.ANSWERED]
-    leg: Party
+    leg: Party | Literal["transfer"]
 
 
 class CallEndEvent(CallEvent):

@@ -129,8 +129,11 @@ def test_the_webhook_says_started_then_answered():
     body = payload(started, {}, EventName.TRANSFER, "transfer-1/started", 3, 10.0)
     assert (body["state"], body["status"], body["ext"], body["legs"], body["mode"], body["by"]) == \
         ("transfer", "started", "102", "bleg", "blind", "acme")
-    answered, _ = run(started, x.TargetReady(1), x.TargetAnswered(1, 12.0))
-    assert events_between(started, answered) == [(EventName.TRANSFER, "transfer-1/answered")]
+    answered, _ = run(started, x.TargetReady(1), x.TargetRinging(1, 11.0), x.TargetAnswered(1, 12.0))
+    assert events_between(started, answered) == [(EventName.RINGING, "transfer-1"), (EventName.ANSWERED, "transfer-1"),
+                                                 (EventName.TRANSFER, "transfer-1/answered")]
+    ringing = payload(answered, {}, EventName.RINGING, "transfer-1", 4, 11.0)
+    assert (ringing["leg"], ringing["to_number"], ringing["state"]) == ("transfer", "102", "ringing")
     failed, _ = run(started, x.TargetReady(1), x.TargetGone(1, 17, "User busy", 11.0))
     body = payload(failed, {}, EventName.TRANSFER, "transfer-1/failed", 4, 11.0)
     assert (body["status"], body["cause"], body["cause_code"]) == ("failed", "User busy", 17)
