@@ -400,6 +400,19 @@ def transferred(state, ctx: xfer.Context, event) -> tuple:
     return state, commands
 
 
+def resync_targets(t: xfer.Transfers, call_id: str, channels: dict[str, str], at: float) -> list:
+    """After a reconnect: a target's leg that vanished meanwhile is gone; the one under way that is up answered."""
+    out: list = []
+    for x in t.history:
+        channel = xfer.target_channel(call_id, x.n)
+        now = channels.get(channel)
+        if target_alive(x) and now is None:
+            out.append(xfer.TargetGone(x.n, q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at))
+        elif x.n == t.active and now == "Up" and x.status is xfer.Status.STARTED:
+            out.append(xfer.TargetAnswered(x.n, at))
+    return out
+
+
 def target_alive(x: xfer.Transfer) -> bool:
     """A target's channel is (or may be) up: created, ringing, or answered and not ended."""
     return x.created and (x.status is xfer.Status.STARTED or (x.status is xfer.Status.ANSWERED and x.ended_at is None))
@@ -549,7 +562,7 @@ def resync(state: CallState, channels: dict[str, str], at: float, outside: froze
                     out.append(Ringing(name, at))
             elif not leg.bridged:
                 out.append(CustomerReady())
-    return out
+    return out + resync_targets(state.transfers, spec.call_id, channels, at)
 
 
 def final_status(state: CallState) -> CallStatus:

@@ -25,7 +25,7 @@ from . import ids
 from . import supervision as supervise
 from . import transfers as xfer
 from .call_flow import (HangupRequested, Leg, alive_targets, caller_id, controlled, end_supervision, not_current,
-                        party_alive, supervised, target_gone, transfer_context, transferred)
+                        party_alive, resync_targets, supervised, target_gone, transfer_context, transferred)
 
 TOTAL = "total"  # the group's timeout
 
@@ -492,7 +492,7 @@ def resync(state: InboundState, channels: dict[str, str], at: float) -> list[Eve
     if state.customer.alive and spec.channel not in channels:
         out.append(CustomerGone(q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at,
                                 by=HangupBy.SYSTEM))
-    return out
+    return out + resync_targets(state.transfers, spec.call_id, channels, at)
 
 
 def final_status(state: InboundState) -> CallStatus:

@@ -247,3 +247,16 @@ def test_an_attended_refer_or_one_during_a_transfer_is_refused_at_once():
     assert commands == [x.TransferProgress(AGENT, x.Progress.UNAVAILABLE)]  # a transfer is under way
     _, commands = run(connected(), x.PhoneTransfer("someone-else", "132"))
     assert commands == []
+
+
+def test_after_a_reconnect_a_vanished_target_is_gone_and_an_answered_one_answered():
+    state, _ = run(connected(), blind(), flow.ChannelGone(Party.AGENT, 16, "", 10.1), x.TargetReady(1))
+    assert flow.resync(state, {CUSTOMER: "Up", TARGET: "Up"}, 30.0) == [x.TargetAnswered(1, 30.0)]
+    assert flow.resync(state, {CUSTOMER: "Up", TARGET: "Ringing"}, 30.0) == []
+    [gone] = flow.resync(state, {CUSTOMER: "Up"}, 30.0)
+    assert (gone.n, gone.cause) == (1, 38)
+    # adopted from its record: the target that answered is the agent, the one under way is still under way
+    answered, _ = run(state, x.TargetAnswered(1, 12.0))
+    replayed = x.replay("c1", x.transfers_of(x.transfers_json(answered.transfers)))
+    assert replayed.channel_of(Party.AGENT, AGENT) == TARGET and replayed.active is None
+    assert x.replay("c1", x.transfers_of(x.transfers_json(state.transfers))).active == 1
