@@ -13,6 +13,7 @@ from .errors import CODES, ApiError
 from .records import CallStore
 from .replica import Replica
 from .stasis_app import ids
+from .stasis_app.transfers import Mode
 from .states import SUPERVISE, CallAction, CallStatus, HangupBy, Side
 from .tenants import Tenant
 
@@ -51,6 +52,33 @@ class CallControl:
             _done(await stasis.supervise(call_id, mode, ext, by=tenant.name or ""))
             return
         await self._ask(record, mode, {"ext": ext, "by": tenant.name or ""})
+
+    async def transfer(self, call_id: str, tenant: Tenant, legs: Side, ext: str = "", phone: str = "",
+                       mode: str = "blind", hold: bool = False) -> None:
+        """Transfer a party of the call to an extension (checked like a click's first: nothing changes on a refusal)
+        or an external number (through the call's trunk); returns once the target's leg is on its way."""
+        call, record = await self._find(call_id, tenant)
+        node = call.state.spec.node if call is not None else record["node"] or ""
+        if ext:
+            if ext in self.trunks:
+                raise ApiError("EXTENSION_NOT_FOUND", f"extension {ext} does not exist")
+            tenant.check_extension(ext)
+            await check_extension(self.replica.aris[node], ext)
+        by = tenant.name or ""
+        if call is not None:
+            stasis = self.replica.runs(node)
+            _done(await stasis.transfer(call_id, Mode(mode), legs, ext, phone, hold, by=by))
+            return
+        await self._ask(record, CallAction.TRANSFER, {"legs": legs, "ext": ext, "phone": phone, "mode": mode,
+                                                      "hold": hold, "by": by})
+
+    async def park(self, call_id: str, tenant: Tenant, legs: Side) -> None:
+        """The other party leaves; `legs` hears music until a transfer picks it up or C2C_PARK_TIMEOUT ends it."""
+        call, record = await self._find(call_id, tenant)
+        if call is not None:
+            _done(await self.replica.runs(call.state.spec.node).park(call_id, legs, by=tenant.name or ""))
+            return
+        await self._ask(record, CallAction.PARK, {"legs": legs, "by": tenant.name or ""})
 
     async def _find(self, call_id: str, tenant: Tenant):
         """(the call, if this replica runs it; else None, and its record: in progress on another replica)."""

@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from . import inbound_rows, q850, validation
 from .db import calls
 from .schema.cdr import (  # noqa: F401 (MAX_LIMIT and the cursor: the CDR API's, named here too)
-    MAX_LIMIT, Cdr, CdrAction, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, CdrSupervisorLeg, decode_cursor,
+    MAX_LIMIT, Cdr, CdrAction, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, CdrSupervisorLeg, CdrTransferLeg, decode_cursor,
     encode_cursor,
 )
 from .states import Direction, Party, Side
 from .stasis_app.controls import actions_of
 from .stasis_app.supervision import joined_of
+from .stasis_app.transfers import transfers_of
 from .stasis_app.call_flow import Leg
 
 
@@ -53,6 +54,12 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
     if record.get("joined"):
         legs["supervisors"] = [CdrSupervisorLeg(**_agent_leg(leg, leg.ext, tz), mode=leg.mode)
                                for leg in joined_of(record["joined"]).supervisors]
+    if record.get("transfers"):
+        legs["transfers"] = [CdrTransferLeg(
+            transfer=x.n, mode=x.mode, legs=x.legs, target=x.target, hold=x.hold, by=x.by, status=x.status,
+            time_started=fmt_time(x.started_at, tz), time_ringing=fmt_time(x.ringing_at, tz),
+            time_answered=fmt_time(x.answered_at, tz), time_ended=fmt_time(x.ended_at, tz),
+            cause=x.cause_txt or "", cause_code=x.cause) for x in transfers_of(record["transfers"])]
     return Cdr(
         id=record["call_id"],
         sip_call_id=record["customer_sip_call_id"] or record["agent_sip_call_id"] or "",
@@ -76,6 +83,7 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
         hangup_by=record["hangup_by"] or "",
         recording_error=record["recording_error"] or "",
         ring_group=record.get("ring_group") or "",
+        transferred_to=record.get("transferred_to") or "",
         legs=legs,
         actions=[CdrAction(action=a.action, legs=Side.ALEG if a.party is Party.AGENT else Side.BLEG,
                            time=fmt_time(a.at, tz), by=a.by, digits=a.digits, ext=a.ext)

@@ -68,6 +68,8 @@ calls = sa.Table(
     sa.Column("flow", sa.Text),  # 0006: an inbound call's flow state (its agent legs), JSON
     sa.Column("actions", sa.Text),  # 0007: what was done to the call (hold, mute, DTMF...), JSON
     sa.Column("joined", sa.Text),  # 0007: the legs that joined it (supervisors), JSON
+    sa.Column("transfers", sa.Text),  # 0008: every transfer of the call (transfers.transfers_json), JSON
+    sa.Column("transferred_to", sa.String(64)),  # 0008: the last transfer target that answered
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_extension", "extension"),
     sa.Index("ix_calls_status", "status"),

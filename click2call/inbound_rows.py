@@ -14,6 +14,7 @@ from .ring_group import RingGroup
 from .states import Direction, HangupBy, NoAnswer, RingStrategy
 from .stasis_app import controls as control
 from .stasis_app import supervision as supervise
+from .stasis_app import transfers as xfer
 from .stasis_app.call_flow import Leg
 from .stasis_app.inbound_flow import AgentLeg, InboundSpec, InboundState, Phase, Step, final_status
 
@@ -57,6 +58,7 @@ def row(state: InboundState) -> dict:
         "hangup_by": state.hangup_by, "answered_at": state.customer.answered_at, "extension": state.answered_ext,
         "recording_url": None, "recording_error": None, "flow": flow_json(state),
         "actions": control.actions_json(state.actions), "joined": supervise.joined_json(state.supervision),
+        "transfers": xfer.transfers_json(state.transfers), "transferred_to": xfer.transferred_to(state.transfers),
         **_leg_columns("agent", shown), **_leg_columns("customer", state.customer),
     }
     if state.phase is Phase.ENDED:
@@ -101,6 +103,7 @@ def state_from_row(r: dict) -> InboundState:
     return InboundState(spec=spec, created_at=r["created_at"], phase=Phase(r["phase"]), customer=customer,
                         actions=actions, controls=control.replay(actions),
                         supervision=supervise.joined_of(r.get("joined")),
+                        transfers=xfer.replay(r["call_id"], xfer.transfers_of(r.get("transfers"))),
                         agents=tuple(AgentLeg(**leg) for leg in saved["agents"]), step=Step(saved["step"]),
                         answered_by=saved["answered_by"],
                         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None, failed=saved["failed"])

@@ -22,6 +22,7 @@ from .errors import ApiError
 from .states import CallStatus, Direction, HangupBy, Party
 from .stasis_app import controls as control
 from .stasis_app import supervision as supervise
+from .stasis_app import transfers as xfer
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase, final_status
 from .stasis_app.inbound_flow import InboundState
 
@@ -66,6 +67,10 @@ def _leg_named(state: CallState, name: HangupBy | None) -> Leg | None:
     return state.leg(Party(name)) if name in (HangupBy.AGENT, HangupBy.CUSTOMER) else None
 
 
+def transfer_columns(t: xfer.Transfers) -> dict:
+    return {"transfers": xfer.transfers_json(t), "transferred_to": xfer.transferred_to(t)}
+
+
 def row(state: State) -> dict:
     """The columns that follow from the call's state (identity columns are written once, at insert)."""
     if isinstance(state, InboundState):
@@ -80,6 +85,7 @@ def row(state: State) -> dict:
         "recording_error": state.recording_error,
         "actions": control.actions_json(state.actions),
         "joined": supervise.joined_json(state.supervision),
+        **transfer_columns(state.transfers),
     }
     for name in Party:
         leg = state.leg(name)
@@ -89,7 +95,8 @@ def row(state: State) -> dict:
             f"{name}_ended_at": leg.ended_at, f"{name}_cause": leg.cause, f"{name}_cause_txt": leg.cause_txt,
         })
     if state.phase is Phase.ENDED:
-        ended = max((t for t in (state.agent.ended_at, state.customer.ended_at) if t), default=time.time())
+        targets = (x.ended_at for x in state.transfers.history)
+        ended = max((t for t in (state.agent.ended_at, state.customer.ended_at, *targets) if t), default=time.time())
         answered = state.customer.answered_at
         values["cause"], values["cause_txt"] = _final_cause(state)
         values.update({
@@ -133,6 +140,7 @@ def state_from_row(r: dict) -> State:
     return CallState(
         spec=spec, created_at=r["created_at"], phase=Phase.AGENT_RINGING if phase is Phase.NEW else phase,
         actions=actions, controls=control.replay(actions), supervision=supervise.joined_of(r.get("joined")),
+        transfers=xfer.replay(r["call_id"], xfer.transfers_of(r.get("transfers"))),
         agent=leg(Party.AGENT), customer=leg(Party.CUSTOMER), result=r["result"],
         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None,
         recording=r["recording_url"] is not None, recording_error=r["recording_error"],

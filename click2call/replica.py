@@ -18,10 +18,11 @@ from .cluster.leases import NodeStatus
 from .metrics import Metrics
 from .records import CallStore, Fence
 from .errors import ApiError
-from .states import SUPERVISE, CallAction, HangupBy, Party
+from .states import SUPERVISE, CallAction, HangupBy, Party, Side
 from .stasis_app import call_flow as flow
 from .stasis_app.ari import Ari
-from .stasis_app.calls import AgentPresence, HandoffSpec, RingGroups, StasisApp
+from .stasis_app.calls import AgentPresence, HandoffSpec, ReferCheck, RingGroups, StasisApp
+from .stasis_app.transfers import Mode
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class Replica:
     def __init__(self, replica_id: str, aris: dict[str, Ari], store: CallStore, metrics: Metrics, *,
                  clustered: bool, handoff_spec: HandoffSpec | None, ari_grace: float, node_down_after: float = 30.0,
                  agent_context: str = "", status: NodeStatus | None = None,
-                 ring_groups: RingGroups | None = None, presence: PresenceFor | None = None) -> None:
+                 ring_groups: RingGroups | None = None, presence: PresenceFor | None = None,
+                 park_timeout: float = 10.0, refer_check: ReferCheck | None = None) -> None:
         self.id = replica_id
         self.aris = aris  # every node's ARI client: REST for all, the event stream for the nodes this replica runs
         self.store = store
@@ -50,6 +52,8 @@ class Replica:
         self.agent_context = agent_context
         self.status = status or NodeStatus()  # whether each node's event stream is up (the leases tell the cluster)
         self.presence = presence
+        self.park_timeout = park_timeout
+        self.refer_check = refer_check
         self.running: dict[str, StasisApp] = {}
         self._events: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -64,7 +68,8 @@ class Replica:
                            handoff_spec=self.handoff_spec, ari_grace=self.ari_grace,
                            node_down_after=self.node_down_after, agent_context=self.agent_context,
                            connect_grace=TAKE_OVER_CONNECT if self.clustered else 0.0, ring_groups=self.ring_groups,
-                           agents=self.presence(node, self.aris[node]) if self.presence else None)
+                           agents=self.presence(node, self.aris[node]) if self.presence else None,
+                           park_timeout=self.park_timeout, refer_check=self.refer_check)
         self.running[node] = stasis
         stasis.adopt(await self.store.unfinished(node, self.id) if self.clustered else await self._first_run(node))
         await self._requests(stasis)
@@ -161,6 +166,12 @@ class Replica:
             try:
                 if action in SUPERVISE:
                     asked = stasis.supervise(request["call_id"], action, params["ext"], params.get("by", ""))
+                elif action is CallAction.PARK:
+                    asked = stasis.park(request["call_id"], Side(params["legs"]), params.get("by", ""))
+                elif action is CallAction.TRANSFER:
+                    asked = stasis.transfer(request["call_id"], Mode(params["mode"]), Side(params["legs"]),
+                                            params.get("ext", ""), params.get("phone", ""), bool(params.get("hold")),
+                                            params.get("by", ""))
                 else:
                     asked = stasis.control(request["call_id"], action, Party(params["party"]),
                                            params.get("digits", ""), params.get("by", ""))

@@ -46,6 +46,7 @@ class EventName(StrEnum):
     CDR = "cdr"
     MISSED = "missed"  # an inbound call ended unanswered
     SUPERVISION = "supervision"  # a supervisor started, switched or ended listening, whispering or barging
+    TRANSFER = "transfer"  # a transfer started, its target answered, or it failed
 
 
 # Not sent to a hook that receives every event (C2C_WEBHOOK_URL): only to hooks that subscribe to them by name.
@@ -63,6 +64,8 @@ class CallAction(StrEnum):
     LISTEN = "listen"  # a supervisor hears both parties; nobody hears it
     WHISPER = "whisper"  # ... and only the agent hears it
     BARGE = "barge"  # all three hear each other
+    TRANSFER = "transfer"  # a party goes on with another extension or number (blind or attended)
+    PARK = "park"  # the other party leaves; this one hears music until a transfer picks it up
 
 
 SUPERVISE = (CallAction.LISTEN, CallAction.WHISPER, CallAction.BARGE)

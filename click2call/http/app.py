@@ -26,6 +26,7 @@ from ..cluster.guard import Guard
 from ..cluster.leases import Leases, NodeStatus, SoleOwner
 from ..config import ConfigError, Settings
 from ..db import GroupCommit, open_database
+from ..endpoints import check_extension
 from ..errors import ApiError
 from ..inbound_calls import InboundCalls
 from ..live_stream import Tailer
@@ -100,11 +101,18 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             def presence(node: str, ari: Ari) -> PresenceTracker:  # a node's agents, kept by the replica running it
                 return PresenceTracker(ari, agent_store, node, ignore=trunks, release=not settings.cluster)
 
+            async def refer_check(node: str, tenant: str | None, ext: str) -> None:
+                """A phone's REFER destination: checked as the API checks a transfer's extension (same tenant)."""
+                if ext in trunks or directory.owner_of(ext).name != tenant:
+                    raise ApiError("EXTENSION_NOT_ALLOWED", f"extension {ext} is not the call's tenant's")
+                await check_extension(aris[node], ext)
+
             replica = Replica(uuid.uuid4().hex, aris, store, metrics, clustered=settings.cluster, status=status,
                               handoff_spec=specs.handoff_spec, ari_grace=settings.ari_grace,
                               node_down_after=settings.node_down_after, agent_context=settings.agent_context,
                               ring_groups=InboundCalls(directory, engine, aris, settings.ring_timeout),
-                              presence=presence)
+                              presence=presence, park_timeout=settings.park_timeout,
+                              refer_check=refer_check)
             leases = Leases(engine, replica.id, settings.replica_name, list(aris), settings.node_lease,
                             replica.acquired, replica.lost, replica.quiet, status) if settings.cluster else \
                 SoleOwner(list(aris), replica.acquired, replica.lost)

@@ -20,14 +20,14 @@ from ..metrics import CONTENT_TYPE_LATEST
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage
-from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody
+from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody, TransferBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
 from ..states import CallAction
 from ..schema.hooks import HookCreate
 from ..schema.stream import StreamQuery
 from ..errors import ApiError
 from ..schema.responses import (
-    CallList, DeliveryList, Health, HookCreated, HookList, Ok, Ready, Success, V2Fail, V2Success,
+    CallList, DeliveryList, Health, HookCreated, HookList, Ok, Ready, Success, TransferStarted, V2Fail, V2Success,
 )
 from . import openapi
 from .operation import Caller, Media, Operation
@@ -140,6 +140,24 @@ async def call_whisper(request: Request, caller: Caller, body: SuperviseBody) ->
 async def call_barge(request: Request, caller: Caller, body: SuperviseBody) -> Success:
     """A supervisor barges in: all three hear each other"""
     return await _supervise(request, caller, CallAction.BARGE, body)
+
+
+async def call_transfer(request: Request, caller: Caller, body: TransferBody) -> TransferStarted:
+    """Transfer a party (legs) to an extension or an external number, blind or attended: answers once the target
+    rings; the outcome is the `transfer` webhook's"""
+    call_id = request.path_params["call_id"]
+    await request.app.state.call_control.transfer(call_id, caller.tenant, body.legs, body.ext or "", body.phone or "",
+                                                  body.mode, body.hold)
+    target = {"ext": body.ext} if body.ext else {"phone": body.phone}
+    return TransferStarted(status="success", call_id=call_id, **target)
+
+
+async def call_park(request: Request, caller: Caller, body: LegsBody) -> Success:
+    """Park a party (legs): the other leaves; it hears music on hold until a transfer picks it up, or
+    C2C_PARK_TIMEOUT (10 s) ends it"""
+    call_id = request.path_params["call_id"]
+    await request.app.state.call_control.park(call_id, caller.tenant, body.legs)
+    return Success(status="success", call_id=call_id)
 
 
 async def hook_create(request: Request, caller: Caller, body: HookCreate) -> HookCreated:
@@ -309,6 +327,9 @@ OPERATIONS = [
     Operation("POST", "/v1/call/{call_id}/whisper", call_whisper, {200: Success}, SUPERVISE_FAILS,
               body=SuperviseBody),
     Operation("POST", "/v1/call/{call_id}/barge", call_barge, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody),
+    Operation("POST", "/v1/call/{call_id}/transfer", call_transfer, {200: TransferStarted}, SUPERVISE_FAILS,
+              body=TransferBody),
+    Operation("POST", "/v1/call/{call_id}/park", call_park, {200: Success}, CONTROL_FAILS, body=LegsBody),
     Operation("POST", "/v1/event", hook_create, {201: HookCreated}, (*READ_FAILS, 400), body=HookCreate),
     Operation("GET", "/v1/event", hook_list, {200: HookList}, READ_FAILS),
     Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404)),

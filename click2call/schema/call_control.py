@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..states import Side
 from . import fields
-from .fields import Extension
+from .fields import Extension, JsonBool, Phone
 from .query import json_object
 
 DIGITS_RE = re.compile(r"[0-9A-Da-d*#]{1,32}")  # RFC 4733 events: nothing else reaches ARI's dtmf
@@ -65,3 +65,30 @@ class SuperviseBody(BaseModel):
     @classmethod
     def _json(cls, body: Any) -> Any:
         return {"ext": None, **json_object(body)}
+
+
+class TransferBody(BaseModel):
+    """TEL4VN's body ({"ext", "legs"}), with ours: the mode, hold (attended only), or an external number instead."""
+
+    model_config = ConfigDict(frozen=True)
+
+    legs: Legs = Field(description="the party that goes on with the target: bleg the customer (usual), aleg the agent")
+    ext: Extension | None = Field(None, description="the extension to transfer to (or phone)")
+    phone: Phone | None = Field(None, description="an external number to transfer to, through the call's hotline")
+    mode: Literal["blind", "attended"] = Field(
+        "blind", description="blind: the other party leaves at once; attended: it stays until the target answers")
+    hold: JsonBool = Field(False, description="attended only: the moving party hears music until the target answers")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json(cls, body: Any) -> Any:
+        body = {"legs": None, **json_object(body)}
+        if isinstance(body.get("hold"), bool):  # JSON's true/false, as the words the rule takes
+            body["hold"] = str(body["hold"]).lower()
+        if (body.get("ext") is None) == (body.get("phone") is None):
+            fields.refuse("give exactly one of ext and phone")
+        if body.get("mode", "blind") not in ("blind", "attended"):
+            fields.refuse("mode must be blind or attended")
+        if str(body.get("hold") or "").strip().lower() not in fields.FALSE_WORDS and body.get("mode") != "attended":
+            fields.refuse("hold is for an attended transfer only")
+        return body

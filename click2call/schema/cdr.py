@@ -116,6 +116,25 @@ class CdrSupervisorLeg(CdrAgentLeg):
     mode: CallAction  # its last: listen, whisper or barge
 
 
+class CdrTransferLeg(TypedDict):
+    """A transfer and its target's leg: `status` started (under way), answered or failed; `target` the extension or
+    number; `by` the API token's tenant ("" the operator's) or "phone"."""
+
+    transfer: int
+    mode: Literal["blind", "attended"]
+    legs: Side  # the party that went on with the target
+    target: str
+    hold: bool
+    by: str
+    status: Literal["started", "answered", "failed"]
+    time_started: Time
+    time_ringing: Time
+    time_answered: Time
+    time_ended: Time
+    cause: str
+    cause_code: int | None
+
+
 class CdrLegs(TypedDict):
     """An inbound call: `agent` is the leg of the agent who answered (else the last rung), `customer` the caller's,
     and `agents` every agent rung, in order."""
@@ -124,6 +143,7 @@ class CdrLegs(TypedDict):
     customer: CdrLeg
     agents: NotRequired[list[CdrAgentLeg]]
     supervisors: NotRequired[list[CdrSupervisorLeg]]  # those rung to listen, whisper or barge
+    transfers: NotRequired[list[CdrTransferLeg]]  # every transfer's target, in order
 
 
 class Cdr(TypedDict):
@@ -153,6 +173,7 @@ class Cdr(TypedDict):
     hangup_by: HangupBy | Literal[""]
     recording_error: str
     ring_group: str  # the ring group an inbound call rang ("" otherwise)
+    transferred_to: str  # the last transfer target that answered ("" none)
     legs: CdrLegs
     actions: list[CdrAction]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from ..states import CallStatus, Direction, EventName, Party
 from .cdr import Cdr
@@ -33,14 +33,14 @@ class RingingEvent(CallEvent):
     """A leg starts ringing."""
 
     state: Literal[EventName.RINGING]
-    leg: Party
+    leg: Party | Literal["transfer"]  # "transfer": a transfer's target leg (to_number the target)
 
 
 class AnsweredEvent(CallEvent):
     """A leg answers."""
 
     state: Literal[EventName.ANSWERED]
-    leg: Party
+    leg: Party | Literal["transfer"]
 
 
 class CallEndEvent(CallEvent):
@@ -86,6 +86,26 @@ class SupervisionEvent(CallEvent):
     mode: Literal["listen", "whisper", "barge", "ended"]
 
 
+class TransferEvent(CallEvent):
+    """A transfer of the call: `status` started (accepted: the target rings), answered (the target took the place of
+    the party that left), or failed (`cause` the reason, `cause_code` its Q.850 code; the parties go on as before,
+    except a blind transfer's, which ends the call). `ext` or `phone` is the target; `by` the API token's tenant
+    ("" the operator's) or "phone"."""
+
+    state: Literal[EventName.TRANSFER]
+    leg: Literal["transfer"]
+    transfer: int
+    status: Literal["started", "answered", "failed"]
+    mode: Literal["blind", "attended"]
+    legs: Literal["aleg", "bleg"]
+    hold: bool
+    by: str
+    ext: NotRequired[str]
+    phone: NotRequired[str]
+    answered_at: NotRequired[float | None]
+    cause_code: NotRequired[int | None]
+
+
 PAYLOADS: dict[EventName, type[CallEvent]] = {
     EventName.RINGING: RingingEvent,
     EventName.ANSWERED: AnsweredEvent,
@@ -93,4 +113,5 @@ PAYLOADS: dict[EventName, type[CallEvent]] = {
     EventName.CDR: CdrEvent,
     EventName.MISSED: MissedEvent,
     EventName.SUPERVISION: SupervisionEvent,
+    EventName.TRANSFER: TransferEvent,
 }

@@ -16,6 +16,13 @@ class Success(TypedDict):
     call_id: str
 
 
+class TransferStarted(Success):
+    """The transfer is under way: the target rings (its outcome is the `transfer` webhook's). `ext` or `phone`."""
+
+    ext: NotRequired[str]
+    phone: NotRequired[str]
+
+
 class V2Success(Success):
     code: Literal["0"]
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .. import q850
-from ..states import CallStatus, HangupBy, Party
+from ..states import CallAction, CallStatus, HangupBy, Party
 from . import controls as control
 from . import ids
 from . import supervision as supervise
+from . import transfers as xfer
 from .legs import Leg
 
 
@@ -82,6 +83,7 @@ class CallState:
     controls: control.Controls = field(default_factory=control.Controls)  # who is held or muted
     actions: tuple[control.Action, ...] = ()  # what was done to the call, for its record
     supervision: supervise.Supervision = field(default_factory=supervise.Supervision)
+    transfers: xfer.Transfers = field(default_factory=xfer.Transfers)
 
     def leg(self, name: Party) -> Leg:
         return self.agent if name == Party.AGENT else self.customer
@@ -171,7 +173,7 @@ class HangupRequested:
 Event = (
     Start | HandedOff | Originated | OriginateFailed | Ringing | Answered | CustomerReady | ChannelGone | CustomerFailed
     | HangupRequested | RecordingStarted | RecordingFailed | control.ControlRequested | control.ControlFailed
-    | supervise.SuperviseRequested | supervise.Event
+    | supervise.SuperviseRequested | supervise.Event | xfer.Event
 )
 
 # ---- commands (what the edges must do) ----
@@ -235,7 +237,7 @@ class Finish:
 
 Command = (
     OriginateAgent | AnswerAgent | CreateCustomer | DialCustomer | StartRecording | Hangup | DestroyBridge | ReportAnswered
-    | Finish | control.Command | supervise.Command
+    | Finish | control.Command | supervise.Command | xfer.Command
 )
 
 # Q.850 causes of an agent leg that ended before answering -> the API's error code.
@@ -322,22 +324,150 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             return _end(state, _alive_channels(state))
 
         case control.ControlRequested() as request:
-            connected = phase is Phase.CONNECTED and state.agent.alive and state.customer.alive
-            return controlled(state, connected, request, spec.channel_id(request.party), spec.bridge_id)
+            channel = state.transfers.channel_of(request.party, spec.channel_id(request.party))
+            return controlled(state, _connected(state), request, channel, spec.bridge_id)
+
+        case xfer.PhoneTransfer():
+            return state, xfer.phone_transfer(state.transfers, _xctx(state), event)
+
+        case xfer.TargetGone(n, cause, cause_txt, at):
+            return target_gone(state, _xctx(state), event, _party_gone, _settled)
+
+        case xfer.TransferRequested() | xfer.ParkRequested() | xfer.ParkTimeout() | xfer.TargetReady() \
+                | xfer.TargetRinging() | xfer.TargetAnswered() | xfer.TargetFailed():
+            return transferred(state, _xctx(state, event), event)
 
         case control.ControlFailed(request):
             return replace(state, controls=control.undo(state.controls, request)), []
 
         case supervise.SuperviseRequested() | supervise.SupervisorRinging() | supervise.SupervisorAnswered() \
                 | supervise.SupervisorGone() | supervise.SnoopReady():
-            connected = phase is Phase.CONNECTED and state.agent.alive and state.customer.alive
-            return supervised(state, connected, event, _room(state), spec.ext)
+            return supervised(state, _connected(state), event, _room(state), spec.ext)
 
     return state, []
 
 
 def _room(state: CallState) -> supervise.Room:
-    return supervise.Room(state.spec.call_id, state.spec.bridge_id, state.spec.channel_id(Party.AGENT))
+    agent = state.transfers.channel_of(Party.AGENT, state.spec.channel_id(Party.AGENT))
+    return supervise.Room(state.spec.call_id, state.spec.bridge_id, agent)
+
+
+def _originals(state: CallState) -> dict[Party, str]:
+    return {party: state.spec.channel_id(party) for party in Party}
+
+
+def _connected(state: CallState) -> bool:
+    return state.phase is Phase.CONNECTED and all(
+        party_alive(state, party, channel, state.leg(party).alive) for party, channel in _originals(state).items())
+
+
+def _xctx(state: CallState, event=None) -> xfer.Context:
+    spec = state.spec
+    # The target sees the customer's number; an external number sees the hotline (as the customer did).
+    external = isinstance(event, xfer.TransferRequested) and bool(event.phone) or bool(
+        (x := state.transfers.current) and x.phone)
+    cid = caller_id(spec.dest_cid_name, spec.dest_cid_number) if external else caller_id(None, spec.phone)
+    return transfer_context(state, spec.call_id, _connected(state), spec.bridge_id, _originals(state), spec.trunk,
+                            cid, spec.ring_timeout)
+
+
+# ---- transfers, on either kind of call (the state has `transfers`, `actions`, `phase`) ----
+
+
+def caller_id(name: str | None, number: str) -> str:
+    # Names were validated (no quotes, no angle brackets), so quoting is safe.
+    return f'"{name}" <{number}>' if name else f"<{number}>"
+
+
+def transfer_context(state, call_id: str, connected: bool, bridge: str, originals: dict[Party, str], trunk: str,
+                     cid: str, ring_timeout: int) -> xfer.Context:
+    t = state.transfers
+    channels = {party: t.channel_of(party, channel) for party, channel in originals.items()}
+    return xfer.Context(call_id, connected, bridge, channels, trunk, cid, ring_timeout, state.controls.held)
+
+
+def transferred(state, ctx: xfer.Context, event) -> tuple:
+    """A transfer's request or event: its state changed, an accepted request in the call's actions, the commands."""
+    before = state.transfers
+    t, commands = xfer.apply(before, ctx, event)
+    state = replace(state, transfers=t)
+    if isinstance(event, xfer.TransferRequested) and t.count > before.count:
+        x = t.get(t.count)
+        state = replace(state, actions=state.actions + (
+            control.Action(CallAction.TRANSFER, x.moving, event.at, x.by, ext=x.target),))
+    elif isinstance(event, xfer.ParkRequested) and t.parked is not None and before.parked is None:
+        state = replace(state, actions=state.actions + (control.Action(CallAction.PARK, t.parked, event.at, event.by),))
+    return state, commands
+
+
+def resync_targets(t: xfer.Transfers, call_id: str, channels: dict[str, str], at: float) -> list:
+    """After a reconnect: a target's leg that vanished meanwhile is gone; the one under way that is up answered."""
+    out: list = []
+    for x in t.history:
+        channel = xfer.target_channel(call_id, x.n)
+        now = channels.get(channel)
+        if target_alive(x) and now is None:
+            out.append(xfer.TargetGone(x.n, q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at))
+        elif x.n == t.active and now == "Up" and x.status is xfer.Status.STARTED:
+            out.append(xfer.TargetAnswered(x.n, at))
+    return out
+
+
+def target_alive(x: xfer.Transfer) -> bool:
+    """A target's channel is (or may be) up: created, ringing, or answered and not ended."""
+    return x.created and (x.status is xfer.Status.STARTED or (x.status is xfer.Status.ANSWERED and x.ended_at is None))
+
+
+def alive_targets(t: xfer.Transfers, call_id: str) -> list[str]:
+    return [xfer.target_channel(call_id, x.n) for x in t.history if target_alive(x)]
+
+
+def party_alive(state, party: Party, original: str, original_alive: bool) -> bool:
+    """The party's current leg is up: its own, or the target that took its place."""
+    t = state.transfers
+    channel = t.channel_of(party, original)
+    if channel == original:
+        return original_alive
+    n = xfer.target_index(channel.rpartition(".")[2])
+    x = t.get(n) if n is not None else None
+    return x is not None and target_alive(x)
+
+
+def not_current(state, party: Party, channel: str) -> bool:
+    """A leg whose end is not the call's: hung up on purpose, or no longer the party's (a target took its place)."""
+    t = state.transfers
+    return channel in t.retired or t.channel_of(party, channel) != channel
+
+
+def target_gone(state, ctx: xfer.Context, event: xfer.TargetGone, party_gone, settled) -> tuple:
+    """A target's leg ended: a transfer failed, or a target that had become a party hung up (then it is that
+    party's end, `party_gone(state, party, event)`); `settled(state)` ends a call that was waiting for it."""
+    channel = xfer.target_channel(ctx.call_id, event.n)
+    party = state.transfers.party_of(channel)
+    state, commands = transferred(state, ctx, event)
+    if party is not None and channel not in state.transfers.retired and ctx.channels[party] == channel:
+        state, more = party_gone(state, party, event)
+        return state, [*commands, *more]
+    state, more = settled(state)
+    return state, [*commands, *more]
+
+
+def _party_gone(state: CallState, party: Party, event: xfer.TargetGone) -> tuple[CallState, list[Command]]:
+    """A target that had become `party` hung up: told to a transfer under way, else the call ends."""
+    state, commands = transferred(state, _xctx(state), xfer.PartyGone(party, event.at))
+    if xfer.survives(state.transfers, party):
+        return state, commands
+    if state.phase is Phase.CONNECTED:
+        state = replace(state, hangup_by=state.hangup_by or HangupBy(party))
+    state, more = _end(state, _alive_channels(state))
+    return state, [*commands, *more]
+
+
+def _settled(state: CallState) -> tuple[CallState, list[Command]]:
+    """An ending call whose last channel just went ends."""
+    if state.phase is Phase.ENDING and not _alive_channels(state):
+        return _end(state, [])
+    return state, []
 
 
 def supervised(state, connected: bool, event, room: supervise.Room, agent_ext: str):
@@ -368,6 +498,12 @@ def _leg_gone(state: CallState, leg: Party, cause: int, cause_txt: str, at: floa
         return state, []  # a replayed or late event
     state = state.with_leg(leg, gone=True, cause=cause, cause_txt=cause_txt, ended_at=at)
     commands: list[Command] = []
+    if not_current(state, leg, state.spec.channel_id(leg)):
+        return _settled(state)  # transferred away (or hung up for a transfer): only its leg in the record ends
+    if state.transfers.history:
+        state, commands = transferred(state, _xctx(state), xfer.PartyGone(leg, at))
+        if xfer.survives(state.transfers, leg):
+            return state, commands
     if leg == Party.AGENT and state.result is None:  # ended before answering: the sync request learns why
         code = agent_failure(cause, state.hangup_by)
         state = replace(state, result=code, hangup_by=state.hangup_by or HangupBy.AGENT)
@@ -382,7 +518,8 @@ def _leg_gone(state: CallState, leg: Party, cause: int, cause_txt: str, at: floa
 
 
 def _alive_channels(state: CallState) -> list[str]:
-    return [state.spec.channel_id(name) for name in (Party.AGENT, Party.CUSTOMER) if state.leg(name).alive]
+    legs = [state.spec.channel_id(name) for name in (Party.AGENT, Party.CUSTOMER) if state.leg(name).alive]
+    return legs + alive_targets(state.transfers, state.spec.call_id)
 
 
 def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command]]:
@@ -425,7 +562,7 @@ def resync(state: CallState, channels: dict[str, str], at: float, outside: froze
                     out.append(Ringing(name, at))
             elif not leg.bridged:
                 out.append(CustomerReady())
-    return out
+    return out + resync_targets(state.transfers, spec.call_id, channels, at)
 
 
 def final_status(state: CallState) -> CallStatus:

@@ -20,11 +20,12 @@ from .. import q850
 from ..errors import ApiError
 from ..logs import call_id_var
 from ..metrics import Metrics
-from ..states import CallAction, HangupBy, Party
+from ..states import CallAction, HangupBy, Party, Side
 from . import call_flow as flow
 from . import controls as control
 from . import events, ids
 from . import supervision as supervise
+from . import transfers as xfer
 from . import inbound_flow as inbound
 from .ari import Ari, AriError
 from .commands import Executor
@@ -46,10 +47,12 @@ class Machine:
 
 
 CLICK_TO_CALL = Machine(flow.transition, events.outbound_event, flow.resync, flow.final_status,
-                        lambda s: [s.spec.channel_id(leg) for leg in Party])
+                        lambda s: [*(s.spec.channel_id(leg) for leg in Party),
+                                   *flow.alive_targets(s.transfers, s.spec.call_id)])
 INBOUND = Machine(inbound.transition, events.inbound_event,
                   lambda s, channels, at, outside: inbound.resync(s, channels, at), inbound.final_status,
-                  lambda s: [s.spec.channel, *(s.spec.agent_channel(i) for i in range(len(s.agents)))])
+                  lambda s: [s.spec.channel, *(s.spec.agent_channel(i) for i in range(len(s.agents))),
+                             *flow.alive_targets(s.transfers, s.spec.call_id)])
 
 
 class Call:
@@ -78,8 +81,13 @@ class Call:
         """The flow's timer: its event joins the call's queue when it fires."""
         if old := self.timers.pop(name, None):
             old.cancel()
-        self.timers[name] = asyncio.get_running_loop().call_later(
-            seconds, self.queue.put_nowait, inbound.TimerFired(name))
+        # The park timer is a transfer's (either kind of call); the others are an inbound call's.
+        event = xfer.ParkTimeout() if name == xfer.PARK_TIMER else inbound.TimerFired(name)
+        self.timers[name] = asyncio.get_running_loop().call_later(seconds, self.queue.put_nowait, event)
+
+    def cancel_timer(self, name: str) -> None:
+        if handle := self.timers.pop(name, None):
+            handle.cancel()
 
     def cancel_timers(self) -> None:
         for handle in self.timers.values():
@@ -108,6 +116,9 @@ class AgentPresence(Protocol):
     async def close(self) -> None: ...
 
 
+# Checks a phone's REFER destination as the API checks an extension (node, the call's tenant, ext); raises ApiError.
+ReferCheck = Callable[[str, "str | None", str], Awaitable[None]]
+
 # Builds the spec of a dialplan handoff from the channel and its Stasis arguments (raises ApiError).
 HandoffSpec = Callable[[dict, list[str]], flow.CallSpec]
 
@@ -129,7 +140,8 @@ class StasisApp:
     def __init__(self, ari: Ari, store: CallRecords, metrics: Metrics, *, node: str = "", replica: str = "",
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
                  node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0,
-                 ring_groups: RingGroups | None = None, agents: AgentPresence | None = None) -> None:
+                 ring_groups: RingGroups | None = None, agents: AgentPresence | None = None,
+                 park_timeout: float = 10.0, refer_check: ReferCheck | None = None) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -151,6 +163,8 @@ class StasisApp:
         self._connect_by = time.monotonic() + connect_grace
         self.calls: dict[str, Call] = {}
         self.agents = agents
+        self.refer_check = refer_check  # a REFER's destination: the API's checks of an extension
+        self.park_timeout = park_timeout  # C2C_PARK_TIMEOUT: the park timer's length (the flows ask for it by name)
 
     # ---- the event stream ----
 
@@ -348,6 +362,28 @@ class StasisApp:
         call.queue.put_nowait(supervise.SuperviseRequested(mode, ext, by, time.time(), ref))
         return call.replies[ref]
 
+    def transfer(self, call_id: str, mode: xfer.Mode, legs: Side, ext: str = "", phone: str = "", hold: bool = False,
+                 by: str = "") -> asyncio.Future[tuple[str, str] | None]:
+        """Transfer a party of the call to an extension or number (checked already): the future gets None once the
+        target's leg is being created (the outcome is the `transfer` webhook's), or (error code, message)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        ref = next(_refs)
+        call.replies[ref] = asyncio.get_running_loop().create_future()
+        call.queue.put_nowait(xfer.TransferRequested(mode, legs, ext, phone, hold, by, time.time(), ref))
+        return call.replies[ref]
+
+    def park(self, call_id: str, legs: Side, by: str = "") -> asyncio.Future[tuple[str, str] | None]:
+        """Park a party: the other leaves, it hears music until a transfer picks it up or the park timer ends it."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
+        ref = next(_refs)
+        call.replies[ref] = asyncio.get_running_loop().create_future()
+        call.queue.put_nowait(xfer.ParkRequested(legs, by, time.time(), ref))
+        return call.replies[ref]
+
     def hangup(self, call_id: str, by: HangupBy = HangupBy.API) -> Call:
         call = self.calls.get(call_id)
         if call is None:
@@ -391,6 +427,8 @@ class StasisApp:
     async def _execute(self, call: Call, command) -> object | list | None:
         if isinstance(command, CONTROL_COMMANDS):
             return await self._execute_control(call, command)
+        if isinstance(command, TRANSFER_COMMANDS):
+            return await self._execute_transfer(call, command)
         if isinstance(call.state, inbound.InboundState):
             return await self._execute_inbound(call, command)
         match command:
@@ -404,6 +442,7 @@ class StasisApp:
                 return await self.executor.start_recording(spec)
             case flow.AnswerAgent(channel_id):
                 await self.executor.answer(channel_id)
+                await self.executor.refer_to_app(channel_id)
             case flow.Hangup(channel_id):
                 await self.executor.hangup(channel_id)
             case flow.DestroyBridge(bridge_id):
@@ -477,6 +516,45 @@ class StasisApp:
                 return supervise.SupervisorGone(command.index, q850.NETWORK_OUT_OF_ORDER, "not rung", time.time())
         return None
 
+    async def _execute_transfer(self, call: Call, command) -> object | None:
+        run = self.executor
+        match command:
+            case xfer.CreateTarget():
+                return await run.create_target(command)
+            case xfer.DialTarget():
+                return await run.dial_target(command)
+            case xfer.TransferProgress(channel, state):
+                await run.transfer_progress(channel, state)
+            case xfer.Hangup(channel):
+                await run.hangup(channel)
+            case xfer.CheckTarget(destination, agent):
+                try:
+                    if self.refer_check is None:
+                        raise ApiError("EXTENSION_NOT_FOUND", "this app takes no transfers from phones")
+                    await self.refer_check(self.node, call.state.spec.tenant, destination)
+                except ApiError as exc:
+                    log.info("call %s: the phone's transfer to %s refused: %s", call.call_id, destination, exc.code)
+                    await run.transfer_progress(agent, xfer.Progress.UNAVAILABLE)
+                    return None
+                return xfer.TransferRequested(xfer.Mode.BLIND, Side.BLEG, ext=destination, at=time.time(), refer=True)
+            case xfer.StartTimer(name, seconds):
+                call.set_timer(name, self.park_timeout if name == xfer.PARK_TIMER else seconds)
+            case xfer.CancelTimer(name):
+                call.cancel_timer(name)
+            case _:
+                # Moving a party between the bridge and music: a channel gone meanwhile ends by its own event.
+                try:
+                    match command:
+                        case xfer.Bridge(bridge, channels):
+                            await run.bridge_channel(bridge, ",".join(channels), add=True)
+                        case xfer.Unbridge(bridge, channel):
+                            await run.bridge_channel(bridge, channel, add=False)
+                        case xfer.Moh(channel, on):
+                            await run.moh(channel, on)
+                except AriError as exc:
+                    log.warning("call %s: %s failed: %s", call.call_id, type(command).__name__, exc)
+        return None
+
     def _finish(self, call: Call, failure: tuple[str, str] | None) -> None:
         _settle(call.answered, failure)
         call.cancel_timers()
@@ -542,6 +620,8 @@ async def settle_check_and_record(call_id: str, checked: Awaitable[None] | None,
 
 
 _refs = itertools.count(1)
+TRANSFER_COMMANDS = (xfer.CreateTarget, xfer.DialTarget, xfer.Bridge, xfer.Unbridge, xfer.Moh, xfer.Hangup,
+                     xfer.TransferProgress, xfer.StartTimer, xfer.CancelTimer, xfer.CheckTarget)
 CONTROL_COMMANDS = (control.Unbridge, control.Rebridge, control.StartMoh, control.StopMoh, control.Mute,
                     control.Unmute, control.SendDtmf, control.Reply, supervise.RingSupervisor, supervise.Snoop,
                     supervise.OpenRoom, supervise.Drop, supervise.CloseRoom)

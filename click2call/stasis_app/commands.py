@@ -12,6 +12,7 @@ from .. import q850
 from . import call_flow as flow
 from . import inbound_flow as inbound
 from . import supervision as supervise
+from . import transfers as xfer
 from ..states import HangupBy, Party
 from . import recording_check
 from .ari import Ari, AriError, AriUnavailable
@@ -23,6 +24,11 @@ AUTO_ANSWER_HEADERS = {
     "PJSIP_HEADER(add,Call-Info)": "<sip:auto-answer.invalid>;answer-after=0",
     "PJSIP_HEADER(add,Alert-Info)": "info=alert-autoanswer",
 }
+
+
+# A REFER from the agent's phone (its Transfer key) is handed to the app as a ChannelTransfer event, not carried out
+# by Asterisk's core inside our bridge (chan_pjsip reads only the value; the argument is ignored).
+REFER_TO_APP = {"PJSIP_TRANSFER_HANDLING()": "ari-only"}
 
 
 def caller_id(name: str | None, number: str) -> str:
@@ -40,7 +46,7 @@ def originate_params(spec: flow.CallSpec, app: str, context: str = "") -> tuple[
         "timeout": spec.ring_timeout,
     }
     # The call_id on the agent's INVITE lets a softphone or CRM plug-in match the ring to the click.
-    variables = {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id}
+    variables = {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id, **REFER_TO_APP}
     if context:
         params.update(context=context, extension="s", priority=1)
         variables["C2C_APP"] = app
@@ -136,6 +142,15 @@ class Executor:
         except AriError as exc:  # the channel may be gone already: its ChannelDestroyed ends the call
             log.warning("answer %s failed: %s", channel_id, exc)
 
+    async def refer_to_app(self, channel_id: str) -> None:
+        """A handed-off agent leg (not originated by us): its phone's REFER to the app too, as REFER_TO_APP does."""
+        [(variable, value)] = REFER_TO_APP.items()
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/variable",
+                                   params={"variable": variable, "value": value})
+        except AriError as exc:  # not a PJSIP channel, or gone: its phone's Transfer stays Asterisk's
+            log.warning("transfer handling of %s not set: %s", channel_id, exc)
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._delete(f"/channels/{channel_id}", {"reason": reason})
 
@@ -171,6 +186,37 @@ class Executor:
     async def open_room(self, bridge_id: str) -> None:
         await self.ensure_bridge(bridge_id)
 
+    # ---- transfers: the target's leg (an AriError in creating or dialling it is the transfer's failure) ----
+
+    async def create_target(self, command: xfer.CreateTarget) -> xfer.Event | None:
+        try:
+            await self.ari.request("POST", "/channels/create", params={
+                "endpoint": command.endpoint, "app": self.ari.app, "channelId": command.channel,
+                "appArgs": "transfer"})
+        except AriError as exc:
+            log.warning("transfer target %s not created: %s", command.channel, exc)
+            return xfer.TargetFailed(command.n, exc.message or str(exc), channel_exists=False)
+        return None  # its StasisStart (TargetReady) follows at once
+
+    async def dial_target(self, command: xfer.DialTarget) -> xfer.Event | None:
+        try:
+            if command.bridge:  # blind: the moving party hears the target's ringback through the bridge
+                await self.bridge_channel(command.bridge, command.channel, add=True)
+            # As for the customer leg: the connected line (From, P-Asserted-Identity) is set after the bridge join
+            await self.ari.request("POST", f"/channels/{command.channel}/variable",
+                                   params={"variable": "CONNECTEDLINE(all)", "value": command.caller_id})
+            await self.ari.request("POST", f"/channels/{command.channel}/dial", params={"timeout": command.timeout})
+        except AriError as exc:
+            log.warning("transfer target %s not dialled: %s", command.channel, exc)
+            return xfer.TargetFailed(command.n, exc.message or str(exc), channel_exists=True)
+        return None
+
+    async def transfer_progress(self, channel_id: str, state: str) -> None:
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/transfer_progress", params={"states": state})
+        except AriError as exc:  # the phone is gone: nobody to tell
+            log.warning("transfer_progress %s on %s failed: %s", state, channel_id, exc)
+
     # ---- inbound calls ----
 
     async def ring(self, channel_id: str) -> None:
@@ -186,7 +232,7 @@ class Executor:
         params = {"endpoint": f"PJSIP/{ext}", "app": self.ari.app, "appArgs": "agent",
                   "channelId": spec.agent_channel(index), "timeout": timeout,
                   "callerId": caller_id(spec.caller_name or None, spec.caller or "anonymous")}
-        body = {"variables": {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id}}
+        body = {"variables": {"PJSIP_HEADER(add,X-Click2Call-Id)": spec.call_id, **REFER_TO_APP}}
         try:
             await self.ari.request("POST", "/channels", params=params, body=body)
         except AriError as exc:

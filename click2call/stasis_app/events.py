@@ -19,6 +19,7 @@ from . import call_flow as flow
 from . import ids, presence
 from . import inbound_flow as inbound
 from . import supervision as supervise
+from . import transfers as xfer
 
 Resolver = Callable[[str], "tuple[str, str] | None"]  # channel id -> (call_id, leg)
 
@@ -78,12 +79,23 @@ def _recording_failed(raw: dict, call_id: str, leg: Party | None) -> flow.Event 
     return flow.RecordingFailed(f"Asterisk: {raw['recording'].get('cause') or 'recording failed'}")
 
 
+def _channel_transfer(raw: dict, call_id: str, leg: str | None) -> xfer.Event | None:
+    # Our own transfer_progress comes back as a ChannelTransfer with a `state`: only the phone's first one counts.
+    if "state" in raw or leg is None or not str(leg).startswith(Party.AGENT):
+        return None
+    wanted = (raw.get("refer_to") or {}).get("requested_destination") or {}
+    attended = bool(wanted.get("protocol_id") or (raw.get("refer_to") or {}).get("destination_channel"))
+    source = raw["referred_by"]["source_channel"]["id"]
+    return xfer.PhoneTransfer(source, str(wanted.get("destination") or ""), attended)
+
+
 HANDLERS: dict[str, Callable[[dict, str, Party | None], flow.Event | None]] = {
     "StasisStart": _stasis_start,
     "ChannelStateChange": _state_change,
     "ChannelDestroyed": _destroyed,
     "StasisEnd": _stasis_end,
     "RecordingFailed": _recording_failed,
+    "ChannelTransfer": _channel_transfer,
 }
 
 
@@ -135,6 +147,7 @@ INBOUND_HANDLERS: dict[str, Callable[[dict, str, str | None], inbound.Event | No
     "ChannelHangupRequest": _inbound_hangup_request,
     "StasisEnd": _inbound_end,
     "PlaybackFinished": _playback_finished,
+    "ChannelTransfer": _channel_transfer,
 }
 
 
@@ -149,6 +162,8 @@ def target(raw: dict, resolve: Resolver = ids.parse_leg) -> tuple[str, str | Non
                 return None if call_id is None else (call_id, None)
             # a recording is of a call's bridge; a playback (a prompt) is on a caller's channel
             return resolve(object_id) if scheme == "channel" and kind == "playback" else None
+    if raw.get("type") == "ChannelTransfer":  # about the REFERring phone's channel
+        return resolve(((raw.get("referred_by") or {}).get("source_channel") or {}).get("id", ""))
     return resolve(raw.get("channel", {}).get("id", ""))
 
 
@@ -191,9 +206,32 @@ def _of_supervision(leg: str | None) -> bool:
     return bool(leg) and leg.startswith((ids.SUPERVISOR_PREFIX, ids.SNOOP_PREFIX))
 
 
+# ---- a transfer's target leg (transfer-N), on either kind of call ----
+
+
+def _transfer_event(raw: dict, leg: str) -> xfer.Event | None:
+    n, kind = xfer.target_index(leg), raw.get("type")
+    if kind == "StasisStart":  # created in the app: it enters at once, before it is dialled
+        return xfer.TargetReady(n)
+    if kind == "ChannelStateChange":
+        state = raw["channel"].get("state")
+        if state == "Ringing":
+            return xfer.TargetRinging(n, timestamp(raw))
+        return xfer.TargetAnswered(n, timestamp(raw)) if state == "Up" else None
+    if kind == "ChannelDestroyed":
+        return xfer.TargetGone(n, int(raw.get("cause", 0)), raw.get("cause_txt", ""), timestamp(raw))
+    return None
+
+
+def _of_transfer(leg: str | None) -> bool:
+    return bool(leg) and xfer.target_index(leg) is not None
+
+
 def outbound_event(raw: dict, call_id: str, leg: str | None) -> flow.Event | None:
     if _of_supervision(leg):
         return _supervision(raw, leg)
+    if _of_transfer(leg):
+        return _transfer_event(raw, leg)
     handler = HANDLERS.get(raw.get("type", ""))
     if handler is None or (leg is not None and leg not in Party.__members__.values()):
         return None
@@ -203,6 +241,8 @@ def outbound_event(raw: dict, call_id: str, leg: str | None) -> flow.Event | Non
 def inbound_event(raw: dict, call_id: str, leg: str | None) -> inbound.Event | None:
     if _of_supervision(leg):
         return _supervision(raw, leg)
+    if _of_transfer(leg):
+        return _transfer_event(raw, leg)
     handler = INBOUND_HANDLERS.get(raw.get("type", ""))
     return None if handler is None else handler(raw, call_id, leg)
 

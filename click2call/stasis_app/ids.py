@@ -25,7 +25,8 @@ def agent_channel_id(call_id: str, index: int) -> str:
 
 SUPERVISOR_PREFIX = "supervisor-"  # a supervisor's leg (listen, whisper, barge): supervisor-0, supervisor-1, ...
 SNOOP_PREFIX = "snoop-"  # the snoop on the agent's channel that a listening or whispering supervisor hears through
-_NUMBERED = (AGENT_PREFIX, SUPERVISOR_PREFIX, SNOOP_PREFIX)
+TRANSFER_PREFIX = "transfer-"  # a transfer's target leg: transfer-1, transfer-2, ... (transfers.TRANSFER_PREFIX)
+_NUMBERED = (AGENT_PREFIX, SUPERVISOR_PREFIX, SNOOP_PREFIX, TRANSFER_PREFIX)
 
 
 def numbered(call_id: str, prefix: str, index: int | str) -> str:

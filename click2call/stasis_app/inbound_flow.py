@@ -23,7 +23,9 @@ from ..states import CallStatus, HangupBy, NoAnswer, Party, RingStrategy
 from . import controls as control
 from . import ids
 from . import supervision as supervise
-from .call_flow import HangupRequested, Leg, controlled, end_supervision, supervised
+from . import transfers as xfer
+from .call_flow import (HangupRequested, Leg, alive_targets, caller_id, controlled, end_supervision, not_current,
+                        party_alive, resync_targets, supervised, target_gone, transfer_context, transferred)
 
 TOTAL = "total"  # the group's timeout
 
@@ -82,6 +84,7 @@ class InboundState:
     controls: control.Controls = field(default_factory=control.Controls)  # who is held or muted
     actions: tuple[control.Action, ...] = ()  # what was done to the call, for its record
     supervision: supervise.Supervision = field(default_factory=supervise.Supervision)
+    transfers: xfer.Transfers = field(default_factory=xfer.Transfers)
 
     @property
     def answered_ext(self) -> str:
@@ -185,7 +188,7 @@ class PromptDone:
 Event = (
     Start | Resumed | Surveyed | AgentRinging | AgentAnswered | AgentGone | CustomerGone | Connected | ConnectFailed
     | TimerFired | PromptDone | HangupRequested | control.ControlRequested | control.ControlFailed
-    | supervise.SuperviseRequested | supervise.Event
+    | supervise.SuperviseRequested | supervise.Event | xfer.Event
 )
 
 # ---- commands ----
@@ -263,7 +266,7 @@ class Finish:
 
 Command = (
     Ring | Survey | RingAgent | Connect | StartTimer | PlayPrompt | ContinueInDialplan | Hangup | DestroyBridge
-    | Finish | control.Command | supervise.Command
+    | Finish | control.Command | supervise.Command | xfer.Command
 )
 
 
@@ -312,7 +315,7 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
         case AgentGone(i, cause, cause_txt, at) if i < len(state.agents) and state.agents[i].alive:
             state = state.with_agent(i, gone=True, cause=cause, cause_txt=cause_txt, ended_at=at)
             if i == state.answered_by and phase is Phase.CONNECTED:
-                return _end(replace(state, hangup_by=state.hangup_by or HangupBy.AGENT))
+                return _party_left(state, Party.AGENT, spec.agent_channel(i), at)
             if phase is Phase.ENDING:
                 return _end(state)
             if phase is Phase.RINGING and not state.alive_agents():
@@ -323,6 +326,8 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
 
         case CustomerGone(cause, cause_txt, at, by) if state.customer.alive:
             customer = replace(state.customer, gone=True, cause=cause, cause_txt=cause_txt, ended_at=at)
+            if phase is Phase.CONNECTED and state.transfers.history:
+                return _party_left(replace(state, customer=customer), Party.CUSTOMER, spec.channel, at)
             hangup_by = state.hangup_by or by or (HangupBy.CUSTOMER if phase in (Phase.NEW, Phase.RINGING,
                                                                                 Phase.CONNECTED) else None)
             return _end(replace(state, customer=customer, hangup_by=hangup_by))
@@ -337,25 +342,82 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
             return _end(replace(state, hangup_by=state.hangup_by or by))
 
         case control.ControlRequested() as request:
-            connected = phase is Phase.CONNECTED and state.customer.answered and state.customer.alive
-            agent = spec.agent_channel(state.answered_by) if state.answered_by is not None else ""
-            channel = spec.channel if request.party is Party.CUSTOMER else agent
-            return controlled(state, connected, request, channel, spec.bridge_id)
+            channel = _xctx(state).channels[request.party]
+            return controlled(state, _connected(state), request, channel, spec.bridge_id)
+
+        case xfer.PhoneTransfer():
+            return state, xfer.phone_transfer(state.transfers, _xctx(state), event)
+
+        case xfer.TargetGone():
+            return target_gone(state, _xctx(state), event, _target_left, _settled)
+
+        case xfer.TransferRequested() | xfer.ParkRequested() | xfer.ParkTimeout() | xfer.TargetReady() \
+                | xfer.TargetRinging() | xfer.TargetAnswered() | xfer.TargetFailed():
+            return transferred(state, _xctx(state, event), event)
 
         case control.ControlFailed(request):
             return replace(state, controls=control.undo(state.controls, request)), []
 
         case supervise.SuperviseRequested() | supervise.SupervisorRinging() | supervise.SupervisorAnswered() \
                 | supervise.SupervisorGone() | supervise.SnoopReady():
-            connected = phase is Phase.CONNECTED and state.customer.answered and state.customer.alive
-            return supervised(state, connected, event, _room(state), state.answered_ext)
+            return supervised(state, _connected(state), event, _room(state), state.answered_ext)
 
     return state, []
 
 
 def _room(state: InboundState) -> supervise.Room:
+    return supervise.Room(state.spec.call_id, state.spec.bridge_id, _xctx(state).channels[Party.AGENT])
+
+
+def _originals(state: InboundState) -> dict[Party, str]:
     agent = state.spec.agent_channel(state.answered_by) if state.answered_by is not None else ""
-    return supervise.Room(state.spec.call_id, state.spec.bridge_id, agent)
+    return {Party.AGENT: agent, Party.CUSTOMER: state.spec.channel}
+
+
+def _connected(state: InboundState) -> bool:
+    if state.phase is not Phase.CONNECTED or not state.customer.answered or state.answered_by is None:
+        return False
+    originals = _originals(state)
+    return party_alive(state, Party.AGENT, originals[Party.AGENT], state.agents[state.answered_by].alive) \
+        and party_alive(state, Party.CUSTOMER, originals[Party.CUSTOMER], state.customer.alive)
+
+
+def _xctx(state: InboundState, event=None) -> xfer.Context:
+    spec = state.spec
+    # The target sees the caller's number; an external number sees the hotline the caller dialled.
+    external = isinstance(event, xfer.TransferRequested) and bool(event.phone) or bool(
+        (x := state.transfers.current) and x.phone)
+    cid = caller_id(None, spec.hotline) if external else caller_id(spec.caller_name or None, spec.caller or "anonymous")
+    return transfer_context(state, spec.call_id, _connected(state), spec.bridge_id, _originals(state), spec.trunk, cid,
+                            spec.group.ring_seconds)
+
+
+def _party_left(state: InboundState, party: Party, channel: str, at: float) -> tuple[InboundState, list[Command]]:
+    """The connected call's agent or caller leg ended (marked gone already): the call ends, unless the leg was
+    transferred away or a transfer under way goes on without it."""
+    if not_current(state, party, channel):
+        return _settled(state)
+    commands: list = []
+    if state.transfers.history:
+        state, commands = transferred(state, _xctx(state), xfer.PartyGone(party, at))
+        if xfer.survives(state.transfers, party):
+            return state, commands
+    state, more = _end(replace(state, hangup_by=state.hangup_by or HangupBy(party)))
+    return state, [*commands, *more]
+
+
+def _target_left(state: InboundState, party: Party, event: xfer.TargetGone) -> tuple[InboundState, list[Command]]:
+    state, commands = transferred(state, _xctx(state), xfer.PartyGone(party, event.at))
+    if xfer.survives(state.transfers, party):
+        return state, commands
+    state, more = _end(replace(state, hangup_by=state.hangup_by or HangupBy(party)))
+    return state, [*commands, *more]
+
+
+def _settled(state: InboundState) -> tuple[InboundState, list[Command]]:
+    if state.phase is Phase.ENDING:
+        return _end(state)
+    return state, []
 
 
 def _ring_next(state: InboundState, available: tuple[Available, ...], sticky: str | None,
@@ -408,6 +470,7 @@ def _end(state: InboundState, reason: str = "normal") -> tuple[InboundState, lis
     channels = [spec.agent_channel(i) for i in state.alive_agents()]
     if state.customer.alive:
         channels.append(spec.channel)
+    channels += alive_targets(state.transfers, spec.call_id)
     if not channels:
         cleanup = [DestroyBridge(spec.bridge_id)] if state.answered_by is not None else []
         return replace(state, phase=Phase.ENDED), [*cleanup, Finish()]
@@ -429,7 +492,7 @@ def resync(state: InboundState, channels: dict[str, str], at: float) -> list[Eve
     if state.customer.alive and spec.channel not in channels:
         out.append(CustomerGone(q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at,
                                 by=HangupBy.SYSTEM))
-    return out
+    return out + resync_targets(state.transfers, spec.call_id, channels, at)
 
 
 def final_status(state: InboundState) -> CallStatus:

@@ -218,6 +218,25 @@ class ParkTimeout:
     pass
 
 
+@dataclass(frozen=True)
+class PhoneTransfer:
+    """A phone's REFER (ARI's ChannelTransfer, first event, no `state`): from the channel `source`, to `destination`
+    (the Refer-To's user part); `attended` when it replaces another dialog (refused for now)."""
+
+    source: str
+    destination: str
+    attended: bool = False
+
+
+@dataclass(frozen=True)
+class CheckTarget:
+    """Check a REFER's destination as the API checks an extension; TransferRequested(refer=True) follows, or the
+    phone is told UNAVAILABLE."""
+
+    destination: str
+    agent_channel: str
+
+
 Event = (TransferRequested | ParkRequested | TargetReady | TargetRinging | TargetAnswered | TargetGone | TargetFailed
          | PartyGone | ParkTimeout)
 
@@ -289,7 +308,7 @@ class CancelTimer:
 
 
 Command = (CreateTarget | DialTarget | Bridge | Unbridge | Moh | Hangup | TransferProgress | StartTimer | CancelTimer
-           | control.Reply)
+           | CheckTarget | control.Reply)
 
 # Refusals (409s, nothing changes; a REFER's is transfer_progress channel_unavailable)
 NOT_CONNECTED = "CALL_NOT_CONNECTED"  # the customer has not answered, or the call is ending
@@ -330,6 +349,17 @@ def apply(t: Transfers, ctx: Context, event: Event) -> tuple[Transfers, list[Com
         case ParkTimeout() if t.parked is not None:
             return t, [Hangup(ctx.channels[t.parked])]
     return t, []
+
+
+def phone_transfer(t: Transfers, ctx: Context, event: PhoneTransfer) -> list[Command]:
+    """A REFER from the agent's phone: its destination to check (then a blind transfer of the customer), or refused
+    at once (not the agent's current leg, an attended REFER, or the call not in a state to transfer)."""
+    agent = ctx.channels[Party.AGENT]
+    if event.source != agent:
+        return []
+    if event.attended or not event.destination or t.active is not None or t.parked is not None or not ctx.connected:
+        return [TransferProgress(agent, Progress.UNAVAILABLE)]
+    return [CheckTarget(event.destination, agent)]
 
 
 def survives(t: Transfers, party: Party) -> bool:
@@ -488,13 +518,13 @@ def webhook_events(before: Transfers, after: Transfers) -> list[dict]:
     for x in after.history:
         was = before.get(x.n)
         if was is None:
-            out.append(_payload(x, Status.STARTED))
+            out.append(payload(x, Status.STARTED))
         if x.status is not Status.STARTED and (was is None or was.status is Status.STARTED):
-            out.append(_payload(x, x.status))
+            out.append(payload(x, x.status))
     return out
 
 
-def _payload(x: Transfer, status: Status) -> dict:
+def payload(x: Transfer, status: Status) -> dict:
     body = {"transfer": x.n, "status": status, "mode": x.mode, "legs": x.legs, "hold": x.hold, "by": x.by}
     body.update({"ext": x.ext} if x.ext else {"phone": x.phone})
     if status is Status.ANSWERED:
@@ -503,3 +533,11 @@ def _payload(x: Transfer, status: Status) -> dict:
         body.update(cause=x.cause, cause_txt=x.cause_txt)
     return body
 
+
+
+def replay(call_id: str, history: tuple[Transfer, ...]) -> Transfers:
+    """The transfers of a call adopted from its record: the answered targets in their parties' places, a started one
+    still under way (its target's events, or the reconnect check, settle it)."""
+    answered = tuple((other(x.moving), target_channel(call_id, x.n)) for x in history if x.status is Status.ANSWERED)
+    active = next((x.n for x in history if x.status is Status.STARTED), None)
+    return Transfers(count=max((x.n for x in history), default=0), active=active, history=history, replaced=answered)

@@ -10,6 +10,7 @@ from ..schema.events import PAYLOADS, CallEvent
 from ..states import Direction, EventName, HangupBy, Party
 from ..stasis_app import ids
 from ..stasis_app import inbound_flow as inbound
+from ..stasis_app import transfers as xfer
 from ..stasis_app.call_flow import CallState, Leg, Phase
 
 
@@ -22,7 +23,7 @@ State = CallState | inbound.InboundState
 def events_between(before: State, after: State) -> list[tuple[EventName, EventLeg]]:
     """(event, leg) for what happened between two states, in the order it happened. The leg of a hangup is the
     party that hung up."""
-    supervision = _supervision_events(before, after)
+    supervision = _supervision_events(before, after) + _transfer_events(before, after)
     if isinstance(after, inbound.InboundState):
         return supervision + _inbound_events(before, after)
     return supervision + _call_events(before, after)
@@ -39,6 +40,55 @@ def _supervision_events(before: State, after: State) -> list[tuple[EventName, Ev
         if started or switched or left:
             out.append((EventName.SUPERVISION, f"{ids.SUPERVISOR_PREFIX}{i}"))
     return out
+
+
+def _transfer_events(before: State, after: State) -> list[tuple[EventName, EventLeg]]:
+    """A transfer started, answered or failed (the leg: transfer-N/status); its target's leg rang or answered (the
+    leg: transfer-N)."""
+    out: list[tuple[EventName, EventLeg]] = []
+    for body in xfer.webhook_events(before.transfers, after.transfers):
+        n, status = body["transfer"], body["status"]
+        if status == xfer.Status.STARTED:
+            out.append((EventName.TRANSFER, f"{ids.TRANSFER_PREFIX}{n}/{status}"))
+            continue
+        if status == xfer.Status.ANSWERED:
+            out.append((EventName.ANSWERED, f"{ids.TRANSFER_PREFIX}{n}"))
+        out.append((EventName.TRANSFER, f"{ids.TRANSFER_PREFIX}{n}/{status}"))
+    for x in after.transfers.history:
+        was = before.transfers.get(x.n)
+        if x.ringing_at is not None and (was is None or was.ringing_at is None):
+            out.insert(0, (EventName.RINGING, f"{ids.TRANSFER_PREFIX}{x.n}"))
+    return out
+
+
+def _target_leg_payload(state: State, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
+    """A transfer target's leg rang or answered: to_number is the target."""
+    x = state.transfers.get(ids.index_of(leg, ids.TRANSFER_PREFIX))
+    inbound_call = isinstance(state, inbound.InboundState)
+    spec = state.spec
+    return PAYLOADS[event](
+        call_id=spec.call_id, sip_call_id="", direction=Direction.INBOUND if inbound_call else Direction.OUTBOUND,
+        from_number=spec.caller if inbound_call else spec.ext, to_number=x.target, hotline=spec.hotline,
+        state=event, leg="transfer", cause="", customer_id="" if inbound_call else spec.customer_id or "",
+        node=spec.node, timestamp=round(at, 3), sequence=sequence)
+
+
+def _transfer_payload(state: State, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
+    number, _, status = leg.partition("/")
+    x = state.transfers.get(ids.index_of(number, ids.TRANSFER_PREFIX))
+    body = xfer.payload(x, xfer.Status(status))
+    inbound_call = isinstance(state, inbound.InboundState)
+    spec = state.spec
+    cause_code = body.pop("cause", None)
+    cause = body.pop("cause_txt", None) or ""
+    if status == xfer.Status.FAILED:
+        body["cause_code"] = cause_code
+    return PAYLOADS[event](
+        call_id=spec.call_id, sip_call_id="", direction=Direction.INBOUND if inbound_call else Direction.OUTBOUND,
+        from_number=spec.caller if inbound_call else spec.ext,
+        to_number=state.answered_ext if inbound_call else spec.phone, hotline=spec.hotline, state=event,
+        leg="transfer", cause=cause, customer_id="" if inbound_call else spec.customer_id or "", node=spec.node,
+        timestamp=round(at, 3), sequence=sequence, **body)
 
 
 def _call_events(before: CallState, after: CallState) -> list[tuple[EventName, EventLeg]]:
@@ -120,6 +170,10 @@ def payload(state: State, values: dict, event: EventName, leg: EventLeg, sequenc
     """The event's payload, built as its model (schema.events) says; the outbox adds a cdr event's record."""
     if event is EventName.SUPERVISION:
         return _supervision_payload(state, event, leg, sequence, at)
+    if event is EventName.TRANSFER:
+        return _transfer_payload(state, event, leg, sequence, at)
+    if leg and ids.index_of(leg, ids.TRANSFER_PREFIX) is not None:
+        return _target_leg_payload(state, event, leg, sequence, at)
     if isinstance(state, inbound.InboundState):
         return _inbound_payload(state, values, event, leg, sequence, at)
     spec = state.spec
@@ -146,6 +200,8 @@ def payload(state: State, values: dict, event: EventName, leg: EventLeg, sequenc
 
 def event_time(state: State, event: EventName, leg: EventLeg) -> float:
     """When it happened: the leg's own time for a leg's event (Asterisk's timestamp), else now."""
+    if event in LEG_EVENTS and leg and (n := ids.index_of(leg, ids.TRANSFER_PREFIX)) is not None:
+        return getattr(state.transfers.get(n), f"{event}_at") or time.time()
     if event in LEG_EVENTS and leg:
         found = _inbound_leg(state, leg)[0] if isinstance(state, inbound.InboundState) else state.leg(leg)
         return getattr(found, f"{event}_at") or time.time()

@@ -125,6 +125,7 @@ def service_env(lab: dict, **extra: str) -> dict:
         "C2C_LISTEN": f"127.0.0.1:{API_PORT}",
         "C2C_RING_TIMEOUT": "3",
         "C2C_DIAL_TIMEOUT": "10",
+        "C2C_PARK_TIMEOUT": "4",
     })
     env.update(extra)
     return env

@@ -409,3 +409,29 @@ def test_nobody_to_ring_plays_the_prompt_then_hangs_up(ari, api, inbound_service
     record, events = ended(api, hooks, call_of(hooks, caller))
     assert (record["status"], record["legs"].get("agents")) == ("NO_ANSWER", [])
     assert [e["state"] for e in events] == ["hangup", "missed", "cdr"]
+
+
+def test_a_blind_transfer_moves_the_caller_to_another_extension(ari, api, inbound_service, app, hooks):
+    """The caller's channel is the dialplan's: it stays in the call's bridge while the agent leaves and the target
+    (2000 Hz) rings there, then talks with it."""
+    caller, target_hz = unique_caller(), 2000
+    with labkit.Phones({"136": ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        "135": ("uas_answer_audio", {"ring_ms": 1000}, target_hz)}), \
+            labkit.place_inbound(HOTLINES["cancel"], caller, audio_hz=CALLER_HZ) as call:
+        call.wait_status(200, 15)
+        call_id = call_of(hooks, caller)
+        caller_channel, target = inbound_channel(ari, caller)["id"], f"{call_id}.transfer-1"
+        r = api.post(f"/v1/call/{call_id}/transfer", json={"ext": "135", "legs": "bleg"})
+        assert r.status_code == 200 and r.json()["ext"] == "135", r.text
+        wait_for(lambda: ari.get(f"/channels/{target}").json().get("state") == "Up", 15, "the target answering")
+        to_caller = heard(ari, app, caller_channel, 1.2, hz=target_hz)
+        to_target = heard(ari, app, target, 1.2, hz=CALLER_HZ)
+        assert to_caller.rms >= AUDIBLE_RMS and to_caller.dominant([*TONES, target_hz]) == target_hz, to_caller
+        assert to_target.rms >= AUDIBLE_RMS and to_target.dominant([*TONES, target_hz]) == CALLER_HZ, to_target
+        assert ari.get(f"/channels/{call_id}.agent-0").status_code == 404, "the agent's leg ended"
+        call.hangup()
+        assert call.wait_ended(10) == 0, call
+    record, events = ended(api, hooks, call_id)
+    assert (record["status"], record["extension"], record["transferred_to"]) == ("ANSWERED", "136", "135")
+    assert [(e["status"], e["ext"]) for e in events if e["state"] == "transfer"] == [("started", "135"),
+                                                                                    ("answered", "135")]

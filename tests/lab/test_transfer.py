@@ -1,0 +1,223 @@
+"""Transfers through the service's API on the real Asterisk, proven by what each party hears: a click-to-call of
+the session's service to an agent phone that says 1500 Hz, answered by a customer (labkit.TalkingCarrier on
+trunk-f) who says 1000 Hz; the transfer target says 2000 Hz; the ring tone is 425 Hz. What a party hears is what
+Asterisk sends to its channel (an ARI snoop in this module's own app, tests/lab/audio.py). The records and the
+`transfer` webhook say what happened."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+
+import pytest
+
+from lab import labkit
+
+from .audio import AriApp, heard
+from .callkit import ring_tone, talking
+from .conftest import HOTLINE_TALKING
+from .helpers import final_record, first_receipts, wait_for
+
+pytestmark = pytest.mark.lab
+
+TEST_APP = "c2c-transfer"
+CUSTOMER_HZ, AGENT_HZ, TARGET_HZ, RING_HZ = 1000, 1500, 2000, 425
+TONES = [CUSTOMER_HZ, AGENT_HZ, TARGET_HZ, RING_HZ]
+AGENT, TARGET, DECLINING = "131", "132", "136"  # this module's phones (the transfer kit's, in another module)
+
+_numbers = itertools.count(1)
+
+
+def unique_customer() -> str:
+    return f"0908{uuid.uuid4().int % 10**4:04d}{next(_numbers):02d}"
+
+
+@pytest.fixture(scope="module")
+def app(lab):
+    with AriApp(lab, TEST_APP) as events:
+        yield events
+
+
+@pytest.fixture
+def hook(api, receiver):
+    r = api.post("/v1/event", json={"event": "transfer", "callback_url": receiver.url("/transfer"),
+                                    "secret": "whsec_QUJDREVGR0hJSktMTU5PUA=="})
+    assert r.status_code == 201, r.text
+    yield
+    api.delete(f"/v1/event/{r.json()['data']['id']}")
+
+
+def ok(response) -> dict:
+    assert response.status_code == 200 and response.json()["status"] == "success", response.text
+    return response.json()
+
+
+def refused(response, status: int, code: str) -> None:
+    assert (response.status_code, response.json()["error"]) == (status, code), response.text
+
+
+def channel_state(ari, channel_id: str) -> str | None:
+    r = ari.get(f"/channels/{channel_id}")
+    return r.json().get("state") if r.status_code == 200 else None
+
+
+def connected_call(api, talking_customer) -> tuple[str, str]:
+    phone = unique_customer()
+    r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
+    assert r.status_code == 200, r.text
+    call_id = r.json()["call_id"]
+    talking_customer.wait_answered(phone, 15)
+    wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+    return call_id, phone
+
+
+def transfer_events(receiver, call_id: str, n: int) -> list[tuple[str, int]]:
+    return [(r["json"]["status"], r["json"]["transfer"])
+            for r in first_receipts(receiver, "/transfer", call_id, n)]
+
+
+def test_blind_transfer_the_customer_hears_ringback_then_the_target(ari, api, app, talking_customer, hook,
+                                                                     receiver):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 2200}, TARGET_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
+        talking(ari, app, customer, AGENT_HZ, TONES)
+        # the target is checked first: a refusal changes nothing
+        refused(api.post(f"/v1/call/{call_id}/transfer", json={"ext": "999", "legs": "bleg"}), 404,
+                "EXTENSION_NOT_FOUND")
+        refused(api.post(f"/v1/call/{call_id}/transfer", json={"ext": "10;2", "legs": "bleg"}), 400,
+                "INVALID_PARAMETER")
+        refused(api.post("/v1/call/no-such-call/transfer", json={"ext": TARGET, "legs": "bleg"}), 404,
+                "CALL_NOT_FOUND")
+        talking(ari, app, customer, AGENT_HZ, TONES)
+
+        body = ok(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "bleg"}))
+        assert body == {"status": "success", "call_id": call_id, "ext": TARGET}
+        # The target rings (up to the lab's C2C_RING_TIMEOUT, 3 s; it answers after 2.2 s): the customer hears the
+        # ring tone from the target's 180 on, which starts with its 1 s "on" part.
+        ringing = heard(ari, app, customer, 1.8)
+        print("\nblind, the target rings: the customer hears", ringing)
+        assert ring_tone(ringing), ringing
+        assert channel_state(ari, agent) is None, "the agent's leg gone at once"
+        refused(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "bleg"}), 409,
+                "USER_BUSY")  # the target rings already
+        refused(api.post(f"/v1/call/{call_id}/transfer", json={"ext": AGENT, "legs": "bleg"}), 409,
+                "TRANSFER_IN_PROGRESS")  # the agent, free again, is refused by the call
+        wait_for(lambda: channel_state(ari, target) == "Up", 10, "the target answering")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        assert api.get(f"/v1/cdr/{call_id}").json()["status"] == "IN_PROGRESS"
+        # the target is the agent now: a hold of aleg holds it, and its hang-up ends the call
+        assert ari.delete(f"/channels/{target}").status_code == 204
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
+    assert record["extension"] == AGENT and record["hangup_by"] == "agent"
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["mode"], leg["legs"], leg["target"]) == ("answered", "blind", "bleg", TARGET)
+    assert leg["time_ringing"] and leg["time_answered"] and leg["time_ended"]
+    assert [(a["action"], a["legs"], a["ext"]) for a in record["actions"]] == [("transfer", "bleg", TARGET)]
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
+
+
+def test_attended_the_agent_leaves_only_when_the_target_answers(ari, api, app, talking_customer, hook, receiver):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 2200}, TARGET_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
+        ok(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "bleg", "mode": "attended"}))
+        wait_for(lambda: channel_state(ari, target) == "Ringing", 10, "the target ringing")
+        # while it rings, agent and customer talk on
+        talking(ari, app, customer, AGENT_HZ, TONES)
+        talking(ari, app, agent, CUSTOMER_HZ, TONES)
+        assert channel_state(ari, target) == "Ringing", "the target answered while we listened"
+        wait_for(lambda: channel_state(ari, agent) is None, 10, "the agent's leg gone once the target answered")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
+    assert record["legs"]["transfers"][0]["status"] == "answered"
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
+
+
+def test_attended_declined_leaves_agent_and_customer_talking(ari, api, app, talking_customer, hook, receiver):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        DECLINING: ("uas_decline", {"code": 603, "ring_ms": 1500})}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
+        ok(api.post(f"/v1/call/{call_id}/transfer", json={"ext": DECLINING, "legs": "bleg", "mode": "attended"}))
+        wait_for(lambda: channel_state(ari, target) == "Ringing", 10, "the target ringing")
+        wait_for(lambda: channel_state(ari, target) is None, 10, "the target declining")
+        talking(ari, app, customer, AGENT_HZ, TONES)
+        talking(ari, app, agent, CUSTOMER_HZ, TONES)
+        assert api.get(f"/v1/cdr/{call_id}").json()["status"] == "IN_PROGRESS"
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == ""
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["cause_code"]) == ("failed", 21), leg
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("failed", 1)]
+
+
+def test_park_the_customer_hears_music_until_a_transfer_picks_it_up(ari, api, app, talking_customer):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 1500}, TARGET_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
+        ok(api.post(f"/v1/call/{call_id}/park", json={"legs": "bleg"}))
+        wait_for(lambda: channel_state(ari, agent) is None, 10, "the agent's leg gone")
+        parked = heard(ari, app, customer, 1.5)
+        print("\nparked: the customer hears", parked, parked.shares(TONES))
+        assert parked.music(TONES), parked
+        refused(api.post(f"/v1/call/{call_id}/park", json={"legs": "bleg"}), 409, "ALREADY_PARKED")
+        refused(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "aleg"}), 409, "CALL_PARKED")
+        ok(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "bleg"}))
+        wait_for(lambda: channel_state(ari, target) == "Up", 10, "the target answering")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        time.sleep(4)  # past C2C_PARK_TIMEOUT (4 s in the lab): picked up, the call goes on
+        assert api.get(f"/v1/cdr/{call_id}").json()["status"] == "IN_PROGRESS"
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["transferred_to"] == TARGET
+    assert [(a["action"], a["legs"]) for a in record["actions"]] == [("park", "bleg"), ("transfer", "bleg")]
+
+
+def test_a_park_nobody_picks_up_ends_after_the_timeout(ari, api, app, talking_customer):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        ok(api.post(f"/v1/call/{call_id}/park", json={"legs": "bleg"}))
+        parked_at = time.time()
+        record = final_record(api, call_id, timeout=20)
+    assert time.time() - parked_at >= 3.5, "ended before C2C_PARK_TIMEOUT (4 s)"
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == ""
+
+
+REFERRING = "134"  # a phone that answers, talks, then sends a blind REFER to `target` (lab/sipp/uas_answer_refer.xml)
+
+
+def test_a_blind_refer_from_the_agents_phone_moves_the_customer_to_the_target(ari, api, app, talking_customer,
+                                                                              hook, receiver):
+    with labkit.Phones({REFERRING: ("uas_answer_refer", {"ring_ms": 300, "refer_ms": 2500, "target": TARGET},
+                                    AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 1000}, TARGET_HZ)}) as phones:
+        phone = unique_customer()
+        r = api.get("/v1/click2call", params={"ext": REFERRING, "phone": phone, "hotline": HOTLINE_TALKING})
+        assert r.status_code == 200, r.text
+        call_id = r.json()["call_id"]
+        customer, target = f"{call_id}.customer", f"{call_id}.transfer-1"
+        talking_customer.wait_answered(phone, 15)
+        wait_for(lambda: channel_state(ari, target) == "Up", 15, "the REFER's target answering")
+        notifies = wait_for(lambda: len(n := phones[REFERRING].requests("NOTIFY")) >= 2 and n, 10, "two NOTIFYs")
+        assert [n["body"].strip() for n in notifies[:2]] == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]
+        wait_for(lambda: channel_state(ari, f"{call_id}.agent") is None, 10, "the agent's leg gone")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["by"], leg["mode"]) == ("answered", "phone", "blind")
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
