@@ -83,7 +83,7 @@ def test_attended_declined_leaves_agent_and_customer_talking():
     state, commands = run(state, x.TargetReady(1))
     assert commands == [x.DialTarget(1, TARGET, "<0899098899>", SPEC.ring_timeout, None)]
     state, commands = run(state, x.TargetGone(1, 21, "Call Rejected", 11.0))
-    assert commands == [] and state.phase is flow.Phase.CONNECTED and flow._connected(state)
+    assert commands == [] and state.phase is flow.Phase.CONNECTED and flow._xctx(state).connected
 
 
 def test_attended_answered_the_agent_leaves_and_the_target_joins():
@@ -91,7 +91,7 @@ def test_attended_answered_the_agent_leaves_and_the_target_joins():
     state, commands = run(connected(), request, x.TargetReady(1), x.TargetAnswered(1, 12.0))
     assert commands[-2:] == [x.Hangup(AGENT), x.Bridge(BRIDGE, (TARGET,))]
     state, _ = run(state, flow.ChannelGone(Party.AGENT, 16, "", 12.1))
-    assert state.phase is flow.Phase.CONNECTED and flow._connected(state)
+    assert state.phase is flow.Phase.CONNECTED and flow._xctx(state).connected
 
 
 def test_refused_before_the_customer_answers_and_during_another_transfer():
@@ -106,8 +106,7 @@ def test_refused_before_the_customer_answers_and_during_another_transfer():
 
 def test_an_external_number_rings_through_the_trunk_showing_the_hotline():
     _, commands = run(connected(), x.TransferRequested(x.Mode.BLIND, Side.BLEG, phone="0912345678", ref=7))
-    assert x.CreateTarget(1, TARGET, "PJSIP/0912345678@trunk-a",
-                          flow.caller_id(SPEC.dest_cid_name, SPEC.dest_cid_number)) in commands
+    assert x.CreateTarget(1, TARGET, "PJSIP/0912345678@trunk-a", "<02873000001>") in commands
 
 
 def test_the_targets_events_reach_its_call():
@@ -150,7 +149,7 @@ def test_an_inbound_call_transfers_the_caller_the_same_way():
     assert commands[:2] == [x.Hangup("in1.agent-1"), x.CreateTarget(1, "in1.transfer-1", "PJSIP/102", "<0899>")]
     state, commands = run(state, f.AgentGone(0, 16, "", 3.0), f.AgentGone(1, 16, "", 4.0), x.TargetReady(1), x.TargetAnswered(1, 5.0),
                           transition=f.transition)
-    assert state.phase is f.Phase.CONNECTED and f._connected(state)
+    assert state.phase is f.Phase.CONNECTED and f._xctx(state).connected
     state, commands = run(state, f.CustomerGone(16, "", 6.0), transition=f.transition)
     assert commands == [f.Hangup("in1.transfer-1")]
     state, commands = run(state, x.TargetGone(1, 16, "", 6.1), transition=f.transition)
@@ -187,7 +186,7 @@ def test_park_then_a_transfer_picks_the_parked_customer_up():
     state, _ = run(state, blind(), x.TargetReady(1))
     state, commands = run(state, x.TargetAnswered(1, 12.0))
     assert commands == [x.CancelTimer(x.PARK_TIMER), x.Moh(CUSTOMER, False), x.Bridge(BRIDGE, (CUSTOMER, TARGET))]
-    assert flow._connected(state)
+    assert flow._xctx(state).connected
 
 
 def test_a_park_nobody_picks_up_ends_the_call():
@@ -219,7 +218,7 @@ def test_a_phones_refer_is_checked_then_carried_out_and_the_phone_told():
     state, commands = run(state, x.TargetReady(1), x.TargetAnswered(1, 12.0))
     assert commands[-2:] == [x.TransferProgress(AGENT, x.Progress.ANSWERED), x.Hangup(AGENT)]
     state, commands = run(state, flow.ChannelGone(Party.AGENT, 16, "", 12.1))
-    assert commands == [] and flow._connected(state)
+    assert commands == [] and flow._xctx(state).connected
 
 
 def test_a_refer_whose_target_declines_puts_the_agent_back():
@@ -227,7 +226,7 @@ def test_a_refer_whose_target_declines_puts_the_agent_back():
                    x.TargetReady(1))
     state, commands = run(state, x.TargetGone(1, 21, "Call Rejected", 11.0))
     assert commands == [x.TransferProgress(AGENT, x.Progress.DECLINED), x.Bridge(BRIDGE, (AGENT,))]
-    assert flow._connected(state)
+    assert flow._xctx(state).connected
 
 
 def test_a_phone_that_hangs_up_after_its_refer_makes_it_blind():
