@@ -138,6 +138,25 @@ def test_the_webhook_says_started_then_answered():
     assert (body["status"], body["cause"], body["cause_code"]) == ("failed", "User busy", 17)
 
 
+def test_a_target_moved_on_again_gets_its_hangup_while_the_call_goes_on():
+    state, _ = run(connected(), blind(), flow.ChannelGone(Party.AGENT, 16, "", 10.1), x.TargetReady(1),
+                   x.TargetRinging(1, 11.0), x.TargetAnswered(1, 12.0))
+    # the customer goes on to 103: the first target's leg is hung up and ends while the call goes on
+    second = x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="103", at=30.0, ref=8, by="acme")
+    moved, commands = run(state, second)
+    assert x.Hangup(TARGET) in commands
+    before, after = moved, run(moved, x.TargetGone(1, 16, "Normal Clearing", 30.2))[0]
+    assert events_between(before, after) == [(EventName.HANGUP, "transfer-1")]
+    body = payload(after, {}, EventName.HANGUP, "transfer-1", 6, 30.2)
+    assert (body["leg"], body["to_number"], body["cause"], body["duration"], body["billsec"], body["status"]) == \
+        ("transfer", "102", "NORMAL_CLEARING", 20, 18, "ANSWERED")
+    # the call's own hangup, when it ends, is the party's (the second target, now the agent)
+    state, _ = run(after, x.TargetReady(2), x.TargetRinging(2, 31.0), x.TargetAnswered(2, 32.0))
+    ended, _ = run(state, x.TargetGone(2, 16, "", 40.0), flow.ChannelGone(Party.CUSTOMER, 16, "", 40.1))
+    assert (EventName.HANGUP, Party.AGENT) in events_between(state, ended)
+    assert not [e for e in events_between(state, ended) if e[1] == "transfer-2"]
+
+
 def test_an_inbound_call_transfers_the_caller_the_same_way():
     spec = f.InboundSpec(call_id="in1", channel="1795752289.12", caller="0899", caller_name="", hotline="028",
                          trunk="trunk-a", group=f.RingGroup(name="g", extensions=("101", "102")))
