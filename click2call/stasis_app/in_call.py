@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import q850
-from ..states import CallAction, Party
+from ..states import CallAction, HangupBy, Party
 from . import controls as control
 from . import supervision as supervise
 from . import transfers as xfer
@@ -58,6 +58,8 @@ def transition(state, event, flow: Flow) -> Outcome:
             return state, xfer.phone_transfer(state.transfers, ctx, event)
         case xfer.TargetGone():
             return _target_gone(state, ctx, event, flow)
+        case xfer.ParkTimeout() if state.transfers.parked is not None:
+            state = replace(state, hangup_by=state.hangup_by or HangupBy.SYSTEM)  # nobody picked it up
     return transferred(state, ctx, event)
 
 

@@ -5,6 +5,8 @@ record and the `transfer` webhook say what happened."""
 
 from __future__ import annotations
 
+import pytest
+
 from click2call.states import CallAction, CallStatus, EventName, HangupBy, Party, Side
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app import controls as c
@@ -34,8 +36,8 @@ def run(state, *events, transition=flow.transition):
     return state, commands
 
 
-def blind(ext="102", **kw):
-    return x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext=ext, at=10.0, ref=7, by="acme", **kw)
+def blind(ext="102", at=10.0, **kw):
+    return x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext=ext, at=at, ref=7, by="acme", **kw)
 
 
 def test_blind_the_agent_leaves_at_once_and_the_target_rings_in_the_bridge_then_is_the_agent():
@@ -213,7 +215,7 @@ def test_a_park_nobody_picks_up_ends_the_call():
     state, commands = run(state, x.ParkTimeout())
     assert commands == [x.Hangup(CUSTOMER)]
     state, _ = run(state, flow.ChannelGone(Party.CUSTOMER, 16, "", 20.1))
-    assert state.phase is flow.Phase.ENDED
+    assert state.phase is flow.Phase.ENDED and state.hangup_by is HangupBy.SYSTEM
 
 
 REFER = {"type": "ChannelTransfer", "timestamp": "2026-11-30T16:14:50.058+0000",
@@ -275,6 +277,41 @@ def test_after_a_reconnect_a_vanished_target_is_gone_and_an_answered_one_answere
     assert (gone.n, gone.cause) == (1, 38)
     # adopted from its record: the target that answered is the agent, the one under way is still under way
     answered, _ = run(state, x.TargetAnswered(1, 12.0))
-    replayed = x.replay("c1", x.transfers_of(x.transfers_json(answered.transfers)))
+    replayed = x.replay("c1", x.transfers_of(x.transfers_json(answered.transfers)), ORIGINALS)
     assert replayed.channel_of(Party.AGENT, AGENT) == TARGET and replayed.active is None
-    assert x.replay("c1", x.transfers_of(x.transfers_json(state.transfers))).active == 1
+    assert x.replay("c1", x.transfers_of(x.transfers_json(state.transfers)), ORIGINALS).active == 1
+
+
+ORIGINALS = {Party.AGENT: AGENT, Party.CUSTOMER: CUSTOMER}
+PARK = x.ParkRequested(Side.BLEG, by="acme", at=10.0, ref=3)
+
+
+def attended(ext="102", at=10.0, **kw):
+    return x.TransferRequested(x.Mode.ATTENDED, Side.BLEG, ext=ext, at=at, ref=7, **kw)
+
+
+@pytest.mark.parametrize("events", [
+    [blind(), flow.ChannelGone(Party.AGENT, 16, "", 10.1), x.TargetReady(1)],  # under way
+    [blind(), x.TargetReady(1), x.TargetAnswered(1, 12.0)],
+    [attended(hold=True), x.TargetReady(1), x.TargetAnswered(1, 12.0)],
+    [attended(), x.TargetReady(1), x.TargetGone(1, 17, "busy", 11.0)],  # declined: talking on
+    [PARK],  # parked, nobody picked it up yet
+    [PARK, x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="102", at=15.0, ref=4), x.TargetReady(1)],
+    [PARK, x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="102", at=15.0, ref=4), x.TargetReady(1),
+     x.TargetAnswered(1, 16.0)],  # picked up
+    [blind(), x.TargetReady(1), x.TargetAnswered(1, 12.0), blind("103", at=20.0), x.TargetReady(2),
+     x.TargetAnswered(2, 22.0)],  # moved on again
+], ids=["blind-under-way", "blind", "attended-hold", "attended-declined", "parked", "pick-up-under-way",
+        "picked-up", "moved-on"])
+def test_a_call_adopted_from_its_record_has_the_same_transfers_park_and_let_go_legs(events):
+    state, _ = run(connected(), *events)
+    replayed = x.replay("c1", x.transfers_of(x.transfers_json(state.transfers)), ORIGINALS, state.actions)
+    assert replayed == state.transfers
+
+
+def test_an_adopted_parked_call_keeps_the_rest_of_its_park_timer():
+    state, _ = run(connected(), PARK)
+    replayed = x.replay("c1", x.transfers_of(x.transfers_json(state.transfers)), ORIGINALS, state.actions)
+    assert x.park_left(replayed, 10.0, now=13.5) == 6.5
+    assert x.park_left(replayed, 10.0, now=25.0) == 0.0
+    assert x.park_left(x.Transfers(), 10.0, now=13.5) is None
