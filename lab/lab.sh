@@ -18,7 +18,7 @@
 #   LAB_ARI_PORT    ARI/HTTP port                (default 8088)
 #   LAB_ARI_TLS_PORT  ARI over TLS (https/wss)   (default LAB_ARI_PORT + 1000: 9088); the certificate is made at
 #                   start by lab/certs.py (a CA of the run's own: $C2C_LAB_RUN/tls/ca.pem), with the Python of
-#                   LAB_PYTHON, else the repo's .venv (uv sync), else python3: it needs the `cryptography` package
+#                   LAB_PYTHON, else the repo's .venv, python3 or uv run: it needs the `cryptography` package
 #   LAB_SIP_PORT    PJSIP UDP port               (default 5060)
 #   LAB_TRUNK_A_PORT / LAB_TRUNK_B_PORT  carrier simulators (default 5070 / 5071)
 #   LAB_LOADPOOL_LAST  last extension of the load-test pool 9001..N (default 9200; the benchmark uses more)
@@ -177,19 +177,19 @@ cmd_provision() {
     fi
 }
 
-lab_python() {
-    local py
-    for py in "${LAB_PYTHON:-}" "$REPO/.venv/bin/python" python3; do
-        [ -n "$py" ] && command -v "$py" >/dev/null && "$py" -c 'import cryptography' 2>/dev/null \
-            && { echo "$py"; return 0; }
-    done
-    die "no Python with the cryptography package for the lab's TLS certificate (run uv sync, or set LAB_PYTHON)"
-}
-
 make_certs() {
-    # A new CA and server certificate for ARI over TLS; clients trust $RUN/tls/ca.pem.
+    # A new CA and server certificate for ARI over TLS; clients trust $RUN/tls/ca.pem. Any Python with the
+    # `cryptography` package (a dependency of the service) does: labkit's, the repo's .venv, python3, else uv's.
+    local py
     rm -rf "$RUN/tls"
-    "$(lab_python)" "$REPO/lab/certs.py" "$RUN/tls" || die "lab/certs.py could not make the TLS certificate"
+    for py in "${LAB_PYTHON:-}" "$REPO/.venv/bin/python" python3; do
+        if [ -n "$py" ] && command -v "$py" >/dev/null && "$py" -c 'import cryptography' 2>/dev/null; then
+            "$py" "$REPO/lab/certs.py" "$RUN/tls" || die "lab/certs.py could not make the TLS certificate"
+            return 0
+        fi
+    done
+    command -v uv >/dev/null && uv run --frozen --project "$REPO" python "$REPO/lab/certs.py" "$RUN/tls" \
+        || die "no Python with the cryptography package for the lab's TLS certificate (uv sync, or set LAB_PYTHON)"
 }
 
 rand_secret() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
@@ -366,7 +366,7 @@ LAB_RTP_START=$RTP_START
 LAB_RTP_END=$RTP_END
 ENV
     fi
-    log "asterisk${NODE:+ node $NODE} up (pid $pid), ARI $url, env in $RUN/lab.env"
+    log "asterisk${NODE:+ node $NODE} up (pid $pid), ARI $url and $tls_url, env in $RUN/lab.env"
 }
 
 cmd_status() {
