@@ -133,16 +133,27 @@ def test_blind_transfer_the_customer_hears_ringback_then_the_target(ari, api, ap
     assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
 
 
-def test_attended_the_agent_leaves_only_when_the_target_answers(ari, api, app, talking_customer, hook, receiver):
+@pytest.mark.parametrize("hold", [False, True], ids=["talking-on", "hold"])
+def test_attended_the_agent_leaves_only_when_the_target_answers(ari, api, app, talking_customer, hook, receiver,
+                                                                hold):
+    """While the target rings, agent and customer talk on; or, with hold, the customer hears music and the agent
+    (alone in the bridge) no longer hears the customer."""
     with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
-                        TARGET: ("uas_answer_audio", {"ring_ms": 2200}, TARGET_HZ)}):
+                        TARGET: ("uas_answer_audio", {"ring_ms": 2400}, TARGET_HZ)}):
         call_id, _ = connected_call(api, talking_customer)
         customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
-        ok(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "bleg", "mode": "attended"}))
+        ok(api.post(f"/v1/call/{call_id}/transfer",
+                    json={"ext": TARGET, "legs": "bleg", "mode": "attended", "hold": hold}))
         wait_for(lambda: channel_state(ari, target) == "Ringing", 10, "the target ringing")
-        # while it rings, agent and customer talk on
-        talking(ari, app, customer, AGENT_HZ, TONES)
-        talking(ari, app, agent, CUSTOMER_HZ, TONES)
+        if hold:
+            held = heard(ari, app, customer, 1.0)
+            print("\nattended with hold, the target rings: the customer hears", held, held.shares(TONES))
+            assert held.music(TONES), held
+            by_agent = heard(ari, app, agent, 0.6, hz=CUSTOMER_HZ)
+            assert by_agent.share(CUSTOMER_HZ) < 0.2, f"the agent still hears the held customer: {by_agent}"
+        else:
+            talking(ari, app, customer, AGENT_HZ, TONES, seconds=0.8)
+            talking(ari, app, agent, CUSTOMER_HZ, TONES, seconds=0.8)
         assert channel_state(ari, target) == "Ringing", "the target answered while we listened"
         wait_for(lambda: channel_state(ari, agent) is None, 10, "the agent's leg gone once the target answered")
         talking(ari, app, customer, TARGET_HZ, TONES)
@@ -150,7 +161,8 @@ def test_attended_the_agent_leaves_only_when_the_target_answers(ari, api, app, t
         ok(api.delete(f"/v1/call/{call_id}"))
     record = final_record(api, call_id)
     assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
-    assert record["legs"]["transfers"][0]["status"] == "answered"
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["mode"], leg["hold"]) == ("answered", "attended", hold), leg
     assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
 
 
@@ -233,30 +245,6 @@ def test_a_blind_refer_from_the_agents_phone_moves_the_customer_to_the_target(ar
     [leg] = record["legs"]["transfers"]
     assert (leg["status"], leg["by"], leg["mode"]) == ("answered", "phone", "blind")
     assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
-
-
-def test_attended_with_hold_the_customer_hears_music_until_the_target_answers(ari, api, app, talking_customer):
-    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
-                        TARGET: ("uas_answer_audio", {"ring_ms": 2400}, TARGET_HZ)}):
-        call_id, _ = connected_call(api, talking_customer)
-        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
-        ok(api.post(f"/v1/call/{call_id}/transfer",
-                    json={"ext": TARGET, "legs": "bleg", "mode": "attended", "hold": True}))
-        wait_for(lambda: channel_state(ari, target) == "Ringing", 10, "the target ringing")
-        held = heard(ari, app, customer, 1.0)
-        print("\nattended with hold, the target rings: the customer hears", held, held.shares(TONES))
-        assert held.music(TONES), held
-        by_agent = heard(ari, app, agent, 0.6, hz=CUSTOMER_HZ)
-        assert by_agent.share(CUSTOMER_HZ) < 0.2, f"the agent still hears the held customer: {by_agent}"
-        assert channel_state(ari, target) == "Ringing", "the target answered while we listened"
-        wait_for(lambda: channel_state(ari, agent) is None, 10, "the agent's leg gone once the target answered")
-        talking(ari, app, customer, TARGET_HZ, TONES)
-        talking(ari, app, target, CUSTOMER_HZ, TONES)
-        ok(api.delete(f"/v1/call/{call_id}"))
-    record = final_record(api, call_id)
-    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
-    [leg] = record["legs"]["transfers"]
-    assert (leg["status"], leg["mode"], leg["hold"]) == ("answered", "attended", True), leg
 
 
 def test_the_agent_side_moves_to_an_external_number_that_sees_the_hotline(ari, api, app, talking_customer, hook,
