@@ -194,6 +194,8 @@ class Settings(BaseSettings):
     ring_timeout: Integer(1, 600) = 30  # seconds the agent's extension rings
     dial_timeout: Integer(1, 600) = 60  # seconds the customer's phone rings
     park_timeout: Number(1, 3600) = 10.0  # seconds a parked party waits for a transfer to pick it up (TEL4VN's 10)
+    # the agent hears a short beep when a supervisor starts listening, whispering or barging
+    supervision_beep: Annotated[bool, _rule(fields.boolean)] = False
     ari_grace: Number(0, 600) = 5.0  # seconds requests waiting on a call wait for a lost ARI connection to come back
     shutdown_timeout: Integer(0, 3600) = 30  # seconds a SIGTERM waits for requests in flight
     rate_limit: Number(0, 100000) = 20.0  # click-to-call requests per second per token (0: no limit)

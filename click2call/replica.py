@@ -39,7 +39,8 @@ class Replica:
                  clustered: bool, handoff_spec: HandoffSpec | None, ari_grace: float, node_down_after: float = 30.0,
                  agent_context: str = "", status: NodeStatus | None = None,
                  ring_groups: RingGroups | None = None, presence: PresenceFor | None = None,
-                 park_timeout: float = 10.0, refer_check: ReferCheck | None = None) -> None:
+                 park_timeout: float = 10.0, refer_check: ReferCheck | None = None,
+                 supervision_beep: bool = False) -> None:
         self.id = replica_id
         self.aris = aris  # every node's ARI client: REST for all, the event stream for the nodes this replica runs
         self.store = store
@@ -53,6 +54,7 @@ class Replica:
         self.status = status or NodeStatus()  # whether each node's event stream is up (the leases tell the cluster)
         self.presence = presence
         self.park_timeout = park_timeout
+        self.supervision_beep = supervision_beep
         self.refer_check = refer_check
         self.running: dict[str, StasisApp] = {}
         self._events: dict[str, asyncio.Task] = {}
@@ -69,7 +71,8 @@ class Replica:
                            node_down_after=self.node_down_after, agent_context=self.agent_context,
                            connect_grace=TAKE_OVER_CONNECT if self.clustered else 0.0, ring_groups=self.ring_groups,
                            agents=self.presence(node, self.aris[node]) if self.presence else None,
-                           park_timeout=self.park_timeout, refer_check=self.refer_check)
+                           park_timeout=self.park_timeout, refer_check=self.refer_check,
+                           supervision_beep=self.supervision_beep)
         self.running[node] = stasis
         stasis.adopt(await self.store.unfinished(node, self.id) if self.clustered else await self._first_run(node))
         await self._requests(stasis)

@@ -119,7 +119,7 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
                               node_down_after=settings.node_down_after, agent_context=settings.agent_context,
                               ring_groups=InboundCalls(directory, engine, aris, settings.ring_timeout),
                               presence=presence, park_timeout=settings.park_timeout,
-                              refer_check=refer_check)
+                              refer_check=refer_check, supervision_beep=settings.supervision_beep)
             leases = Leases(engine, replica.id, settings.replica_name, list(aris), settings.node_lease,
                             replica.acquired, replica.lost, replica.quiet, status) if settings.cluster else \
                 SoleOwner(list(aris), replica.acquired, replica.lost)

@@ -141,7 +141,8 @@ class StasisApp:
                  fence: object | None = None, handoff_spec: HandoffSpec | None = None, ari_grace: float = 5.0,
                  node_down_after: float = 30.0, agent_context: str = "", connect_grace: float = 0.0,
                  ring_groups: RingGroups | None = None, agents: AgentPresence | None = None,
-                 park_timeout: float = 10.0, refer_check: ReferCheck | None = None) -> None:
+                 park_timeout: float = 10.0, refer_check: ReferCheck | None = None,
+                 supervision_beep: bool = False) -> None:
         self.ari = ari
         self.store = store
         self.metrics = metrics
@@ -156,7 +157,7 @@ class StasisApp:
         self._refusals: set[asyncio.Task] = set()
         self._grace: asyncio.Task | None = None
         self._down: asyncio.Task | None = None
-        self.executor = Executor(ari, agent_context)
+        self.executor = Executor(ari, agent_context, supervision_beep)
         self.silent = False  # handed over: events are left to the next owner (its reconnect check catches up)
         # A node just taken over from another replica: clicks wait this long for its event stream to connect
         # (the first time only) rather than being refused at once.
@@ -511,6 +512,8 @@ class StasisApp:
                     await run.hangup(channel)
                 case supervise.CloseRoom(bridge_id):
                     await run.destroy_bridge(bridge_id)
+                case supervise.Announce(channel):
+                    await run.announce_supervisor(channel)
         except AriError as exc:
             log.warning("call %s: %s failed: %s", call.call_id, type(command).__name__, exc)
             call.control_error = exc.message or str(exc)
@@ -626,7 +629,7 @@ TRANSFER_COMMANDS = (xfer.CreateTarget, xfer.DialTarget, xfer.Bridge, xfer.Unbri
                      xfer.TransferProgress, xfer.StartTimer, xfer.CancelTimer, xfer.CheckTarget)
 CONTROL_COMMANDS = (control.Unbridge, control.Rebridge, control.StartMoh, control.StopMoh, control.Mute,
                     control.Unmute, control.SendDtmf, control.Reply, supervise.RingSupervisor, supervise.Snoop,
-                    supervise.OpenRoom, supervise.Drop, supervise.CloseRoom)
+                    supervise.OpenRoom, supervise.Drop, supervise.CloseRoom, supervise.Announce)
 
 
 def _foreign_channel(state: State) -> tuple[str, str] | None:

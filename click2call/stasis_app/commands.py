@@ -57,10 +57,14 @@ def originate_params(spec: flow.CallSpec, app: str, context: str = "") -> tuple[
     return params, {"variables": variables}
 
 
+BEEP = "sound:beep"  # Asterisk's core sounds: what an agent hears when a supervisor joins (C2C_SUPERVISION_BEEP)
+
+
 class Executor:
-    def __init__(self, ari: Ari, agent_context: str = "") -> None:
+    def __init__(self, ari: Ari, agent_context: str = "", supervision_beep: bool = False) -> None:
         self.ari = ari
         self.agent_context = agent_context  # a dialplan context that hands agent legs to the app; "": directly
+        self.supervision_beep = supervision_beep
 
     async def originate(self, spec: flow.CallSpec) -> flow.Event | list[flow.Event]:
         params, body = originate_params(spec, self.ari.app, self.agent_context)
@@ -263,6 +267,15 @@ class Executor:
             log.warning("prompt %s on %s not played: %s", sound, channel_id, exc)
             return inbound.PromptDone()
         return None
+
+    async def announce_supervisor(self, agent_channel: str) -> None:
+        """A supervisor joined: a beep to the agent alone (played to its channel, not into the bridge)."""
+        if not self.supervision_beep:
+            return
+        try:
+            await self.ari.request("POST", f"/channels/{agent_channel}/play", params={"media": BEEP})
+        except AriError as exc:
+            log.warning("supervision beep on %s not played: %s", agent_channel, exc)
 
     async def continue_in_dialplan(self, channel_id: str, context: str, extension: str, priority: int
                                    ) -> inbound.Event | None:

@@ -130,7 +130,15 @@ class CloseRoom:
     bridge_id: str
 
 
-Command = RingSupervisor | Snoop | OpenRoom | Drop | CloseRoom
+@dataclass(frozen=True)
+class Announce:
+    """A supervisor has joined the call: the agent's channel, which hears a short beep if the operator wants agents
+    told (C2C_SUPERVISION_BEEP; the edge decides)."""
+
+    agent_channel: str
+
+
+Command = RingSupervisor | Snoop | OpenRoom | Drop | CloseRoom | Announce
 
 
 def supervisor_channel(call_id: str, index: int) -> str:
@@ -175,7 +183,8 @@ def on_event(sup: Supervision, connected: bool, event: Event, room: Room) -> tup
                                       sip_call_id=sip or sup.supervisors[i].sip_call_id)
             if not connected:  # the call is ending: nothing to supervise
                 return sup, [Drop(supervisor_channel(room.call_id, i))]
-            return _join(sup, i, room)
+            sup, commands = _join(sup, i, room)
+            return sup, [*commands, Announce(room.agent_channel)]
         case SnoopReady(serial):
             owner = next((i for i in sup.alive() if sup.supervisors[i].snoop == serial), None)
             if owner is None:  # a snoop of a mode already left

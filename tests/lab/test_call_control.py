@@ -9,12 +9,13 @@ import itertools
 import time
 import uuid
 
+import httpx
 import pytest
 
 from lab import labkit
 
-from .audio import AUDIBLE_RMS, AriApp, heard, heard_rtp
-from .conftest import HOTLINE_TALKING
+from .audio import AUDIBLE_RMS, AriApp, Heard, heard, heard_rtp
+from .conftest import HOTLINE_TALKING, TOKEN
 from .helpers import final_record, wait_for
 
 pytestmark = pytest.mark.lab
@@ -228,3 +229,41 @@ def test_a_supervisor_must_be_a_free_registered_extension(api, talking_customer,
         refused(api.post(f"/v1/call/{call_id}/whisper", json={}), 400, "INVALID_PARAMETER")
         ok(api.delete(f"/v1/call/{call_id}"))
     assert final_record(api, call_id)["actions"] == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_with_the_operators_setting_the_agent_hears_a_beep_when_a_supervisor_joins(own_service, ari,
+                                                                                   talking_customer):
+    """C2C_SUPERVISION_BEEP=true: the agent hears a short beep when a supervisor starts listening; the customer does
+    not. The customer is muted first, so the agent hears silence but for the beep (what its phone receives as RTP)."""
+    svc = own_service(C2C_SUPERVISION_BEEP="true")
+    phone = unique_customer()
+    with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as api, \
+            labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                           SUPERVISOR: ("uas_answer_audio", {"ring_ms": 300}, SUPERVISOR_HZ)}) as phones, \
+            labkit.RtpCapture(phones[AGENT].media_port) as agent_rtp:
+        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
+        assert r.status_code == 200, r.text
+        call_id = r.json()["call_id"]
+        try:
+            talking_customer.wait_answered(phone, 15)
+            wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+            source = talking_customer.media_source(phone)
+            ok(control(api, call_id, "mute", legs="bleg"))
+            wait_for(lambda: heard_rtp(agent_rtp, 0.6).rms < AUDIBLE_RMS, 10, "the agent hearing nothing")
+            since = time.time()
+            ok(api.post(f"/v1/call/{call_id}/listen", json={"ext": SUPERVISOR}))
+            wait_for(lambda: ari.get(f"/channels/{call_id}.supervisor-0").json().get("state") == "Up", 15,
+                     "the supervisor up")
+            time.sleep(2.0)
+            until = time.time()
+            by_agent = Heard(agent_rtp.samples(since, until), until - since, hz=SUPERVISOR_HZ)
+            by_customer = Heard(talking_customer.rtp.samples(since, until, source), until - since, hz=AGENT_HZ)
+            print("\nthe agent hears", by_agent, "\nthe customer hears", by_customer)
+            beep = by_agent.audible_frames
+            assert 1 <= len(beep) <= 4, f"no short beep for the agent: {by_agent}"  # 200 ms frames
+            assert all(share < 0.2 for _, share in beep), "the agent hears the listening supervisor"
+            assert by_customer.frames and all(share > 0.8 for _, share in by_customer.frames), \
+                f"the customer heard more than the agent: {by_customer}"
+        finally:
+            api.delete(f"/v1/call/{call_id}")

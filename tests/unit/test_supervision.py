@@ -35,7 +35,9 @@ def test_listen_then_whisper_then_barge_then_listen_without_a_new_ring():
     state, commands = run(connected(), s.SuperviseRequested(LISTEN, "103", "acme", 10.0, ref=1))
     assert commands == [s.RingSupervisor("c1", 0, "103", "101"), c.Reply(1)]
     state, commands = run(state, s.SupervisorRinging(0, 11.0), s.SupervisorAnswered(0, 12.0))
-    assert commands == [s.OpenRoom(ROOM), c.Rebridge(ROOM, SUP), s.Snoop("c1.agent", "c1.snoop-0", whisper=False)]
+    # joined: the agent is announced (a beep, if the operator wants one); switching modes later is not announced
+    assert commands == [s.OpenRoom(ROOM), c.Rebridge(ROOM, SUP), s.Snoop("c1.agent", "c1.snoop-0", whisper=False),
+                        s.Announce("c1.agent")]
     state, commands = run(state, s.SnoopReady(0))
     assert commands == [c.Rebridge(ROOM, "c1.snoop-0")]
 
