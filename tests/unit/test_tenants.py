@@ -6,7 +6,8 @@ from click2call.config import ConfigError, Settings
 from click2call.errors import ApiError
 from click2call.tenants import hash_token
 
-BASE = {"C2C_API_TOKENS": "operator-token-0123456789", "C2C_HOTLINES": "02873000001=trunk-a,02873000002=trunk-b"}
+BASE = {"C2C_API_TOKENS": "operator-token-0123456789", "C2C_HOTLINES": "02873000001=trunk-a,02873000002=trunk-b",
+        "C2C_SECRET_KEY": "fEyfJQ-wf9PxGrgrnOPVr4ZzVYN3TwXGJiHpC2aXc1U="}  # the file's hook has a secret: stored encrypted
 ACME_TOKEN, BETA_TOKEN = "acme-token-0123456789abcdef", "beta-token-0123456789abcdef"
 
 GOOD = f"""
