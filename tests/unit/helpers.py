@@ -101,7 +101,11 @@ class Process:
         self.store = CallStore(self.engine, self.outbox, self.write)
         self.hooks = HooksService(self.engine, self.secrets, self.dispatcher.wake, self.changes, egress=self.egress,
                                   box=self.box, reach=self.reach)
-        await self.hooks.seal_stored()  # as a start does
+        try:
+            await self.hooks.seal_stored()  # as a start does
+        except BaseException:
+            await self.write.close()
+            raise
         if self.alive:
             self._task = asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher")
         return self
