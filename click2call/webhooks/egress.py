@@ -28,6 +28,10 @@ class Refused(OSError):
     connection error (ClientConnectorDNSError.os_error) and the dispatcher can tell it from a network failure."""
 
 
+class Unresolved(Refused):
+    """A hook's name that does not resolve when the hook is made."""
+
+
 class GuardedResolver(AbstractResolver):
     """Resolves through another resolver and keeps only the addresses the policy allows."""
 
@@ -40,12 +44,14 @@ class GuardedResolver(AbstractResolver):
         if (why := self.policy.host_refusal(host)) is not None:  # a number in another spelling: the resolver's way
             raise Refused(why)
         found = await self.resolver.resolve(host, port, family)
+        if not found:
+            raise OSError(f"{host} does not resolve")  # a lookup that failed: tried again, as any network error
         kept, refused = [], []
         for result in found:
             why = self.policy.refusal(ip_address(result["host"]))
             (kept if why is None else refused).append(why or result)
         if not kept:
-            raise Refused(f"{host} resolves to {refused[0]}" if refused else f"{host} does not resolve")
+            raise Refused(f"{host} resolves to {refused[0]}")
         return kept
 
     async def close(self) -> None:
@@ -95,13 +101,13 @@ class Egress:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
                 found = await self._base().resolve(host, 0, socket.AF_UNSPEC)
         except (OSError, TimeoutError) as exc:
-            raise Refused(f"{host} does not resolve ({getattr(exc, 'strerror', None) or type(exc).__name__})"
-                          ) from None
+            raise Unresolved(f"{host} does not resolve ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+                             ) from None
+        if not found:
+            raise Unresolved(f"{host} does not resolve")
         for result in found:  # every one: which the connection would use is the resolver's order of the day
             if (why := policy.refusal(ip_address(result["host"]))) is not None:
                 raise Refused(f"{host} resolves to {why}")
-        if not found:
-            raise Refused(f"{host} does not resolve")
 
     async def __aenter__(self) -> "Egress":
         return self

@@ -95,7 +95,8 @@ async def nothing_allowed(sqlite_engine, tmp_path):
 
 
 @pytest.mark.parametrize("url, words", [
-    ("http://127.0.0.1/hook", ["127.0.0.1 is a loopback address"]),
+    ("http://127.0.0.1/hook", ["callback_url: 127.0.0.1 is a loopback address; hooks may not reach it unless the "
+                               "operator allows its network"]),
     ("http://127.0.0.1:8080/hook", ["127.0.0.1 is a loopback address"]),
     ("http://[::1]/hook", ["[::1] is a loopback address"]),
     ("http://localhost/hook", ["localhost resolves to", "a loopback address"]),
@@ -195,6 +196,24 @@ async def test_a_name_repointed_after_creation_fails_at_send_time_with_the_reaso
     assert failed["last_status_code"] is None
     assert refused_side.requests == [] and len(allowed.requests) == 1
     assert names.asked.count("crm.test") == 3  # at creation, and at each of the two connections
+
+
+async def test_a_name_that_stops_resolving_is_retried_like_any_network_failure(sqlite_engine, receiver):
+    names = Names({"crm.test": ["127.0.0.1"]})
+    async with Process(sqlite_engine, resolver=names) as proc:  # 127.0.0.0/8 allowed
+        hook = await proc.hook(f"http://crm.test:{receiver.port}/hook", "ringing")
+        del names.names["crm.test"]
+        call = await Call(proc.store).run([AGENT_RINGS])
+        [pending] = await eventually(lambda: _after_attempts(proc, hook["id"], 2), what="two failed lookups")
+        assert pending["status"] == "pending" and pending["last_error"].startswith("ClientConnectorDNSError")
+        names.names["crm.test"] = ["127.0.0.1"]  # back
+        await eventually(lambda: receiver.received("/hook", call.call_id), what="the delivery")
+        await eventually(proc.idle, what="the delivery done")
+
+
+async def _after_attempts(proc: Process, hook_id: str, n: int) -> list[dict] | None:
+    found = await proc.deliveries(hook_id)
+    return found if found and found[0]["attempts"] >= n else None
 
 
 async def test_an_address_no_longer_allowed_fails_at_send_time(sqlite_engine, receiver):

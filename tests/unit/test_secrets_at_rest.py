@@ -60,6 +60,22 @@ async def test_secrets_are_not_readable_in_the_database_and_deliveries_still_ver
     assert listed["has_secret"] and listed["has_callback_apikey"] and HOOK_SECRET not in repr(listed)
 
 
+async def test_the_longest_secret_and_api_key_fit_encrypted(engine, receiver):
+    """Encrypted, a 512-character API key takes some 800 (migration 0010 made the columns text: on PostgreSQL a
+    varchar(512) would refuse it)."""
+    longest_key = "K" * 512
+    longest_secret = "whsec_" + "QUJD" * 126  # 510 characters, at most 512
+    async with Process(engine) as proc:
+        await proc.hook(receiver.url("/long"), "ringing", tenant=ACME, secret=longest_secret,
+                        callback_apikey=longest_key)
+        row = await stored(engine)
+        assert len(row["callback_apikey"]) > 512 and proc.box.open(row["callback_apikey"]) == longest_key
+        call = await Call(proc.store, tenant="acme").run([AGENT_RINGS])
+        [got] = await eventually(lambda: receiver.received("/long", call.call_id), what="the delivery")
+    assert got["headers"]["authorization"] == longest_key
+    Webhook(longest_secret).verify(got["body"], got["headers"])
+
+
 async def test_deliveries_verify_across_a_key_rotation(engine, receiver):
     """New key first with the old one after it, rotate, then the new key alone: every delivery verifies; the old
     key alone no longer reads what is stored."""
