@@ -17,6 +17,7 @@ from ipaddress import ip_address
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from .destinations import Policy, numeric_host, url_host
 
@@ -30,6 +31,16 @@ class Refused(OSError):
 
 class Unresolved(Refused):
     """A hook's name that does not resolve when the hook is made."""
+
+
+class Unusable(Refused):
+    """A URL aiohttp cannot send to (its own parser refuses it)."""
+
+
+def connected_host(url: str) -> str:
+    """The host aiohttp connects to for this URL: yarl's reading, which is not always urllib's (full-width digits
+    become ASCII ones, IDNA applies, a backslash is refused), so the check is made on it. Raises ValueError."""
+    return URL(url).raw_host or ""
 
 
 class GuardedResolver(AbstractResolver):
@@ -85,16 +96,25 @@ class Egress:
 
     @staticmethod
     def refusal(url: str, policy: Policy | None) -> str | None:
-        """Why a request to this URL may not go, decided before it goes: its host is an address the policy refuses
-        (a name is checked by the session's resolver as the connection is made)."""
-        return None if policy is None else policy.host_refusal(url_host(url))
+        """Why a request to this URL may not go, decided before it goes: the host aiohttp connects to is an address
+        the policy refuses (a name is checked by the session's resolver as the connection is made)."""
+        if policy is None:
+            return None
+        try:
+            return policy.host_refusal(connected_host(url))
+        except ValueError:
+            return None  # aiohttp refuses it too (InvalidURL): a final failure
 
     async def check(self, url: str, policy: Policy) -> None:
         """A hook's URL as it is made: its host, or every address its name resolves to now, must be allowed (the
         session checks again at every new connection). Raises Refused saying why."""
-        host = url_host(url)
-        if (why := policy.host_refusal(host)) is not None:
-            raise Refused(why)
+        try:
+            host = connected_host(url)
+        except ValueError:
+            raise Unusable("is not a URL this service can send to") from None
+        for written in dict.fromkeys((url_host(url), host)):  # as written first (the refusal names it so), then used
+            if (why := policy.host_refusal(written)) is not None:
+                raise Refused(why)
         if numeric_host(host) is not None:
             return
         try:

@@ -18,7 +18,7 @@ from ..schema.hooks import Attempt, Delivery, Hook, HookCreate
 from ..secret_box import SecretBox
 from ..states import DeliveryStatus
 from .destinations import Reach
-from .egress import Egress, Refused, Unresolved
+from .egress import Egress, Refused, Unresolved, Unusable
 
 if TYPE_CHECKING:
     from ..tenants import Tenant
@@ -80,6 +80,8 @@ class HooksService:
                                                 "leave out secret and callback_apikey")
         try:
             await self.egress.check(body.callback_url, self.reach.policy(tenant.name))
+        except Unusable as exc:
+            raise ApiError("INVALID_PARAMETER", f"callback_url {exc}") from None
         except Unresolved as exc:
             raise ApiError("HOOK_URL_REFUSED", f"callback_url: {exc}") from None
         except Refused as exc:

@@ -110,6 +110,8 @@ async def nothing_allowed(sqlite_engine, tmp_path):
     ("http://[::ffff:127.0.0.1]/hook", ["[::ffff:127.0.0.1] is ::ffff:7f00:1 (IPv4 127.0.0.1), a loopback address"]),
     ("http://[::ffff:7f00:1]/hook", ["IPv4 127.0.0.1", "a loopback address"]),
     ("http://[64:ff9b::7f00:1]/hook", ["IPv4 127.0.0.1", "a loopback address"]),
+    ("http://\uff11\uff12\uff17.0.0.1/hook", ["127.0.0.1 is a loopback address"]),  # full-width digits: yarl's 127
+    ("http://\u2460\u2461\u2466.0.0.1/hook", ["127.0.0.1 is a loopback address"]),  # circled digits, the same
     ("http://no-such-name.test/hook", ["no-such-name.test does not resolve"]),
 ])
 @pytest.mark.parametrize("token", [ACME_TOKEN, BETA_TOKEN, OPERATOR_TOKEN])
@@ -118,6 +120,15 @@ async def test_a_hook_to_loopback_in_any_spelling_is_refused_at_creation(nothing
     refused(await api.post("/v1/event", headers=auth(token), json={"callback_url": url, "event": "hangup"}), *words)
     assert (await api.get("/v1/event", headers=auth(OPERATOR_TOKEN))).json()["data"] == []
     assert await proc.count(hooks) == 0
+
+
+async def test_a_url_that_aiohttp_reads_otherwise_is_refused(nothing_allowed):
+    """urllib takes the host of this one for 127.0.0.1, aiohttp refuses the URL: not a URL it can send to."""
+    proc, api, names = nothing_allowed
+    r = await api.post("/v1/event", headers=auth(ACME_TOKEN), json={
+        "callback_url": "http://127.0.0.2\\@127.0.0.1/hook", "event": "hangup"})
+    assert r.status_code == 400 and r.json()["error"] == "INVALID_PARAMETER", r.text
+    assert "not a URL this service can send to" in r.json()["message"] and await proc.count(hooks) == 0
 
 
 async def test_a_bad_body_is_still_invalid_parameter_before_its_url_is_looked_at(nothing_allowed):
@@ -257,3 +268,12 @@ async def test_redirects_are_not_followed(sqlite_engine, receiver):
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("failed", 1, 302)
     assert receiver.received("/elsewhere") == [] and len(receiver.received("/moved")) == 1
 
+
+
+def test_at_send_time_the_host_judged_is_the_one_aiohttp_connects_to():
+    """A hook stored before (or around) the creation check: the pre-send check reads its URL as aiohttp does."""
+    from click2call.webhooks.destinations import Policy
+    from click2call.webhooks.egress import Egress
+    assert Egress.refusal("http://\uff11\uff12\uff17.0.0.1/x", Policy()) == "127.0.0.1 is a loopback address"
+    assert Egress.refusal("http://[::ffff:127.0.0.1]/x", Policy()) is not None
+    assert Egress.refusal("http://127.0.0.1/x", None) is None  # a trusted hook: not checked
