@@ -16,8 +16,11 @@ from aiohttp.abc import AbstractResolver
 
 from click2call.config import Settings
 from click2call.db import hooks
+from click2call.schema.tenants_file import HookEntry
+from click2call.tenants import Tenant
 from click2call.webhooks import signing
-from click2call.webhooks.destinations import Reach
+from click2call.webhooks.destinations import Policy, Reach
+from click2call.webhooks.egress import Egress
 
 from tests.receiver import Answer, Receiver
 
@@ -251,9 +254,7 @@ async def test_hooks_the_operator_configured_are_trusted(sqlite_engine, receiver
     assert receiver.received("/configured", call.call_id) and receiver.received("/default", call.call_id)
 
 
-def _tenant_with_hook(url: str):
-    from click2call.schema.tenants_file import HookEntry
-    from click2call.tenants import Tenant
+def _tenant_with_hook(url: str) -> Tenant:
     return Tenant("acme", (), hooks=(HookEntry(event="ringing", callback_url=url),))
 
 
@@ -272,8 +273,6 @@ async def test_redirects_are_not_followed(sqlite_engine, receiver):
 
 def test_at_send_time_the_host_judged_is_the_one_aiohttp_connects_to():
     """A hook stored before (or around) the creation check: the pre-send check reads its URL as aiohttp does."""
-    from click2call.webhooks.destinations import Policy
-    from click2call.webhooks.egress import Egress
     assert Egress.refusal("http://\uff11\uff12\uff17.0.0.1/x", Policy()) == "127.0.0.1 is a loopback address"
     assert Egress.refusal("http://[::ffff:127.0.0.1]/x", Policy()) is not None
     assert Egress.refusal("http://127.0.0.1/x", None) is None  # a trusted hook: not checked
