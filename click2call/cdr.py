@@ -56,7 +56,8 @@ def serialise(record: dict, tz: ZoneInfo) -> Cdr:
                                for leg in joined_of(record["joined"]).supervisors]
     if record.get("transfers"):
         legs["transfers"] = [CdrTransferLeg(
-            transfer=x.n, mode=x.mode, legs=x.legs, target=x.target, hold=x.hold, by=x.by, status=x.status,
+            transfer=x.n, mode=x.mode, legs=x.legs, target=x.target, external=bool(x.phone), hold=x.hold, by=x.by,
+            status=x.status,
             time_started=fmt_time(x.started_at, tz), time_ringing=fmt_time(x.ringing_at, tz),
             time_answered=fmt_time(x.answered_at, tz), time_ended=fmt_time(x.ended_at, tz),
             cause=x.cause_txt or "", cause_code=x.cause) for x in transfers_of(record["transfers"])]

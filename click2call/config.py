@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 
 import socket
 
-from . import secret_box, tenants
+from . import ari_tls, secret_box, tenants
 from .cluster import nodes as cluster_nodes
 from .cluster.nodes import Node
 from .errors import CODES
@@ -155,6 +155,14 @@ def _nodes(text: str, info: ValidationInfo) -> tuple[Node, ...]:
         refuse(str(exc))
 
 
+def _ca_file(text: str, info: ValidationInfo) -> str | None:
+    if not text:
+        return None  # the system's trust store
+    if why := ari_tls.check_ca_file(text):
+        refuse(why)
+    return text
+
+
 def _context(text: str, name: str) -> str:
     if text and not NAME_RE.fullmatch(text):
         refuse(f"{name} is not a dialplan context name: {text!r}")
@@ -194,6 +202,8 @@ class Settings(BaseSettings):
     ari_url: Annotated[str, PlainValidator(lambda text: text.rstrip("/"))] = "http://127.0.0.1:8088"
     ari_user: Text = "click2call"
     ari_password: Text = ""
+    # the CA (PEM) that signed the Asterisk nodes' TLS certificates (https:// URLs); None: the system's trust store
+    ari_ca_file: Annotated[str | None, PlainValidator(_ca_file)] = None
     ari_app: Annotated[str, _rule(_app_name)] = "click2call"
     listen: Annotated[tuple[str, int], NoDecode, _rule(_listen)] = ("127.0.0.1", 8000)
     database_url: Text = "sqlite:///click2call.db"

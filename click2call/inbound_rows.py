@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from . import q850
 from .ring_group import RingGroup
-from .states import Direction, HangupBy, NoAnswer, RingStrategy
+from .states import Direction, HangupBy, NoAnswer, Party, RingStrategy
 from .stasis_app import controls as control
 from .stasis_app import supervision as supervise
 from .stasis_app import transfers as xfer
@@ -100,10 +100,13 @@ def state_from_row(r: dict) -> InboundState:
                    created_at=r["customer_created_at"], ringing_at=r["customer_ringing_at"],
                    answered_at=r["customer_answered_at"], ended_at=r["customer_ended_at"])
     actions = control.actions_of(r.get("actions"))
+    answered_by = saved["answered_by"]
+    originals = {Party.AGENT: spec.agent_channel(answered_by) if answered_by is not None else "",
+                 Party.CUSTOMER: spec.channel}
     return InboundState(spec=spec, created_at=r["created_at"], phase=Phase(r["phase"]), customer=customer,
                         actions=actions, controls=control.replay(actions),
                         supervision=supervise.joined_of(r.get("joined")),
-                        transfers=xfer.replay(r["call_id"], xfer.transfers_of(r.get("transfers"))),
+                        transfers=xfer.replay(r["call_id"], xfer.transfers_of(r.get("transfers")), originals, actions),
                         agents=tuple(AgentLeg(**leg) for leg in saved["agents"]), step=Step(saved["step"]),
-                        answered_by=saved["answered_by"],
+                        answered_by=answered_by,
                         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None, failed=saved["failed"])

@@ -140,7 +140,8 @@ def state_from_row(r: dict) -> State:
     return CallState(
         spec=spec, created_at=r["created_at"], phase=Phase.AGENT_RINGING if phase is Phase.NEW else phase,
         actions=actions, controls=control.replay(actions), supervision=supervise.joined_of(r.get("joined")),
-        transfers=xfer.replay(r["call_id"], xfer.transfers_of(r.get("transfers"))),
+        transfers=xfer.replay(r["call_id"], xfer.transfers_of(r.get("transfers")),
+                              {party: spec.channel_id(party) for party in Party}, actions),
         agent=leg(Party.AGENT), customer=leg(Party.CUSTOMER), result=r["result"],
         hangup_by=HangupBy(r["hangup_by"]) if r["hangup_by"] else None,
         recording=r["recording_url"] is not None, recording_error=r["recording_error"],

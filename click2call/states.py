@@ -29,7 +29,7 @@ class HangupBy(StrEnum):
     AGENT = "agent"
     CUSTOMER = "customer"
     API = "api"
-    SYSTEM = "system"  # the PBX lost the leg (e.g. Asterisk restarted), not either party
+    SYSTEM = "system"  # neither party: the PBX lost the leg (e.g. Asterisk restarted), a park nobody picked up
 
 
 class Direction(StrEnum):

@@ -16,6 +16,9 @@
 #   LAB_ENTITY_ID   the node's Asterisk entityid (named node default: 02:c2:... derived from the name)
 #   C2C_LAB_MIRROR  Debian mirror for the chroot (default http://deb.debian.org/debian)
 #   LAB_ARI_PORT    ARI/HTTP port                (default 8088)
+#   LAB_ARI_TLS_PORT  ARI over TLS (https/wss)   (default LAB_ARI_PORT + 1000: 9088); the certificate is made at
+#                   start by lab/certs.py (a CA of the run's own: $C2C_LAB_RUN/tls/ca.pem), with the Python of
+#                   LAB_PYTHON, else the repo's .venv, python3 or uv run: it needs the `cryptography` package
 #   LAB_SIP_PORT    PJSIP UDP port               (default 5060)
 #   LAB_TRUNK_A_PORT / LAB_TRUNK_B_PORT  carrier simulators (default 5070 / 5071)
 #   LAB_LOADPOOL_LAST  last extension of the load-test pool 9001..N (default 9200; the benchmark uses more)
@@ -37,6 +40,7 @@ SUFFIX="${NODE:+-$NODE}"                   # every per-node path: empty for the 
 RUN="${C2C_LAB_RUN:-/tmp/click2call-lab$SUFFIX}"
 MIRROR="${C2C_LAB_MIRROR:-http://deb.debian.org/debian}"
 ARI_PORT="${LAB_ARI_PORT:-8088}"
+TLS_PORT="${LAB_ARI_TLS_PORT:-$((ARI_PORT + 1000))}"
 SIP_PORT="${LAB_SIP_PORT:-5060}"
 TRUNK_A_PORT="${LAB_TRUNK_A_PORT:-5070}"
 TRUNK_B_PORT="${LAB_TRUNK_B_PORT:-5071}"
@@ -173,6 +177,21 @@ cmd_provision() {
     fi
 }
 
+make_certs() {
+    # A new CA and server certificate for ARI over TLS; clients trust $RUN/tls/ca.pem. Any Python with the
+    # `cryptography` package (a dependency of the service) does: labkit's, the repo's .venv, python3, else uv's.
+    local py
+    rm -rf "$RUN/tls"
+    for py in "${LAB_PYTHON:-}" "$REPO/.venv/bin/python" python3; do
+        if [ -n "$py" ] && command -v "$py" >/dev/null && "$py" -c 'import cryptography' 2>/dev/null; then
+            "$py" "$REPO/lab/certs.py" "$RUN/tls" || die "lab/certs.py could not make the TLS certificate"
+            return 0
+        fi
+    done
+    command -v uv >/dev/null && uv run --frozen --project "$REPO" python "$REPO/lab/certs.py" "$RUN/tls" \
+        || die "no Python with the cryptography package for the lab's TLS certificate (uv sync, or set LAB_PYTHON)"
+}
+
 rand_secret() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 write_loadpool() {
@@ -240,6 +259,12 @@ install_conf() {
     sed -i "s/@ARI_PASSWORD@/$ari_pw/" "$dst/ari.conf"
     sed -i "s/@PHONE_PASSWORD@/$phone_pw/" "$dst/pjsip.conf"
     sed -i "s/^bindport *=.*/bindport = $ARI_PORT/" "$dst/http.conf"
+    # TLS beside plain HTTP: the run's certificate, copied into the chroot's config dir where Asterisk reads it.
+    cp "$RUN/tls/server.pem" "$dst/ari-tls.pem"
+    cp "$RUN/tls/server.key" "$dst/ari-tls.key"
+    sed -i -e "s/^tlsbindaddr *=.*/tlsbindaddr = 127.0.0.1:$TLS_PORT/" \
+           -e "s#^\(tls[a-z]*\) *= */etc/click2call-asterisk/#\1 = $CONF_DIR/#" "$dst/http.conf"
+    grep -q "^tlscertfile = $CONF_DIR/ari-tls.pem\$" "$dst/http.conf" || die "http.conf: tlscertfile not rewritten"
     sed -i -e "s/^bind = 127\.0\.0\.1:5060/bind = 127.0.0.1:$SIP_PORT/" \
            -e "s#sip:127\.0\.0\.1:5070#sip:127.0.0.1:$TRUNK_A_PORT#" \
            -e "s#sip:127\.0\.0\.1:5071#sip:127.0.0.1:$TRUNK_B_PORT#" \
@@ -268,7 +293,7 @@ cmd_start() {
     # $1 = keep: reuse the running lab's passwords (a restart that clients survive), else new random ones.
     need_root
     cmd_provision
-    local ari_pw="" phone_pw="" url pid deadline
+    local ari_pw="" phone_pw="" url tls_url pid deadline
     if [ "${1:-}" = keep ] && [ -f "$RUN/lab.env" ]; then
         ari_pw="$(sed -n 's/^C2C_ARI_PASSWORD=//p' "$RUN/lab.env")"
         phone_pw="$(sed -n 's/^LAB_PHONE_PASSWORD=//p' "$RUN/lab.env")"
@@ -279,6 +304,10 @@ cmd_start() {
     cmd_stop
     mkdir -p "$RUN"
     rm -f "$RUN/lab.env"
+    # A restart keeps the certificate (clients keep trusting it), as it keeps the passwords.
+    if [ "${1:-}" != keep ] || ! [ -f "$RUN/tls/server.key" ]; then
+        make_certs
+    fi
 
     [ -n "$ari_pw" ] || ari_pw="$(rand_secret)"
     [ -n "$phone_pw" ] || phone_pw="$(rand_secret)"
@@ -306,6 +335,9 @@ cmd_start() {
         fi
         sleep 0.2
     done
+    tls_url="https://127.0.0.1:$TLS_PORT"
+    curl -fsS -o /dev/null --max-time 5 --cacert "$RUN/tls/ca.pem" -u "$ARI_USER:$ari_pw" "$tls_url/ari/asterisk/info" \
+        || { tail -30 "$RUN/asterisk.log" >&2; die "asterisk does not answer ARI over TLS on $tls_url"; }
     # ARI answering does not mean every module (PJSIP endpoints) is loaded.
     timeout 30 chroot "$ROOT" /usr/sbin/asterisk -C "$CONF" -rx 'core waitfullybooted' >/dev/null \
         || die "asterisk not fully booted (log: $RUN/asterisk.log)"
@@ -319,6 +351,9 @@ C2C_ARI_APP=click2call
 LAB_PHONE_PASSWORD=$phone_pw
 LAB_SIP_PORT=$SIP_PORT
 LAB_ARI_PORT=$ARI_PORT
+LAB_ARI_TLS_PORT=$TLS_PORT
+LAB_ARI_TLS_URL=$tls_url
+LAB_ARI_CA_FILE=$RUN/tls/ca.pem
 LAB_TRUNK_A_PORT=$TRUNK_A_PORT
 LAB_TRUNK_B_PORT=$TRUNK_B_PORT
 ENV
@@ -331,7 +366,7 @@ LAB_RTP_START=$RTP_START
 LAB_RTP_END=$RTP_END
 ENV
     fi
-    log "asterisk${NODE:+ node $NODE} up (pid $pid), ARI $url, env in $RUN/lab.env"
+    log "asterisk${NODE:+ node $NODE} up (pid $pid), ARI $url and $tls_url, env in $RUN/lab.env"
 }
 
 cmd_status() {
@@ -358,7 +393,7 @@ case "${1:-}" in
         ast_cli "$*"
         ;;
     *)
-        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

@@ -38,6 +38,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -70,9 +71,10 @@ def run_dir() -> Path:
 
 def _lab_sh(*args: str, timeout: float = 900, env: Mapping[str, str] | None = None) -> str:
     # Its own process group, so a timeout ends the whole of it (an `asterisk -rx` waiting on a stuck Asterisk too).
+    # LAB_PYTHON: this interpreter makes the lab's TLS certificate (lab/certs.py needs `cryptography`).
     with subprocess.Popen(["bash", str(LAB_SH), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                          env={**os.environ, **env} if env else None) as proc:
+                          env={"LAB_PYTHON": sys.executable, **os.environ, **(env or {})}) as proc:
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -118,7 +120,8 @@ def start(node: str | None = None, *, ari_port: int | None = None, sip_port: int
 
     Keys: C2C_ARI_URL (base URL, e.g. http://127.0.0.1:8088 - append /ari/...),
     C2C_ARI_USER, C2C_ARI_PASSWORD, C2C_ARI_APP, LAB_PHONE_PASSWORD,
-    LAB_SIP_PORT, LAB_ARI_PORT, LAB_TRUNK_A_PORT, LAB_TRUNK_B_PORT.
+    LAB_SIP_PORT, LAB_ARI_PORT, LAB_TRUNK_A_PORT, LAB_TRUNK_B_PORT; ARI over TLS: LAB_ARI_TLS_URL
+    (https://127.0.0.1:9088), LAB_ARI_TLS_PORT and LAB_ARI_CA_FILE (the lab's own CA, PEM).
     Provisions the chroot first if needed (slow only the first time).
 
     node: a named node of a multi-node lab (lab.sh's LAB_NODE), run from node_run_dir(node), on its own

@@ -15,13 +15,14 @@ from ..stasis_app.ari import Ari, AriError
 from .leases import DB_NOW
 
 
-async def registered(ari: Ari, trunks: set[str]) -> int | None:
-    """Extensions online on a node (PJSIP endpoints but the hotlines' trunks); None when it cannot be asked."""
+async def registered(ari: Ari, trunks: set[str]) -> tuple[int | None, str | None]:
+    """Extensions online on a node (PJSIP endpoints but the hotlines' trunks), or None and why it cannot be asked
+    (e.g. its TLS certificate fails verification)."""
     try:
         endpoints = await ari.request("GET", "/endpoints/PJSIP")
-    except AriError:
-        return None
-    return sum(1 for e in endpoints or () if e.get("state") == "online" and e.get("resource") not in trunks)
+    except AriError as exc:
+        return None, exc.message
+    return sum(1 for e in endpoints or () if e.get("state") == "online" and e.get("resource") not in trunks), None
 
 
 async def entity_ids(aris: dict[str, Ari]) -> dict[str, str]:
@@ -48,11 +49,11 @@ async def cluster(engine: AsyncEngine, aris: dict[str, Ari], lease: float, trunk
     online, ids = await asyncio.gather(asyncio.gather(*(registered(a, trunks) for a in aris.values())),
                                        entity_ids(aris))
     nodes = []
-    for (name, ari), count in zip(aris.items(), online):
+    for (name, ari), (count, error) in zip(aris.items(), online):
         held = leases.get(name, {})
         owned = bool(held.get("owner")) and held.get("lease_until", 0) > now
         nodes.append({
-            "name": name, "ari_url": ari.base.removesuffix("/ari"), "reachable": count is not None,
+            "name": name, "ari_url": ari.base.removesuffix("/ari"), "reachable": count is not None, "ari_error": error,
             "owner": held.get("owner") if owned else None, "lease_expires_in": round(held["lease_until"] - now, 1)
             if owned else None, "epoch": held.get("epoch", 0), "entity_id": ids.get(name, ""),
             "registered_extensions": count, "calls_in_progress": active.get(name, 0),

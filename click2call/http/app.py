@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from .. import ari_tls
 from ..agent_store import AgentStore
 from ..agents import AgentsService
 from ..call_control import CallControl
@@ -70,15 +71,21 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        # One TLS context for every node's ARI (REST and events): verification always on, C2C_ARI_CA_FILE's CA.
+        tls = ari_tls.client_context(settings.ari_ca_file)
+        for node in settings.nodes:
+            if ari_tls.cleartext(node.ari_url):
+                log.warning("node %s: ARI URL %s is plain http:// to another host: the ARI password crosses the "
+                            "network in clear; use https:// (Asterisk's http.conf tlsenable)", node.name, node.ari_url)
         engine = await open_database(settings.database_url)
         # Webhooks go out through aiohttp: a POST costs ~0.13 ms of CPU there against ~1.5 ms through httpx, and a
         # call makes up to six of them (bench/REPORT.md). Not trust_env: it reads ~/.netrc and the proxy variables
         # at every request (0.65 ms), and a CRM's webhook URL is reached directly.
         # Each policy's session checks the addresses its connections use (webhooks/egress.py).
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits) as client, \
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits, verify=tls) as client, \
                 Egress(limit=64) as egress:
             metrics = Metrics()
-            aris = {n.name: Ari(client, n.ari_url, n.ari_user, n.ari_password, settings.ari_app, metrics)
+            aris = {n.name: Ari(client, n.ari_url, n.ari_user, n.ari_password, settings.ari_app, metrics, tls)
                     for n in settings.nodes}
             if clash := nodes.duplicate_entity_ids(await view.entity_ids(aris)):
                 raise ConfigError(clash)

@@ -259,6 +259,11 @@ async def readyz(request: Request, caller: None) -> Ready | JSONResponse:
             return Ready(status="ok", ari="connected")
         message = "ARI websocket not connected" if len(state.replica.aris) == 1 else \
             f"ARI websocket not connected: node(s) {', '.join(down)}"
+        # why, when a node's stream could not connect (e.g. its TLS certificate failed verification)
+        reasons = [f"{node}: {why}" if len(state.replica.aris) > 1 else why
+                   for node in down if (why := state.replica.aris[node].last_error)]
+        if reasons:
+            message += " (" + "; ".join(reasons) + ")"
         return JSONResponse(ApiError("SERVICE_UNAVAILABLE", message).body(), status_code=503)
     try:
         unowned = await view.unowned(state.engine, list(state.replica.aris))

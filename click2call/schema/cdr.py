@@ -118,12 +118,14 @@ class CdrSupervisorLeg(CdrAgentLeg):
 
 class CdrTransferLeg(TypedDict):
     """A transfer and its target's leg: `status` started (under way), answered or failed; `target` the extension or
-    number; `by` the API token's tenant ("" the operator's) or "phone"."""
+    number (`external` true: a number dialled through the call's hotline); `by` the API token's tenant ("" the
+    operator's) or "phone"."""
 
     transfer: int
     mode: Literal["blind", "attended"]
     legs: Side  # the party that went on with the target
     target: str
+    external: bool
     hold: bool
     by: str
     status: Literal["started", "answered", "failed"]

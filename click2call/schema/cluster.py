@@ -11,6 +11,7 @@ class ClusterNode(TypedDict):
     name: str
     ari_url: str
     reachable: bool  # this replica reached its ARI just now
+    ari_error: str | None  # why it did not (e.g. "ARI TLS: certificate verify failed for ..."); None when it did
     owner: str | None  # the replica that runs its event stream and calls; None: nobody (yet)
     lease_expires_in: float | None  # seconds; None without a cluster's leases
     epoch: int  # grows at every change of owner

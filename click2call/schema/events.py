@@ -50,10 +50,13 @@ class CallEndEvent(CallEvent):
 
 
 class HangupEvent(CallEndEvent):
-    """The call ends; `leg` is the party that hung up, or "" (neither: the API, the system)."""
+    """The call ends; `leg` is the party that hung up, or "" (neither: the API, the system). `leg` "transfer": a
+    transfer target's answered leg ended while the call goes on (moved on again, or left a transfer under way):
+    to_number the target, duration and billsec that leg's, status ANSWERED; the call's own hangup follows at its
+    end."""
 
     state: Literal[EventName.HANGUP]
-    leg: Party | Literal[""]
+    leg: Party | Literal["", "transfer"]
 
 
 class CdrEvent(CallEndEvent):

@@ -15,6 +15,7 @@ import base64
 import itertools
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +24,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from .. import backoff
+from .. import ari_tls, backoff
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,18 @@ class AriUnavailable(AriError):
 
 class Ari:
     def __init__(self, http: httpx.AsyncClient, url: str, user: str, password: str, app: str,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, tls: ssl.SSLContext | None = None) -> None:
+        """`http` must verify with the same `tls` context (the app builds both from ari_tls.client_context)."""
         self.http = http
         self.base = url.rstrip("/") + "/ari"
         self.app = app
         self._auth = httpx.BasicAuth(user, password)
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._ws_headers = {"Authorization": f"Basic {token}"}
-        self._ws_url = self.base.replace("http", "ws", 1) + f"/events?app={app}&subscribeAll=false"
+        self._ws_url = self.base.replace("http", "ws", 1) + f"/events?app={app}&subscribeAll=false"  # https: wss
+        # wss:// verifies Asterisk's certificate; with no context given, against the system's trust store.
+        self._tls = (tls or ari_tls.client_context()) if self._ws_url.startswith("wss:") else None
+        self.last_error: str | None = None  # why the event stream could not connect, until it does
         self.connected = asyncio.Event()
         self.metrics = metrics or Metrics()
         self.timeout = 10.0  # seconds a REST request over the websocket waits for its response
@@ -70,7 +75,7 @@ class Ari:
             response = await self.http.request(method, self.base + path, params=params, json=body, auth=self._auth)
         except httpx.TransportError as exc:
             self.metrics.ari_errors.labels("unreachable").inc()
-            raise AriUnavailable(f"{type(exc).__name__}: {exc}") from None
+            raise AriUnavailable(self._unreachable(exc)) from None
         return self._answer(method, path, started, response.status_code, response.text)
 
     async def _ws_request(self, ws, method: str, path: str, params: dict | None, body: dict | None) -> Any:
@@ -108,6 +113,10 @@ class Ari:
             raise AriError(status, message or reason)
         return json.loads(text) if text else None
 
+    def _unreachable(self, exc: Exception) -> str:
+        """Why Asterisk could not be reached: a TLS failure in words, else the exception."""
+        return ari_tls.failure(exc, self.base) or f"{type(exc).__name__}: {exc}"
+
     async def filter_events(self, types: list[str]) -> None:
         """Have Asterisk send the app only these event types (and the responses to REST requests)."""
         allowed = [{"type": kind} for kind in [*types, "RESTResponse"]]
@@ -133,7 +142,7 @@ class Ari:
         try:
             response = await self.http.get(self.base + path, auth=self._auth, timeout=60)
         except httpx.TransportError as exc:
-            raise AriUnavailable(f"{type(exc).__name__}: {exc}") from None
+            raise AriUnavailable(self._unreachable(exc)) from None
         if response.status_code >= 400:
             raise AriError(response.status_code, response.text[:200])
         return response.content
@@ -147,9 +156,10 @@ class Ari:
             try:
                 async with connect(
                     self._ws_url, additional_headers=self._ws_headers, open_timeout=5, ping_interval=10, ping_timeout=10,
-                    max_size=2**22,
+                    max_size=2**22, ssl=self._tls,
                 ) as ws:
                     attempt = 0
+                    self.last_error = None
                     self.connected.set()
                     log.info("ARI events connected (app %s)", self.app)
                     await on_connect()
@@ -177,8 +187,13 @@ class Ari:
                         handle(event)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # any failure of the stream: reconnect
-                log.warning("ARI events disconnected: %s: %s", type(exc).__name__, exc)
+            except Exception as exc:  # any failure of the stream: reconnect (never without verification)
+                tls_failure = ari_tls.failure(exc, self.base)
+                self.last_error = tls_failure or f"{type(exc).__name__}: {exc}"
+                if tls_failure:
+                    log.error("%s; not connected, retrying", tls_failure)
+                else:
+                    log.warning("ARI events disconnected: %s", self.last_error)
             finally:
                 if probe is not None:
                     probe.cancel()

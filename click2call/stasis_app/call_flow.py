@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .. import q850
-from ..states import CallAction, CallStatus, HangupBy, Party
+from ..states import CallStatus, HangupBy, Party
 from . import controls as control
-from . import ids
+from . import ids, in_call
 from . import supervision as supervise
 from . import transfers as xfer
 from .legs import Leg
@@ -262,6 +262,8 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
 
     if phase is Phase.ENDED:
         return state, []
+    if isinstance(event, in_call.EVENTS):
+        return in_call.transition(state, event, IN_CALL)
 
     match event:
         case Start() if phase is Phase.NEW:
@@ -323,42 +325,7 @@ def transition(state: CallState, event: Event) -> tuple[CallState, list[Command]
             state = replace(state, hangup_by=state.hangup_by or by)
             return _end(state, _alive_channels(state))
 
-        case control.ControlRequested() as request:
-            channel = state.transfers.channel_of(request.party, spec.channel_id(request.party))
-            return controlled(state, _connected(state), request, channel, spec.bridge_id)
-
-        case xfer.PhoneTransfer():
-            return state, xfer.phone_transfer(state.transfers, _xctx(state), event)
-
-        case xfer.TargetGone(n, cause, cause_txt, at):
-            return target_gone(state, _xctx(state), event, _party_gone, _settled)
-
-        case xfer.TransferRequested() | xfer.ParkRequested() | xfer.ParkTimeout() | xfer.TargetReady() \
-                | xfer.TargetRinging() | xfer.TargetAnswered() | xfer.TargetFailed():
-            return transferred(state, _xctx(state, event), event)
-
-        case control.ControlFailed(request):
-            return replace(state, controls=control.undo(state.controls, request)), []
-
-        case supervise.SuperviseRequested() | supervise.SupervisorRinging() | supervise.SupervisorAnswered() \
-                | supervise.SupervisorGone() | supervise.SnoopReady():
-            return supervised(state, _connected(state), event, _room(state), spec.ext)
-
     return state, []
-
-
-def _room(state: CallState) -> supervise.Room:
-    agent = state.transfers.channel_of(Party.AGENT, state.spec.channel_id(Party.AGENT))
-    return supervise.Room(state.spec.call_id, state.spec.bridge_id, agent)
-
-
-def _originals(state: CallState) -> dict[Party, str]:
-    return {party: state.spec.channel_id(party) for party in Party}
-
-
-def _connected(state: CallState) -> bool:
-    return state.phase is Phase.CONNECTED and all(
-        party_alive(state, party, channel, state.leg(party).alive) for party, channel in _originals(state).items())
 
 
 def _xctx(state: CallState, event=None) -> xfer.Context:
@@ -366,101 +333,18 @@ def _xctx(state: CallState, event=None) -> xfer.Context:
     # The target sees the customer's number; an external number sees the hotline (as the customer did).
     external = isinstance(event, xfer.TransferRequested) and bool(event.phone) or bool(
         (x := state.transfers.current) and x.phone)
-    cid = caller_id(spec.dest_cid_name, spec.dest_cid_number) if external else caller_id(None, spec.phone)
-    return transfer_context(state, spec.call_id, _connected(state), spec.bridge_id, _originals(state), spec.trunk,
-                            cid, spec.ring_timeout)
+    cid = in_call.caller_id(spec.dest_cid_name, spec.dest_cid_number) if external else \
+        in_call.caller_id(None, spec.phone)
+    return in_call.context(state, spec.call_id, spec.bridge_id, {party: spec.channel_id(party) for party in Party},
+                           {party: state.leg(party).alive for party in Party}, state.phase is Phase.CONNECTED,
+                           spec.trunk, cid, spec.ring_timeout)
 
 
-# ---- transfers, on either kind of call (the state has `transfers`, `actions`, `phase`) ----
-
-
-def caller_id(name: str | None, number: str) -> str:
-    # Names were validated (no quotes, no angle brackets), so quoting is safe.
-    return f'"{name}" <{number}>' if name else f"<{number}>"
-
-
-def transfer_context(state, call_id: str, connected: bool, bridge: str, originals: dict[Party, str], trunk: str,
-                     cid: str, ring_timeout: int) -> xfer.Context:
-    t = state.transfers
-    channels = {party: t.channel_of(party, channel) for party, channel in originals.items()}
-    return xfer.Context(call_id, connected, bridge, channels, trunk, cid, ring_timeout, state.controls.held)
-
-
-def transferred(state, ctx: xfer.Context, event) -> tuple:
-    """A transfer's request or event: its state changed, an accepted request in the call's actions, the commands."""
-    before = state.transfers
-    t, commands = xfer.apply(before, ctx, event)
-    state = replace(state, transfers=t)
-    if isinstance(event, xfer.TransferRequested) and t.count > before.count:
-        x = t.get(t.count)
-        state = replace(state, actions=state.actions + (
-            control.Action(CallAction.TRANSFER, x.moving, event.at, x.by, ext=x.target),))
-    elif isinstance(event, xfer.ParkRequested) and t.parked is not None and before.parked is None:
-        state = replace(state, actions=state.actions + (control.Action(CallAction.PARK, t.parked, event.at, event.by),))
-    return state, commands
-
-
-def resync_targets(t: xfer.Transfers, call_id: str, channels: dict[str, str], at: float) -> list:
-    """After a reconnect: a target's leg that vanished meanwhile is gone; the one under way that is up answered."""
-    out: list = []
-    for x in t.history:
-        channel = xfer.target_channel(call_id, x.n)
-        now = channels.get(channel)
-        if target_alive(x) and now is None:
-            out.append(xfer.TargetGone(x.n, q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at))
-        elif x.n == t.active and now == "Up" and x.status is xfer.Status.STARTED:
-            out.append(xfer.TargetAnswered(x.n, at))
-    return out
-
-
-def target_alive(x: xfer.Transfer) -> bool:
-    """A target's channel is (or may be) up: created, ringing, or answered and not ended."""
-    return x.created and (x.status is xfer.Status.STARTED or (x.status is xfer.Status.ANSWERED and x.ended_at is None))
-
-
-def alive_targets(t: xfer.Transfers, call_id: str) -> list[str]:
-    return [xfer.target_channel(call_id, x.n) for x in t.history if target_alive(x)]
-
-
-def party_alive(state, party: Party, original: str, original_alive: bool) -> bool:
-    """The party's current leg is up: its own, or the target that took its place."""
-    t = state.transfers
-    channel = t.channel_of(party, original)
-    if channel == original:
-        return original_alive
-    n = xfer.target_index(channel.rpartition(".")[2])
-    x = t.get(n) if n is not None else None
-    return x is not None and target_alive(x)
-
-
-def not_current(state, party: Party, channel: str) -> bool:
-    """A leg whose end is not the call's: hung up on purpose, or no longer the party's (a target took its place)."""
-    t = state.transfers
-    return channel in t.retired or t.channel_of(party, channel) != channel
-
-
-def target_gone(state, ctx: xfer.Context, event: xfer.TargetGone, party_gone, settled) -> tuple:
-    """A target's leg ended: a transfer failed, or a target that had become a party hung up (then it is that
-    party's end, `party_gone(state, party, event)`); `settled(state)` ends a call that was waiting for it."""
-    channel = xfer.target_channel(ctx.call_id, event.n)
-    party = state.transfers.party_of(channel)
-    state, commands = transferred(state, ctx, event)
-    if party is not None and channel not in state.transfers.retired and ctx.channels[party] == channel:
-        state, more = party_gone(state, party, event)
-        return state, [*commands, *more]
-    state, more = settled(state)
-    return state, [*commands, *more]
-
-
-def _party_gone(state: CallState, party: Party, event: xfer.TargetGone) -> tuple[CallState, list[Command]]:
-    """A target that had become `party` hung up: told to a transfer under way, else the call ends."""
-    state, commands = transferred(state, _xctx(state), xfer.PartyGone(party, event.at))
-    if xfer.survives(state.transfers, party):
-        return state, commands
+def _ended_by(state: CallState, party: Party) -> tuple[CallState, list[Command]]:
+    """A target that had become `party` hung up, and no transfer goes on without it: the call ends."""
     if state.phase is Phase.CONNECTED:
         state = replace(state, hangup_by=state.hangup_by or HangupBy(party))
-    state, more = _end(state, _alive_channels(state))
-    return state, [*commands, *more]
+    return _end(state, _alive_channels(state))
 
 
 def _settled(state: CallState) -> tuple[CallState, list[Command]]:
@@ -470,27 +354,7 @@ def _settled(state: CallState) -> tuple[CallState, list[Command]]:
     return state, []
 
 
-def supervised(state, connected: bool, event, room: supervise.Room, agent_ext: str):
-    """A supervision request or event on either kind of call."""
-    if isinstance(event, supervise.SuperviseRequested):
-        sup, done, commands = supervise.request(state.supervision, connected, event, room, agent_ext)
-        return replace(state, supervision=sup, actions=state.actions + ((done,) if done else ())), commands
-    sup, commands = supervise.on_event(state.supervision, connected, event, room)
-    return replace(state, supervision=sup), commands
-
-
-def end_supervision(state, room: supervise.Room, at: float):
-    """The call is ending: its supervisors' parts end with it."""
-    if not state.supervision.alive():
-        return state, []
-    sup, commands = supervise.ending(state.supervision, room, at)
-    return replace(state, supervision=sup), commands
-
-
-def controlled(state, connected: bool, request: control.ControlRequested, channel: str, bridge_id: str):
-    """A control request on either kind of call: its controls and actions changed, and the commands."""
-    controls, done, commands = control.apply(state.controls, connected, request, channel, bridge_id)
-    return replace(state, controls=controls, actions=state.actions + ((done,) if done else ())), commands
+IN_CALL = in_call.Flow(context=_xctx, agent_ext=lambda state: state.spec.ext, ended_by=_ended_by, settled=_settled)
 
 
 def _leg_gone(state: CallState, leg: Party, cause: int, cause_txt: str, at: float) -> tuple[CallState, list[Command]]:
@@ -498,10 +362,10 @@ def _leg_gone(state: CallState, leg: Party, cause: int, cause_txt: str, at: floa
         return state, []  # a replayed or late event
     state = state.with_leg(leg, gone=True, cause=cause, cause_txt=cause_txt, ended_at=at)
     commands: list[Command] = []
-    if not_current(state, leg, state.spec.channel_id(leg)):
+    if in_call.not_current(state, leg, state.spec.channel_id(leg)):
         return _settled(state)  # transferred away (or hung up for a transfer): only its leg in the record ends
     if state.transfers.history:
-        state, commands = transferred(state, _xctx(state), xfer.PartyGone(leg, at))
+        state, commands = in_call.transferred(state, _xctx(state), xfer.PartyGone(leg, at))
         if xfer.survives(state.transfers, leg):
             return state, commands
     if leg == Party.AGENT and state.result is None:  # ended before answering: the sync request learns why
@@ -519,12 +383,12 @@ def _leg_gone(state: CallState, leg: Party, cause: int, cause_txt: str, at: floa
 
 def _alive_channels(state: CallState) -> list[str]:
     legs = [state.spec.channel_id(name) for name in (Party.AGENT, Party.CUSTOMER) if state.leg(name).alive]
-    return legs + alive_targets(state.transfers, state.spec.call_id)
+    return legs + in_call.alive_targets(state.transfers, state.spec.call_id)
 
 
 def _end(state: CallState, channels: list[str]) -> tuple[CallState, list[Command]]:
     """Hang up what is still up; the call ends when the last ChannelGone arrives."""
-    state, drops = end_supervision(state, _room(state), max((state.agent.ended_at or 0, state.customer.ended_at or 0)))
+    state, drops = in_call.end_supervision(state, _xctx(state), max((state.agent.ended_at or 0, state.customer.ended_at or 0)))
     if drops:
         state, more = _end(state, channels)
         return state, [*drops, *more]
@@ -562,7 +426,7 @@ def resync(state: CallState, channels: dict[str, str], at: float, outside: froze
                     out.append(Ringing(name, at))
             elif not leg.bridged:
                 out.append(CustomerReady())
-    return out + resync_targets(state.transfers, spec.call_id, channels, at)
+    return out + in_call.resync_targets(state.transfers, spec.call_id, channels, at)
 
 
 def final_status(state: CallState) -> CallStatus:

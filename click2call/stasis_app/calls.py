@@ -286,6 +286,8 @@ class StasisApp:
         rest stay controllable through the API), and those recorded but started by nobody yet."""
         for state in states:
             call = Call(state.spec, state)
+            if (left := xfer.park_left(state.transfers, self.park_timeout, time.time())) is not None:
+                call.set_timer(xfer.PARK_TIMER, left)  # parked: its timer goes on from the park
             if isinstance(state, inbound.InboundState):
                 _settle(call.answered, None)
                 self._launch(call, [inbound.Resumed(time.time())])

@@ -21,11 +21,10 @@ from .. import q850
 from ..ring_group import RingGroup
 from ..states import CallStatus, HangupBy, NoAnswer, Party, RingStrategy
 from . import controls as control
-from . import ids
+from . import ids, in_call
 from . import supervision as supervise
 from . import transfers as xfer
-from .call_flow import (HangupRequested, Leg, alive_targets, caller_id, controlled, end_supervision, not_current,
-                        party_alive, resync_targets, supervised, target_gone, transfer_context, transferred)
+from .call_flow import HangupRequested, Leg
 
 TOTAL = "total"  # the group's timeout
 
@@ -274,6 +273,8 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
     spec, phase, group = state.spec, state.phase, state.spec.group
     if phase is Phase.ENDED:
         return state, []
+    if isinstance(event, in_call.EVENTS):
+        return in_call.transition(state, event, IN_CALL)
 
     match event:
         case Start(at) if phase is Phase.NEW:
@@ -341,45 +342,7 @@ def transition(state: InboundState, event: Event) -> tuple[InboundState, list[Co
         case HangupRequested(by) if phase is not Phase.ENDING:
             return _end(replace(state, hangup_by=state.hangup_by or by))
 
-        case control.ControlRequested() as request:
-            channel = _xctx(state).channels[request.party]
-            return controlled(state, _connected(state), request, channel, spec.bridge_id)
-
-        case xfer.PhoneTransfer():
-            return state, xfer.phone_transfer(state.transfers, _xctx(state), event)
-
-        case xfer.TargetGone():
-            return target_gone(state, _xctx(state), event, _target_left, _settled)
-
-        case xfer.TransferRequested() | xfer.ParkRequested() | xfer.ParkTimeout() | xfer.TargetReady() \
-                | xfer.TargetRinging() | xfer.TargetAnswered() | xfer.TargetFailed():
-            return transferred(state, _xctx(state, event), event)
-
-        case control.ControlFailed(request):
-            return replace(state, controls=control.undo(state.controls, request)), []
-
-        case supervise.SuperviseRequested() | supervise.SupervisorRinging() | supervise.SupervisorAnswered() \
-                | supervise.SupervisorGone() | supervise.SnoopReady():
-            return supervised(state, _connected(state), event, _room(state), state.answered_ext)
-
     return state, []
-
-
-def _room(state: InboundState) -> supervise.Room:
-    return supervise.Room(state.spec.call_id, state.spec.bridge_id, _xctx(state).channels[Party.AGENT])
-
-
-def _originals(state: InboundState) -> dict[Party, str]:
-    agent = state.spec.agent_channel(state.answered_by) if state.answered_by is not None else ""
-    return {Party.AGENT: agent, Party.CUSTOMER: state.spec.channel}
-
-
-def _connected(state: InboundState) -> bool:
-    if state.phase is not Phase.CONNECTED or not state.customer.answered or state.answered_by is None:
-        return False
-    originals = _originals(state)
-    return party_alive(state, Party.AGENT, originals[Party.AGENT], state.agents[state.answered_by].alive) \
-        and party_alive(state, Party.CUSTOMER, originals[Party.CUSTOMER], state.customer.alive)
 
 
 def _xctx(state: InboundState, event=None) -> xfer.Context:
@@ -387,37 +350,36 @@ def _xctx(state: InboundState, event=None) -> xfer.Context:
     # The target sees the caller's number; an external number sees the hotline the caller dialled.
     external = isinstance(event, xfer.TransferRequested) and bool(event.phone) or bool(
         (x := state.transfers.current) and x.phone)
-    cid = caller_id(None, spec.hotline) if external else caller_id(spec.caller_name or None, spec.caller or "anonymous")
-    return transfer_context(state, spec.call_id, _connected(state), spec.bridge_id, _originals(state), spec.trunk, cid,
-                            spec.group.ring_seconds)
+    cid = in_call.caller_id(None, spec.hotline) if external else \
+        in_call.caller_id(spec.caller_name or None, spec.caller or "anonymous")
+    i = state.answered_by
+    originals = {Party.AGENT: spec.agent_channel(i) if i is not None else "", Party.CUSTOMER: spec.channel}
+    alive = {Party.AGENT: i is not None and state.agents[i].alive, Party.CUSTOMER: state.customer.alive}
+    connected = state.phase is Phase.CONNECTED and state.customer.answered and i is not None
+    return in_call.context(state, spec.call_id, spec.bridge_id, originals, alive, connected, spec.trunk, cid,
+                           spec.group.ring_seconds)
 
 
 def _party_left(state: InboundState, party: Party, channel: str, at: float) -> tuple[InboundState, list[Command]]:
     """The connected call's agent or caller leg ended (marked gone already): the call ends, unless the leg was
     transferred away or a transfer under way goes on without it."""
-    if not_current(state, party, channel):
+    if in_call.not_current(state, party, channel):
         return _settled(state)
-    commands: list = []
-    if state.transfers.history:
-        state, commands = transferred(state, _xctx(state), xfer.PartyGone(party, at))
-        if xfer.survives(state.transfers, party):
-            return state, commands
-    state, more = _end(replace(state, hangup_by=state.hangup_by or HangupBy(party)))
-    return state, [*commands, *more]
+    return in_call.party_left(state, IN_CALL, party, at)
 
 
-def _target_left(state: InboundState, party: Party, event: xfer.TargetGone) -> tuple[InboundState, list[Command]]:
-    state, commands = transferred(state, _xctx(state), xfer.PartyGone(party, event.at))
-    if xfer.survives(state.transfers, party):
-        return state, commands
-    state, more = _end(replace(state, hangup_by=state.hangup_by or HangupBy(party)))
-    return state, [*commands, *more]
+def _ended_by(state: InboundState, party: Party) -> tuple[InboundState, list[Command]]:
+    return _end(replace(state, hangup_by=state.hangup_by or HangupBy(party)))
 
 
 def _settled(state: InboundState) -> tuple[InboundState, list[Command]]:
     if state.phase is Phase.ENDING:
         return _end(state)
     return state, []
+
+
+IN_CALL = in_call.Flow(context=_xctx, agent_ext=lambda state: state.answered_ext, ended_by=_ended_by,
+                       settled=_settled)
 
 
 def _ring_next(state: InboundState, available: tuple[Available, ...], sticky: str | None,
@@ -462,7 +424,7 @@ def _unanswered(state: InboundState) -> tuple[InboundState, list[Command]]:
 
 def _end(state: InboundState, reason: str = "normal") -> tuple[InboundState, list[Command]]:
     """Hang up what is still up; the call ends when the last channel is gone."""
-    state, drops = end_supervision(state, _room(state), state.customer.ended_at or 0.0)
+    state, drops = in_call.end_supervision(state, _xctx(state), state.customer.ended_at or 0.0)
     if drops:
         state, more = _end(state, reason)
         return state, [*drops, *more]
@@ -470,7 +432,7 @@ def _end(state: InboundState, reason: str = "normal") -> tuple[InboundState, lis
     channels = [spec.agent_channel(i) for i in state.alive_agents()]
     if state.customer.alive:
         channels.append(spec.channel)
-    channels += alive_targets(state.transfers, spec.call_id)
+    channels += in_call.alive_targets(state.transfers, spec.call_id)
     if not channels:
         cleanup = [DestroyBridge(spec.bridge_id)] if state.answered_by is not None else []
         return replace(state, phase=Phase.ENDED), [*cleanup, Finish()]
@@ -492,7 +454,7 @@ def resync(state: InboundState, channels: dict[str, str], at: float) -> list[Eve
     if state.customer.alive and spec.channel not in channels:
         out.append(CustomerGone(q850.NETWORK_OUT_OF_ORDER, "vanished while ARI was disconnected", at,
                                 by=HangupBy.SYSTEM))
-    return out + resync_targets(state.transfers, spec.call_id, channels, at)
+    return out + in_call.resync_targets(state.transfers, spec.call_id, channels, at)
 
 
 def final_status(state: InboundState) -> CallStatus:

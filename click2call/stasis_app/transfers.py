@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 
 from .. import q850
-from ..states import Party, Side
+from ..states import CallAction, Party, Side
 from . import controls as control
 
 PARK_TIMER = "park"
@@ -106,6 +106,7 @@ class Transfers:
     active: int | None = None  # n of the transfer under way
     history: tuple[Transfer, ...] = ()  # every transfer, in order
     parked: Party | None = None
+    parked_at: float | None = None  # when (the park timer runs from it)
     replaced: tuple[tuple[Party, str], ...] = ()  # (party, channel) that took a party's place, latest last
     retired: frozenset[str] = frozenset()  # channels hung up (or left alone) on purpose: their end is not the call's
 
@@ -418,7 +419,7 @@ def _park(t: Transfers, ctx: Context, request: ParkRequested) -> tuple[Transfers
     if not ctx.connected:
         return t, _refuse(request, ctx, NOT_CONNECTED)
     leaving, parked = ctx.channels[other(party)], ctx.channels[party]
-    t = replace(t, parked=party, retired=t.retired | {leaving})
+    t = replace(t, parked=party, parked_at=request.at, retired=t.retired | {leaving})
     commands: list[Command] = [Hangup(leaving)]
     if party not in ctx.held:  # a held party is out of the bridge with its music already
         commands += [Unbridge(ctx.bridge, parked), Moh(parked, True)]
@@ -439,7 +440,7 @@ def _answered(t: Transfers, ctx: Context, x: Transfer, at: float) -> tuple[Trans
         t = replace(t, retired=t.retired | {leaving})
     if t.parked is not None:  # a pick-up: the parked party's music stops, it joins the target
         commands += [CancelTimer(PARK_TIMER), Moh(moving, False), Bridge(ctx.bridge, (moving, target))]
-        t = replace(t, parked=None)
+        t = replace(t, parked=None, parked_at=None)
     elif x.hold:
         commands += [Moh(moving, False), Bridge(ctx.bridge, (moving, target))]
     elif x.mode is Mode.ATTENDED:
@@ -535,9 +536,33 @@ def payload(x: Transfer, status: Status) -> dict:
 
 
 
-def replay(call_id: str, history: tuple[Transfer, ...]) -> Transfers:
-    """The transfers of a call adopted from its record: the answered targets in their parties' places, a started one
-    still under way (its target's events, or the reconnect check, settle it)."""
-    answered = tuple((other(x.moving), target_channel(call_id, x.n)) for x in history if x.status is Status.ANSWERED)
-    active = next((x.n for x in history if x.status is Status.STARTED), None)
-    return Transfers(count=max((x.n for x in history), default=0), active=active, history=history, replaced=answered)
+def park_left(t: Transfers, timeout: float, now: float) -> float | None:
+    """Seconds left on the park timer of an adopted call (None: not parked)."""
+    return None if t.parked is None else max(0.0, (t.parked_at or now) + timeout - now)
+
+
+def replay(call_id: str, history: tuple[Transfer, ...], originals: dict[Party, str],
+           actions: tuple[control.Action, ...] = ()) -> Transfers:
+    """The transfers of a call adopted from its record, replayed in the order they happened with the call's parks
+    (its actions): the answered targets in their parties' places, the legs let go on purpose, a park nobody picked
+    up yet (and since when: its timer goes on), a started transfer still under way (its target's events, or the
+    reconnect check, settle it). `originals`: the parties' own first channels."""
+    t = Transfers(count=max((x.n for x in history), default=0), history=history)
+    steps = [(x.started_at, 1, x) for x in history] + [
+        (a.at, 0, a.party) for a in actions if a.action is CallAction.PARK]
+    for at, _, step in sorted(steps, key=lambda s: (s[0], s[1])):
+        if isinstance(step, Party):  # a park: the other party left
+            leaving = t.channel_of(other(step), originals[other(step)])
+            t = replace(t, parked=step, parked_at=at, retired=t.retired | {leaving})
+            continue
+        x, leaving = step, t.channel_of(other(step.moving), originals[other(step.moving)])
+        if x.mode is Mode.BLIND and not x.refer:
+            t = replace(t, retired=t.retired | {leaving})
+        if x.status is Status.STARTED:
+            t = replace(t, active=x.n)
+        elif x.status is Status.ANSWERED:
+            if x.refer or (x.mode is Mode.ATTENDED and t.parked is None):
+                t = replace(t, retired=t.retired | {leaving})
+            t = replace(t, parked=None, parked_at=None,
+                        replaced=t.replaced + ((other(x.moving), target_channel(call_id, x.n)),))
+    return t

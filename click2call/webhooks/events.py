@@ -7,7 +7,7 @@ from typing import Literal
 
 from .. import q850
 from ..schema.events import PAYLOADS, CallEvent
-from ..states import Direction, EventName, HangupBy, Party
+from ..states import CallStatus, Direction, EventName, HangupBy, Party
 from ..stasis_app import ids
 from ..stasis_app import inbound_flow as inbound
 from ..stasis_app import transfers as xfer
@@ -54,23 +54,32 @@ def _transfer_events(before: State, after: State) -> list[tuple[EventName, Event
         if status == xfer.Status.ANSWERED:
             out.append((EventName.ANSWERED, f"{ids.TRANSFER_PREFIX}{n}"))
         out.append((EventName.TRANSFER, f"{ids.TRANSFER_PREFIX}{n}/{status}"))
+    goes_on = after.phase not in (Phase.ENDING, Phase.ENDED, inbound.Phase.ENDING, inbound.Phase.ENDED)
     for x in after.transfers.history:
         was = before.transfers.get(x.n)
         if x.ringing_at is not None and (was is None or was.ringing_at is None):
             out.insert(0, (EventName.RINGING, f"{ids.TRANSFER_PREFIX}{x.n}"))
+        if goes_on and x.answered_at is not None and x.ended_at is not None and was is not None \
+                and was.ended_at is None:
+            out.append((EventName.HANGUP, f"{ids.TRANSFER_PREFIX}{x.n}"))  # the call's own comes at its end
     return out
 
 
 def _target_leg_payload(state: State, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
-    """A transfer target's leg rang or answered: to_number is the target."""
+    """A transfer target's leg rang, answered, or (answered) ended while the call goes on: to_number the target."""
     x = state.transfers.get(ids.index_of(leg, ids.TRANSFER_PREFIX))
     inbound_call = isinstance(state, inbound.InboundState)
     spec = state.spec
-    return PAYLOADS[event](
+    body = PAYLOADS[event](
         call_id=spec.call_id, sip_call_id="", direction=Direction.INBOUND if inbound_call else Direction.OUTBOUND,
         from_number=spec.caller if inbound_call else spec.ext, to_number=x.target, hotline=spec.hotline,
         state=event, leg="transfer", cause="", customer_id="" if inbound_call else spec.customer_id or "",
         node=spec.node, timestamp=round(at, 3), sequence=sequence)
+    if event is EventName.HANGUP:
+        body.update(cause=q850.name(x.cause) if x.cause is not None else "",
+                    duration=round(x.ended_at - x.started_at), billsec=round(x.ended_at - x.answered_at),
+                    status=CallStatus.ANSWERED)
+    return body
 
 
 def _transfer_payload(state: State, event: EventName, leg: EventLeg, sequence: int, at: float) -> CallEvent:
@@ -200,8 +209,9 @@ def payload(state: State, values: dict, event: EventName, leg: EventLeg, sequenc
 
 def event_time(state: State, event: EventName, leg: EventLeg) -> float:
     """When it happened: the leg's own time for a leg's event (Asterisk's timestamp), else now."""
-    if event in LEG_EVENTS and leg and (n := ids.index_of(leg, ids.TRANSFER_PREFIX)) is not None:
-        return getattr(state.transfers.get(n), f"{event}_at") or time.time()
+    if leg and (n := ids.index_of(leg, ids.TRANSFER_PREFIX)) is not None:
+        x = state.transfers.get(n)
+        return (x.ended_at if event is EventName.HANGUP else getattr(x, f"{event}_at")) or time.time()
     if event in LEG_EVENTS and leg:
         found = _inbound_leg(state, leg)[0] if isinstance(state, inbound.InboundState) else state.leg(leg)
         return getattr(found, f"{event}_at") or time.time()

@@ -273,12 +273,13 @@ def own_service(lab, phones, carriers, tmp_path, database_url):
     app_update). A service restarted within its test keeps its name, as a real restart does."""
     started = []
 
-    def start(**extra: str) -> Service:
+    def start(ready: bool = True, **extra: str) -> Service:
+        """ready=False: wait for /healthz only (a service that is not to reach Asterisk)."""
         env = service_env(lab, C2C_ARI_APP=f"click2call-own-{next(_own_apps)}",
                           C2C_LISTEN=f"127.0.0.1:{free_port()}", C2C_DATABASE_URL=database_url,
                           C2C_RECORDINGS_DIR=str(tmp_path / "recordings"), **extra)
         started.append(Service(env, str(tmp_path / f"svc{len(started)}.log")))
-        return started[-1].start()
+        return started[-1].start(ready)
 
     yield start
     for svc in started:

@@ -319,6 +319,44 @@ def test_records_webhooks_and_the_cluster_view_name_the_nodes(cluster, carriers)
     assert {name: n["registered_extensions"] for name, n in nodes.items()} == {"a": 26, "b": 22}, view
 
 
+def control(cluster: Cluster, call_id: str, action: str, replica: str, **body) -> httpx.Response:
+    return httpx.post(f"{cluster.base(replica)}/v1/call/{call_id}/{action}", json=body, headers=HEADERS, timeout=30)
+
+
+def test_transfer_and_park_through_the_other_replica_and_a_parked_call_outlives_its_owner(cluster, carriers):
+    """The replica that does not run the call transfers it and parks it (it asks the owner); then the owner dies:
+    the survivor adopts the parked call, its park timer (C2C_PARK_TIMEOUT, 4 s in the lab) goes on and ends it."""
+    owner = cluster.owners()["a"]
+    other = "r2" if owner == "r1" else "r1"
+    call_id = cluster.call_id(cluster.click("9010", hotline=HOTLINE_A))
+    cluster.connected(call_id)
+    r = control(cluster, call_id, "transfer", other, ext="9011", legs="bleg")
+    assert (r.status_code, r.json()) == (200, {"status": "success", "call_id": call_id, "ext": "9011"}), r.text
+    wait_for(lambda: cluster.record(call_id)["transferred_to"] == "9011", 15, "the target answering")
+    refused = control(cluster, call_id, "transfer", other, ext="9999", legs="bleg")
+    assert (refused.status_code, refused.json()["error"]) == (404, "EXTENSION_NOT_FOUND"), refused.text
+    r = control(cluster, call_id, "park", other, legs="bleg")
+    assert r.status_code == 200, r.text
+    again = control(cluster, call_id, "park", owner, legs="bleg")
+    assert (again.status_code, again.json()["error"]) == (409, "ALREADY_PARKED"), again.text
+    wait_for(lambda: not cluster.aris["a"].get(f"/channels/{call_id}.transfer-1").status_code == 200, 10,
+             "the target's leg gone at the park")
+    assert [a["action"] for a in cluster.record(call_id)["actions"]] == ["transfer", "park"]
+
+    cluster.kill(owner)
+    record = cluster.final(call_id, timeout=25, replica=other)
+    assert (record["status"], record["transferred_to"], record["hangup_by"]) == ("ANSWERED", "9011", "system"), record
+    seconds = lambda text: time.mktime(time.strptime(text, "%Y-%m-%d %H:%M:%S"))  # noqa: E731 (one zone: both)
+    parked = seconds(record["actions"][-1]["time"])
+    assert seconds(record["time_ended"]) - parked >= 3, f"ended before the park timer: {record}"
+    assert not leftovers(cluster.aris["a"], call_id)
+    events = assert_webhooks(cluster.receiver, call_id, [
+        *CONNECTED, ("transfer", "transfer"), ("ringing", "transfer"), ("answered", "transfer"),
+        ("transfer", "transfer"), ("hangup", "transfer"), ("hangup", ""), ("cdr", "")])
+    assert [e["json"].get("status") for e in events if e["json"]["state"] == "transfer"] == ["started", "answered"]
+    assert events[-1]["json"]["cdr"]["legs"]["transfers"][0]["target"] == "9011"
+
+
 def test_replicas_started_at_once_on_a_new_database_all_come_up(cluster, postgres, tmp_path):
     """A deployment starts its replicas together (a host boots, an orchestrator rolls out): on a new database every
     one of them finds the schema missing and runs the migrations; all must come up."""

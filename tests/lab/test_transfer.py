@@ -62,11 +62,23 @@ def channel_state(ari, channel_id: str) -> str | None:
     return r.json().get("state") if r.status_code == 200 else None
 
 
+_placed: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def hang_up_leftovers(api):
+    """A test that fails midway leaves no call behind to make the next one's agent busy."""
+    yield
+    while _placed:
+        api.delete(f"/v1/call/{_placed.pop()}")
+
+
 def connected_call(api, talking_customer) -> tuple[str, str]:
     phone = unique_customer()
     r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
     assert r.status_code == 200, r.text
     call_id = r.json()["call_id"]
+    _placed.append(call_id)
     talking_customer.wait_answered(phone, 15)
     wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
     return call_id, phone
@@ -221,3 +233,85 @@ def test_a_blind_refer_from_the_agents_phone_moves_the_customer_to_the_target(ar
     [leg] = record["legs"]["transfers"]
     assert (leg["status"], leg["by"], leg["mode"]) == ("answered", "phone", "blind")
     assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
+
+
+def test_attended_with_hold_the_customer_hears_music_until_the_target_answers(ari, api, app, talking_customer):
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 2400}, TARGET_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
+        ok(api.post(f"/v1/call/{call_id}/transfer",
+                    json={"ext": TARGET, "legs": "bleg", "mode": "attended", "hold": True}))
+        wait_for(lambda: channel_state(ari, target) == "Ringing", 10, "the target ringing")
+        held = heard(ari, app, customer, 1.0)
+        print("\nattended with hold, the target rings: the customer hears", held, held.shares(TONES))
+        assert held.music(TONES), held
+        by_agent = heard(ari, app, agent, 0.6, hz=CUSTOMER_HZ)
+        assert by_agent.share(CUSTOMER_HZ) < 0.2, f"the agent still hears the held customer: {by_agent}"
+        assert channel_state(ari, target) == "Ringing", "the target answered while we listened"
+        wait_for(lambda: channel_state(ari, agent) is None, 10, "the agent's leg gone once the target answered")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["mode"], leg["hold"]) == ("answered", "attended", True), leg
+
+
+def test_the_agent_side_moves_to_an_external_number_that_sees_the_hotline(ari, api, app, talking_customer, hook,
+                                                                         receiver):
+    """`legs: aleg` with `phone`: the customer leaves, the agent goes on with a number dialled through the call's
+    hotline (the talking carrier answers it with 1000 Hz: after the customer's leg is gone, only it can say that)."""
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, agent, target = f"{call_id}.customer", f"{call_id}.agent", f"{call_id}.transfer-1"
+        external = unique_customer()
+        refused(api.post(f"/v1/call/{call_id}/transfer", json={"phone": "09;12", "legs": "aleg"}), 400,
+                "INVALID_PARAMETER")
+        body = ok(api.post(f"/v1/call/{call_id}/transfer", json={"phone": external, "legs": "aleg"}))
+        assert body == {"status": "success", "call_id": call_id, "phone": external}
+        wait_for(lambda: channel_state(ari, customer) is None, 10, "the customer's leg gone at once")
+        invite = talking_customer.invite_for(external)
+        assert f"<sip:{HOTLINE_TALKING}@" in invite["from"], invite["from"]
+        talking_customer.wait_answered(external, 15)
+        talking(ari, app, agent, CUSTOMER_HZ, TONES)
+        talking(ari, app, target, AGENT_HZ, TONES)
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == external
+    assert record["hangup_by"] == "api"
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["legs"], leg["target"], leg["external"]) == ("answered", "aleg", external, True), leg
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
+
+
+SUPERVISOR, SUPERVISOR_HZ = "133", 700
+
+
+def test_a_transferred_call_is_supervised_on_its_new_agent(ari, api, app, talking_customer):
+    """After a blind transfer of the customer, the target is the call's agent: a supervisor listening hears the
+    customer and the target; barging, both hear the supervisor."""
+    tones = [*TONES, SUPERVISOR_HZ]
+    with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 300}, TARGET_HZ),
+                        SUPERVISOR: ("uas_answer_audio", {"ring_ms": 300}, SUPERVISOR_HZ)}):
+        call_id, _ = connected_call(api, talking_customer)
+        customer, target, supervisor = f"{call_id}.customer", f"{call_id}.transfer-1", f"{call_id}.supervisor-0"
+        ok(api.post(f"/v1/call/{call_id}/transfer", json={"ext": TARGET, "legs": "bleg"}))
+        wait_for(lambda: channel_state(ari, target) == "Up", 10, "the target answering")
+        talking(ari, app, customer, TARGET_HZ, tones)
+        ok(api.post(f"/v1/call/{call_id}/listen", json={"ext": SUPERVISOR}))
+        wait_for(lambda: channel_state(ari, supervisor) == "Up", 10, "the supervisor answering")
+        wait_for(lambda: (h := heard(ari, app, supervisor, 1.2)).share(CUSTOMER_HZ) > 0.2
+                 and h.share(TARGET_HZ) > 0.2, 10, "the supervisor hearing the customer and the target")
+        assert heard(ari, app, customer, 1.0).share(SUPERVISOR_HZ) < 0.05
+        assert heard(ari, app, target, 1.0).share(SUPERVISOR_HZ) < 0.05
+        ok(api.post(f"/v1/call/{call_id}/barge", json={"ext": SUPERVISOR}))
+        wait_for(lambda: heard(ari, app, customer, 1.0).share(SUPERVISOR_HZ) > 0.2, 10,
+                 "the customer hearing the supervisor")
+        assert heard(ari, app, target, 1.0).share(SUPERVISOR_HZ) > 0.2
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert [(a["action"], a.get("ext")) for a in record["actions"]] == [
+        ("transfer", TARGET), ("listen", SUPERVISOR), ("barge", SUPERVISOR)]

@@ -5,6 +5,8 @@ record and the `transfer` webhook say what happened."""
 
 from __future__ import annotations
 
+import pytest
+
 from click2call.states import CallAction, CallStatus, EventName, HangupBy, Party, Side
 from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app import controls as c
@@ -34,8 +36,8 @@ def run(state, *events, transition=flow.transition):
     return state, commands
 
 
-def blind(ext="102", **kw):
-    return x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext=ext, at=10.0, ref=7, by="acme", **kw)
+def blind(ext="102", at=10.0, **kw):
+    return x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext=ext, at=at, ref=7, by="acme", **kw)
 
 
 def test_blind_the_agent_leaves_at_once_and_the_target_rings_in_the_bridge_then_is_the_agent():
@@ -83,7 +85,7 @@ def test_attended_declined_leaves_agent_and_customer_talking():
     state, commands = run(state, x.TargetReady(1))
     assert commands == [x.DialTarget(1, TARGET, "<0899098899>", SPEC.ring_timeout, None)]
     state, commands = run(state, x.TargetGone(1, 21, "Call Rejected", 11.0))
-    assert commands == [] and state.phase is flow.Phase.CONNECTED and flow._connected(state)
+    assert commands == [] and state.phase is flow.Phase.CONNECTED and flow._xctx(state).connected
 
 
 def test_attended_answered_the_agent_leaves_and_the_target_joins():
@@ -91,7 +93,7 @@ def test_attended_answered_the_agent_leaves_and_the_target_joins():
     state, commands = run(connected(), request, x.TargetReady(1), x.TargetAnswered(1, 12.0))
     assert commands[-2:] == [x.Hangup(AGENT), x.Bridge(BRIDGE, (TARGET,))]
     state, _ = run(state, flow.ChannelGone(Party.AGENT, 16, "", 12.1))
-    assert state.phase is flow.Phase.CONNECTED and flow._connected(state)
+    assert state.phase is flow.Phase.CONNECTED and flow._xctx(state).connected
 
 
 def test_refused_before_the_customer_answers_and_during_another_transfer():
@@ -106,8 +108,7 @@ def test_refused_before_the_customer_answers_and_during_another_transfer():
 
 def test_an_external_number_rings_through_the_trunk_showing_the_hotline():
     _, commands = run(connected(), x.TransferRequested(x.Mode.BLIND, Side.BLEG, phone="0912345678", ref=7))
-    assert x.CreateTarget(1, TARGET, "PJSIP/0912345678@trunk-a",
-                          flow.caller_id(SPEC.dest_cid_name, SPEC.dest_cid_number)) in commands
+    assert x.CreateTarget(1, TARGET, "PJSIP/0912345678@trunk-a", "<02873000001>") in commands
 
 
 def test_the_targets_events_reach_its_call():
@@ -139,6 +140,25 @@ def test_the_webhook_says_started_then_answered():
     assert (body["status"], body["cause"], body["cause_code"]) == ("failed", "User busy", 17)
 
 
+def test_a_target_moved_on_again_gets_its_hangup_while_the_call_goes_on():
+    state, _ = run(connected(), blind(), flow.ChannelGone(Party.AGENT, 16, "", 10.1), x.TargetReady(1),
+                   x.TargetRinging(1, 11.0), x.TargetAnswered(1, 12.0))
+    # the customer goes on to 103: the first target's leg is hung up and ends while the call goes on
+    second = x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="103", at=30.0, ref=8, by="acme")
+    moved, commands = run(state, second)
+    assert x.Hangup(TARGET) in commands
+    before, after = moved, run(moved, x.TargetGone(1, 16, "Normal Clearing", 30.2))[0]
+    assert events_between(before, after) == [(EventName.HANGUP, "transfer-1")]
+    body = payload(after, {}, EventName.HANGUP, "transfer-1", 6, 30.2)
+    assert (body["leg"], body["to_number"], body["cause"], body["duration"], body["billsec"], body["status"]) == \
+        ("transfer", "102", "NORMAL_CLEARING", 20, 18, "ANSWERED")
+    # the call's own hangup, when it ends, is the party's (the second target, now the agent)
+    state, _ = run(after, x.TargetReady(2), x.TargetRinging(2, 31.0), x.TargetAnswered(2, 32.0))
+    ended, _ = run(state, x.TargetGone(2, 16, "", 40.0), flow.ChannelGone(Party.CUSTOMER, 16, "", 40.1))
+    assert (EventName.HANGUP, Party.AGENT) in events_between(state, ended)
+    assert not [e for e in events_between(state, ended) if e[1] == "transfer-2"]
+
+
 def test_an_inbound_call_transfers_the_caller_the_same_way():
     spec = f.InboundSpec(call_id="in1", channel="1795752289.12", caller="0899", caller_name="", hotline="028",
                          trunk="trunk-a", group=f.RingGroup(name="g", extensions=("101", "102")))
@@ -150,7 +170,7 @@ def test_an_inbound_call_transfers_the_caller_the_same_way():
     assert commands[:2] == [x.Hangup("in1.agent-1"), x.CreateTarget(1, "in1.transfer-1", "PJSIP/102", "<0899>")]
     state, commands = run(state, f.AgentGone(0, 16, "", 3.0), f.AgentGone(1, 16, "", 4.0), x.TargetReady(1), x.TargetAnswered(1, 5.0),
                           transition=f.transition)
-    assert state.phase is f.Phase.CONNECTED and f._connected(state)
+    assert state.phase is f.Phase.CONNECTED and f._xctx(state).connected
     state, commands = run(state, f.CustomerGone(16, "", 6.0), transition=f.transition)
     assert commands == [f.Hangup("in1.transfer-1")]
     state, commands = run(state, x.TargetGone(1, 16, "", 6.1), transition=f.transition)
@@ -187,7 +207,7 @@ def test_park_then_a_transfer_picks_the_parked_customer_up():
     state, _ = run(state, blind(), x.TargetReady(1))
     state, commands = run(state, x.TargetAnswered(1, 12.0))
     assert commands == [x.CancelTimer(x.PARK_TIMER), x.Moh(CUSTOMER, False), x.Bridge(BRIDGE, (CUSTOMER, TARGET))]
-    assert flow._connected(state)
+    assert flow._xctx(state).connected
 
 
 def test_a_park_nobody_picks_up_ends_the_call():
@@ -195,7 +215,7 @@ def test_a_park_nobody_picks_up_ends_the_call():
     state, commands = run(state, x.ParkTimeout())
     assert commands == [x.Hangup(CUSTOMER)]
     state, _ = run(state, flow.ChannelGone(Party.CUSTOMER, 16, "", 20.1))
-    assert state.phase is flow.Phase.ENDED
+    assert state.phase is flow.Phase.ENDED and state.hangup_by is HangupBy.SYSTEM
 
 
 REFER = {"type": "ChannelTransfer", "timestamp": "2026-11-30T16:14:50.058+0000",
@@ -219,7 +239,7 @@ def test_a_phones_refer_is_checked_then_carried_out_and_the_phone_told():
     state, commands = run(state, x.TargetReady(1), x.TargetAnswered(1, 12.0))
     assert commands[-2:] == [x.TransferProgress(AGENT, x.Progress.ANSWERED), x.Hangup(AGENT)]
     state, commands = run(state, flow.ChannelGone(Party.AGENT, 16, "", 12.1))
-    assert commands == [] and flow._connected(state)
+    assert commands == [] and flow._xctx(state).connected
 
 
 def test_a_refer_whose_target_declines_puts_the_agent_back():
@@ -227,7 +247,7 @@ def test_a_refer_whose_target_declines_puts_the_agent_back():
                    x.TargetReady(1))
     state, commands = run(state, x.TargetGone(1, 21, "Call Rejected", 11.0))
     assert commands == [x.TransferProgress(AGENT, x.Progress.DECLINED), x.Bridge(BRIDGE, (AGENT,))]
-    assert flow._connected(state)
+    assert flow._xctx(state).connected
 
 
 def test_a_phone_that_hangs_up_after_its_refer_makes_it_blind():
@@ -257,6 +277,41 @@ def test_after_a_reconnect_a_vanished_target_is_gone_and_an_answered_one_answere
     assert (gone.n, gone.cause) == (1, 38)
     # adopted from its record: the target that answered is the agent, the one under way is still under way
     answered, _ = run(state, x.TargetAnswered(1, 12.0))
-    replayed = x.replay("c1", x.transfers_of(x.transfers_json(answered.transfers)))
+    replayed = x.replay("c1", x.transfers_of(x.transfers_json(answered.transfers)), ORIGINALS)
     assert replayed.channel_of(Party.AGENT, AGENT) == TARGET and replayed.active is None
-    assert x.replay("c1", x.transfers_of(x.transfers_json(state.transfers))).active == 1
+    assert x.replay("c1", x.transfers_of(x.transfers_json(state.transfers)), ORIGINALS).active == 1
+
+
+ORIGINALS = {Party.AGENT: AGENT, Party.CUSTOMER: CUSTOMER}
+PARK = x.ParkRequested(Side.BLEG, by="acme", at=10.0, ref=3)
+
+
+def attended(ext="102", at=10.0, **kw):
+    return x.TransferRequested(x.Mode.ATTENDED, Side.BLEG, ext=ext, at=at, ref=7, **kw)
+
+
+@pytest.mark.parametrize("events", [
+    [blind(), flow.ChannelGone(Party.AGENT, 16, "", 10.1), x.TargetReady(1)],  # under way
+    [blind(), x.TargetReady(1), x.TargetAnswered(1, 12.0)],
+    [attended(hold=True), x.TargetReady(1), x.TargetAnswered(1, 12.0)],
+    [attended(), x.TargetReady(1), x.TargetGone(1, 17, "busy", 11.0)],  # declined: talking on
+    [PARK],  # parked, nobody picked it up yet
+    [PARK, x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="102", at=15.0, ref=4), x.TargetReady(1)],
+    [PARK, x.TransferRequested(x.Mode.BLIND, Side.BLEG, ext="102", at=15.0, ref=4), x.TargetReady(1),
+     x.TargetAnswered(1, 16.0)],  # picked up
+    [blind(), x.TargetReady(1), x.TargetAnswered(1, 12.0), blind("103", at=20.0), x.TargetReady(2),
+     x.TargetAnswered(2, 22.0)],  # moved on again
+], ids=["blind-under-way", "blind", "attended-hold", "attended-declined", "parked", "pick-up-under-way",
+        "picked-up", "moved-on"])
+def test_a_call_adopted_from_its_record_has_the_same_transfers_park_and_let_go_legs(events):
+    state, _ = run(connected(), *events)
+    replayed = x.replay("c1", x.transfers_of(x.transfers_json(state.transfers)), ORIGINALS, state.actions)
+    assert replayed == state.transfers
+
+
+def test_an_adopted_parked_call_keeps_the_rest_of_its_park_timer():
+    state, _ = run(connected(), PARK)
+    replayed = x.replay("c1", x.transfers_of(x.transfers_json(state.transfers)), ORIGINALS, state.actions)
+    assert x.park_left(replayed, 10.0, now=13.5) == 6.5
+    assert x.park_left(replayed, 10.0, now=25.0) == 0.0
+    assert x.park_left(x.Transfers(), 10.0, now=13.5) is None
