@@ -134,6 +134,9 @@ class Bench:
             "C2C_MAX_CALLS_PER_TOKEN": "0",
             "C2C_RING_TIMEOUT": str(max(30, self.cfg.sync_ring_ms // 1000 + 30)),
             "C2C_RECORDINGS_DIR": str(self.work / "recordings"),
+            # the webhook step's hooks go to a receiver on 127.0.0.1, with secrets of their own (stored encrypted)
+            "C2C_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "C2C_SECRET_KEY": "YmVuY2gtc2VjcmV0LWtleS1mb3ItYXQtcmVzdC0wMDE=",
         })
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.db}{suffix}").unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import signal
@@ -12,10 +13,13 @@ import threading
 import uvicorn
 
 from . import logs
+from . import secret_box
 from .config import ConfigError, Settings
+from .db import open_database
 from .http.app import create_app
 from .http.drain import DrainingServer
 from .tenants import hash_token
+from .webhooks.subscriptions import reseal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,9 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info")
     hasher = sub.add_parser("hash-token", help="print a token's stored form for C2C_TENANTS_FILE (reads stdin)")
     hasher.add_argument("--generate", action="store_true", help="make a new random token; print it and its hash")
+    sub.add_parser("secret-key", help="print a new key for C2C_SECRET_KEY (hooks' secrets are stored encrypted)")
+    sub.add_parser("rotate-secrets", help="encrypt every stored hook secret and callback_apikey again with the "
+                                          "newest key of C2C_SECRET_KEY (configured like serve)")
     args = parser.parse_args(argv)
     if args.command == "hash-token":
         return _hash_token(args.generate)
+    if args.command == "secret-key":
+        print(secret_box.new_key())
+        return 0
+    if args.command == "rotate-secrets":
+        return _rotate_secrets()
 
     fmt = os.environ.get("C2C_LOG_FORMAT", "text")
     if fmt not in ("text", "json"):
@@ -58,6 +70,34 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
     DrainingServer(config, draining, settings.drain_seconds).run()
+    return 0
+
+
+def _rotate_secrets() -> int:
+    """Once every replica runs with the new key first in C2C_SECRET_KEY (the old ones after it): afterwards the old
+    keys can be dropped."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"click2call: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.secret_keys:
+        print(f"click2call: C2C_SECRET_KEY is not set ({secret_box.NEW_KEY})", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        engine = await open_database(settings.database_url)
+        try:
+            return await reseal(engine, secret_box.SecretBox(settings.secret_keys), rotate=True)
+        finally:
+            await engine.dispose()
+
+    try:
+        changed = asyncio.run(run())
+    except secret_box.SecretError as exc:
+        print(f"click2call: {exc}", file=sys.stderr)
+        return 2
+    print(f"click2call: {changed} webhook(s) encrypted with the newest key")
     return 0
 
 

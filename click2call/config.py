@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 
 import socket
 
-from . import ari_tls, tenants
+from . import ari_tls, secret_box, tenants
 from .cluster import nodes as cluster_nodes
 from .cluster.nodes import Node
 from .errors import CODES
@@ -24,6 +24,7 @@ from .ring_group import RingGroup
 from .schema import fields
 from .schema.fields import webhook_secret
 from .tenants import NAME_RE, Directory, Hotline, Tenant
+from .webhooks.destinations import Network, Reach
 
 PREFIX = "C2C_"
 CONFIG = "CONFIG"  # the error type of the settings' own rules
@@ -88,6 +89,21 @@ def _app_name(text: str, name: str) -> str:
 def _secrets(text: str, name: str) -> tuple[str, ...]:
     """Signing secrets, space- (or comma-) separated, each as a hook's own secret is checked."""
     return tuple(webhook_secret(s, name) for s in text.replace(",", " ").split())
+
+
+def _networks(text: str, name: str) -> tuple[Network, ...]:
+    """Comma-separated CIDRs."""
+    try:
+        return tuple(fields.network(item, name, CONFIG) for item in filter(None, map(str.strip, text.split(","))))
+    except PydanticCustomError as exc:
+        refuse(exc.message())
+
+
+def _secret_keys(text: str, name: str) -> tuple[str, ...]:
+    try:
+        return secret_box.parse_keys(text, name)
+    except secret_box.SecretError as exc:
+        refuse(str(exc))
 
 
 def _tenants(path: str, info: ValidationInfo) -> tuple[tuple[Tenant, tuple[str, ...]], ...]:
@@ -216,6 +232,11 @@ class Settings(BaseSettings):
     webhook_backoff: Number(0.01, 3600) = 1.0  # first retry delay (seconds), doubling up to webhook_backoff_max
     webhook_backoff_max: Number(0.1, 86400) = 600.0  # longest wait between two attempts (seconds)
     webhook_concurrency: Integer(1, 256) = 8
+    # networks every token's API-made hooks may reach besides global addresses (webhooks/destinations.py)
+    webhook_allowed_networks: Annotated[tuple[Network, ...], NoDecode, _rule(_networks)] = ()
+    # Fernet keys, newest first: hooks' secrets and callback API keys are stored encrypted with them (secret_box.py)
+    secret_keys: Annotated[tuple[str, ...], NoDecode, _rule(_secret_keys)] = Field(
+        (), validation_alias="C2C_SECRET_KEY")
     # the Asterisk nodes: C2C_ASTERISK_NODES (NAME=URL,...), else C2C_ARI_URL as the one node (cluster/nodes.py)
     nodes: Annotated[tuple[Node, ...], NoDecode, PlainValidator(_nodes)] = Field(
         (), validation_alias="C2C_ASTERISK_NODES", validate_default=True)
@@ -252,6 +273,11 @@ class Settings(BaseSettings):
         for group in self.groups:
             if strange := [n for n in group.hotlines if n not in numbers]:
                 refuse(f"C2C_GROUPS_FILE: group {group.name}: hotline {strange[0]} is not configured")
+        if not self.secret_keys:
+            for tenant, _ in self.tenants:
+                if any(h.secret or h.callback_apikey for h in tenant.hooks):
+                    refuse(f"C2C_TENANTS_FILE: tenant {tenant.name}: a hook's secret and callback_apikey are stored "
+                           f"encrypted: set C2C_SECRET_KEY ({secret_box.NEW_KEY})")
         stored = {d for _, digests in self.tenants for d in digests}
         if any(tenants.stored_form(t) in stored for t in self.api_tokens):
             refuse("a token is both in C2C_API_TOKENS and in C2C_TENANTS_FILE")
@@ -297,6 +323,11 @@ class Settings(BaseSettings):
 
     def directory(self) -> Directory:
         return Directory(self.api_tokens, self.operator, self.tenants)
+
+    def reach(self) -> Reach:
+        """The networks API-made hooks may reach: everyone's, and each tenant's besides."""
+        return Reach(self.webhook_allowed_networks,
+                     {t.name: t.allowed_networks for t, _ in self.tenants if t.name is not None})
 
     def trunks(self) -> set[str]:
         return {h.trunk for h in self.operator.hotlines}

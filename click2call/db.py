@@ -180,8 +180,9 @@ hooks = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("event", sa.String(16), nullable=False),
     sa.Column("callback_url", sa.String(2048), nullable=False),
-    sa.Column("callback_apikey", sa.String(512)),
-    sa.Column("secret", sa.String(256)),
+    # 0010: Text, as they are stored encrypted (secret_box.py; a plain value from before until it is sealed)
+    sa.Column("callback_apikey", sa.Text),
+    sa.Column("secret", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("disabled_at", sa.Float),
     sa.Column("disabled_reason", sa.String(255)),

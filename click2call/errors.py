@@ -11,6 +11,7 @@ CODES: dict[str, tuple[int, str]] = {
     "MISSING_PARAMETER": (400, "A required parameter is missing"),
     "INVALID_PARAMETER": (400, "A parameter has an invalid value"),
     "HOTLINE_NOT_FOUND": (400, "The hotline is not configured"),
+    "HOOK_URL_REFUSED": (400, "The callback_url reaches an address hooks may not reach"),
     "UNAUTHORIZED": (401, "Missing or invalid Bearer token"),
     "EXTENSION_NOT_ALLOWED": (403, "The extension is not one of this account's extensions"),
     "FORBIDDEN": (403, "This token may not do that"),

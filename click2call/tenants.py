@@ -16,6 +16,7 @@ no tenants file that is the whole setup, as before.
     name = "acme-sales"
     extensions = ["101", "102"]
     hotlines = ["02899990000"]
+    allowed_networks = ["10.1.0.0/16"]   # hooks made with its tokens may reach these too (webhooks/destinations.py)
     [[tenant.hook]]
     event = "hangup"                     # ringing, answered, hangup, cdr
     callback_url = "https://crm.acme.example/click2call"
@@ -30,6 +31,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
@@ -83,6 +85,8 @@ class Tenant:
     pattern: re.Pattern | None = None
     hooks: tuple[HookEntry, ...] = field(default=(), repr=False)  # webhooks of the tenants file
     groups: tuple[RingGroup, ...] = ()  # ring groups for inbound calls
+    # networks its hooks made through the API may reach besides global addresses (and C2C_WEBHOOK_ALLOWED_NETWORKS)
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @property
     def is_operator(self) -> bool:
@@ -185,7 +189,8 @@ def load(text: str, global_hotlines: tuple[Hotline, ...], source: str = "tenants
         tenant = Tenant(name=entry.name, hotlines=tuple(entry.hotlines),
                         extensions=frozenset(entry.extensions) if entry.extensions is not None else None,
                         pattern=entry.extension_pattern, hooks=tuple(entry.hook),
-                        groups=tuple(g.group(entry.name) for g in entry.group))
+                        groups=tuple(g.group(entry.name) for g in entry.group),
+                        allowed_networks=tuple(entry.allowed_networks))
         for group in tenant.groups:
             if foreign := [e for e in group.extensions if not tenant.owns(e)]:
                 raise ValueError(f"{where}: group {group.name}: extension {foreign[0]} is not one of the tenant's")
@@ -235,6 +240,7 @@ KEY_MESSAGES = {
     "extensions": "extensions must be a list of strings",
     "hotlines": "hotlines must be a list of strings",
     "hook": f"each [[tenant.hook]] has {HOOK_KEYS}",
+    "allowed_networks": "allowed_networks must be a list of networks (CIDR, such as 10.1.0.0/16)",
 }
 
 

@@ -24,8 +24,9 @@ class Answer:
 
 
 class Receiver:
-    def __init__(self, port: int = 0) -> None:
-        self.port = port or _free_port()
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.host = host  # any address of 127.0.0.0/8 (all of it is this machine's loopback)
+        self.port = port or _free_port(host)
         self.requests: list[dict] = []  # in arrival order
         self.status: dict[str, int] = {}  # path -> status to answer (default 200)
         self.delay: dict[str, float] = {}  # path -> seconds to wait before answering (a slow CRM)
@@ -43,7 +44,7 @@ class Receiver:
                 answers.clear()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     async def app(self, scope, receive, send) -> None:
         assert scope["type"] == "http"
@@ -70,7 +71,7 @@ class Receiver:
         await send({"type": "http.response.body", "body": b"ok"})
 
     def start(self) -> "Receiver":
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
                                 interface="asgi3")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -102,7 +103,7 @@ class Receiver:
         return out
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]

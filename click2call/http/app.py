@@ -1,4 +1,4 @@
-"""The ASGI application. Its lifespan owns the DB engine, the httpx client (ARI), the aiohttp session (webhooks),
+"""The ASGI application. Its lifespan owns the DB engine, the httpx client (ARI), the aiohttp sessions (webhooks),
 the ARI event task, the Stasis app, the webhook dispatcher and the live stream's tailer."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 
-import aiohttp
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,7 +39,9 @@ from ..service import ClickToCallService, RecordsService
 from ..replica import Replica
 from ..stasis_app import recording_check
 from ..stasis_app.ari import Ari
+from ..secret_box import SecretBox, SecretError
 from ..webhooks.dispatcher import Dispatcher, Target
+from ..webhooks.egress import Egress
 from ..webhooks.outbox import Outbox
 from ..webhooks.retry import Policy
 from ..webhooks.subscriptions import HookChanges, HooksService
@@ -80,8 +81,9 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
         # Webhooks go out through aiohttp: a POST costs ~0.13 ms of CPU there against ~1.5 ms through httpx, and a
         # call makes up to six of them (bench/REPORT.md). Not trust_env: it reads ~/.netrc and the proxy variables
         # at every request (0.65 ms), and a CRM's webhook URL is reached directly.
+        # Each policy's session checks the addresses its connections use (webhooks/egress.py).
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits, verify=tls) as client, \
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as webhook_http:
+                Egress(limit=64) as egress:
             metrics = Metrics()
             aris = {n.name: Ari(client, n.ari_url, n.ari_user, n.ari_password, settings.ari_app, metrics, tls)
                     for n in settings.nodes}
@@ -94,9 +96,12 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
                             cap=settings.webhook_backoff_max)
             write = GroupCommit(engine)  # one queue of durable writes: records, webhook claims and outcomes
             changes = HookChanges()  # the outbox and the dispatcher both keep a copy of the hooks
-            dispatcher = Dispatcher(engine, webhook_http, default=default, global_secrets=settings.webhook_secrets,
+            box = SecretBox(settings.secret_keys)  # hooks' secrets and API keys, encrypted at rest
+            reach = settings.reach()  # the networks API-made hooks may reach
+            dispatcher = Dispatcher(engine, egress, default=default, global_secrets=settings.webhook_secrets,
                                     policy=policy, changes=changes, concurrency=settings.webhook_concurrency,
-                                    timeout=settings.webhook_timeout, metrics=metrics, write=write)
+                                    timeout=settings.webhook_timeout, metrics=metrics, write=write, box=box,
+                                    reach=reach)
             outbox = Outbox(settings.zoneinfo, default is not None, changes, dispatcher.take, dispatcher.lease)
             store = CallStore(engine, outbox, write, publish=bus.publish if settings.cluster else None)
             directory = settings.directory()
@@ -131,7 +136,12 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
                     replica.on_message(message)
 
             messages = bus.Bus(engine, heard, replica.caught_up) if settings.cluster else None
-            hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, changes)
+            hooks = HooksService(engine, settings.webhook_secrets, dispatcher.wake, changes, egress=egress, box=box,
+                                 reach=reach)
+            try:
+                await hooks.seal_stored()  # secrets stored in plain text before a key was set: encrypted now
+            except SecretError as exc:
+                raise ConfigError(str(exc)) from None
             await hooks.sync_configured(directory.tenants)
             state = app.state
             state.settings = settings

@@ -13,6 +13,7 @@ import binascii
 import re
 import unicodedata
 from collections.abc import Callable
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -119,6 +120,20 @@ def callback_url(value: Any, name: str = "callback_url") -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c in value for c in "\r\n\t "):
         refuse(message)
     return value
+
+
+def network(value: Any, name: str, code: str = INVALID) -> IPv4Network | IPv6Network:
+    """A network in CIDR notation (10.1.0.0/16, fd00::/8); an address alone is that one address."""
+    text = string(value, f"{name} must be a network such as 10.1.0.0/16").strip()
+    try:
+        return ip_network(text)
+    except ValueError:
+        pass
+    try:
+        loose = ip_network(text, strict=False)
+    except ValueError:
+        refuse(f"{name}: {text!r} is not a network (CIDR, such as 10.1.0.0/16 or fd00::/8)", code)
+    refuse(f"{name}: {text!r} has bits set past its prefix length (did you mean {loose}?)", code)
 
 
 def header_value(value: Any, name: str) -> str | None:

@@ -31,9 +31,10 @@ class HookCreate(BaseModel):
 
     event: Event = Field(description="the event this hook receives")
     secret: Secret | None = Field(None, description="whsec_<base64 key> signing this hook's deliveries "
-                                                    "(default C2C_WEBHOOK_SECRET)")
-    callback_url: CallbackUrl = Field(description="where events are POSTed")
-    callback_apikey: HeaderValue | None = Field(None, description="sent as the Authorization header")
+                                                    "(default C2C_WEBHOOK_SECRET); stored encrypted")
+    callback_url: CallbackUrl = Field(description="where events are POSTed: a global address, or one of a network "
+                                                  "the operator allows (else 400 HOOK_URL_REFUSED)")
+    callback_apikey: HeaderValue | None = Field(None, description="sent as the Authorization header; stored encrypted")
 
     @model_validator(mode="before")
     @classmethod

@@ -45,6 +45,8 @@ def regex(value: Any, name: str) -> re.Pattern:
 Name = fields.field(name, fields.pattern(NAME_RE))
 Token = fields.field(token, {"type": "string"})
 Regex = fields.field(regex, {"type": "string", "format": "regex"}, re.Pattern)
+# A network the tenant's API-made hooks may reach beyond global addresses (webhooks/destinations.py).
+AllowedNetwork = fields.field(lambda value, name: fields.network(value, name, TENANT), {"type": "string"}, object)
 
 
 class HookEntry(BaseModel):
@@ -67,6 +69,7 @@ class TenantEntry(BaseModel):
     extension_pattern: Regex | None = None  # a full match
     hotlines: list[str] = []  # a C2C_HOTLINES number, or NUMBER=TRUNK; the first is the default
     hook: list[HookEntry] = []
+    allowed_networks: list[AllowedNetwork] = []  # CIDRs its hooks made through the API may reach (e.g. its CRM's LAN)
     group: list[GroupEntry] = []  # ring groups for inbound calls (schema.groups)
 
     @field_validator("hotlines")

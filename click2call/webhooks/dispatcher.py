@@ -18,8 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import DEFAULT_HOOK, HOOKS_TTL, GroupCommit, Many, deliveries, delivery_attempts, hooks, webhook_events
 from ..metrics import Metrics
+from ..secret_box import SecretBox
 from ..states import DeliveryStatus
 from . import signing
+from .destinations import Policy as Reachable, Reach
+from .egress import Egress, Refused
 from .retry import Outcome, Policy, Verdict, decide, retry_after
 from .subscriptions import HookChanges
 
@@ -65,6 +68,16 @@ class Target:
     url: str
     apikey: str | None
     secrets: tuple[str, ...]
+    reach: Reachable | None = None  # what its connections may reach; None: trusted (the operator configured it)
+
+
+def _refused(exc: BaseException) -> Refused | None:
+    """The policy's refusal behind an aiohttp connection error, if that is what it was."""
+    while exc is not None:
+        if isinstance(exc, Refused):
+            return exc
+        exc = getattr(exc, "os_error", None) or exc.__cause__
+    return None
 
 
 class Dispatcher:
@@ -74,13 +87,16 @@ class Dispatcher:
     go without a read of the outbox or a claim), and run() polls the outbox for the rest: retries that are due, and
     deliveries whose lease ran out (left by a crash, or by another instance on the same database)."""
 
-    def __init__(self, engine: AsyncEngine, http: aiohttp.ClientSession, *, default: Target | None,
+    def __init__(self, engine: AsyncEngine, egress: Egress, *, default: Target | None,
                  global_secrets: tuple[str, ...], policy: Policy, changes: HookChanges, concurrency: int = 8,
-                 timeout: float = 5.0, metrics: Metrics | None = None, write: GroupCommit | None = None) -> None:
+                 timeout: float = 5.0, metrics: Metrics | None = None, write: GroupCommit | None = None,
+                 box: SecretBox | None = None, reach: Reach | None = None) -> None:
         self.engine = engine
         self.write = write or GroupCommit(engine)  # claims and outcomes share commits with the call records
         self.metrics = metrics or Metrics()
-        self.http = http
+        self.egress = egress
+        self.box = box or SecretBox()  # opens the hooks' stored secrets and API keys
+        self.reach = reach or Reach()  # the networks API-made hooks may reach, by tenant
         self.default = default
         self.global_secrets = global_secrets
         self.policy = policy
@@ -183,8 +199,9 @@ class Dispatcher:
             hook = (await conn.execute(_HOOK, {"hook_id": hook_id})).mappings().first()
         target = None
         if hook is not None and hook["disabled_at"] is None:
-            secrets = (hook["secret"],) if hook["secret"] else self.global_secrets
-            target = Target(hook["callback_url"], hook["callback_apikey"], secrets)
+            secrets = (self.box.open(hook["secret"]),) if hook["secret"] else self.global_secrets
+            reach = None if hook["configured"] else self.reach.policy(hook["tenant"])
+            target = Target(hook["callback_url"], self.box.open(hook["callback_apikey"]), secrets, reach)
         self._targets[hook_id] = target
         return target
 
@@ -226,22 +243,32 @@ class Dispatcher:
                    **signing.headers(target.secrets, item["event_id"], int(now), body)}
         if target.apikey:
             headers["authorization"] = target.apikey
-        status_code, error, wait = None, None, None
+        status_code, error, wait, final = None, None, None, None
         # The slot bounds requests to receivers, not the writes of their outcomes (which wait for a commit).
         async with self.slots:
             started = time.monotonic()
             try:
-                async with self.http.post(target.url, data=body, headers=headers, allow_redirects=False,
-                                          timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                if (why := self.egress.refusal(target.url, target.reach)) is not None:
+                    raise Refused(why)
+                # Never a redirect: its target would be reached unchecked, and a hook is one URL.
+                async with self.egress.session(target.reach).post(
+                        target.url, data=body, headers=headers, allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                     status_code = response.status
                     wait = retry_after(response.headers.get("retry-after"), now)
                     await response.content.read(RESPONSE_READ)  # the rest, if any, closes the connection
             except TimeoutError:
                 error = f"Timeout: no answer within {self.timeout:g} s"
-            except aiohttp.ClientError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:255]
+            except (Refused, aiohttp.ClientError) as exc:
+                if (refused := _refused(exc)) is not None:  # the address is not to be reached: no retry
+                    error = final = f"Refused: {refused}"[:255]
+                elif isinstance(exc, aiohttp.InvalidURL):  # aiohttp will never send to it: no retry either
+                    error = final = f"{type(exc).__name__}: {exc}"[:255]
+                else:
+                    error = f"{type(exc).__name__}: {exc}"[:255]
             elapsed_ms = int((time.monotonic() - started) * 1000)
-        outcome = decide(status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
+        outcome = Outcome(Verdict.FAILED) if final else decide(
+            status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
         await self._finish(item, outcome, status_code, error, now, elapsed_ms)
         return outcome.status is Verdict.DELIVERED
 

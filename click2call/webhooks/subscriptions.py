@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -14,10 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..db import deliveries, delivery_attempts, hooks, webhook_events
 from ..errors import ApiError
 from ..schema.hooks import Attempt, Delivery, Hook, HookCreate
+from ..secret_box import SecretBox
 from ..states import DeliveryStatus
+from .destinations import Reach
+from .egress import Egress, Refused, Unresolved, Unusable
 
 if TYPE_CHECKING:
     from ..tenants import Tenant
+
+log = logging.getLogger(__name__)
 
 
 class HookChanges:
@@ -52,19 +58,38 @@ def _visible(tenant: "Tenant"):
 
 
 class HooksService:
+    """Hooks as the API makes and shows them. A hook made through the API reaches only what its token's tenant may
+    (`reach`, checked by `egress`: here as it is made, by the dispatcher at every connection); its secret and API
+    key are stored sealed by `box`."""
+
     def __init__(self, engine: AsyncEngine, global_secrets: tuple[str, ...], wake: Callable[[], None],
-                 changes: HookChanges) -> None:
+                 changes: HookChanges, *, egress: Egress, box: SecretBox, reach: Reach = Reach()) -> None:
         self.engine = engine
         self.global_secrets = global_secrets
         self.wake = wake  # tells the dispatcher a delivery is due
         self.changes = changes
+        self.egress = egress
+        self.box = box
+        self.reach = reach
 
     async def create(self, body: HookCreate, tenant: "Tenant") -> Hook:
         if body.secret is None and not self.global_secrets:
             raise ApiError("INVALID_PARAMETER", "no C2C_WEBHOOK_SECRET is configured: give this hook a secret")
+        if (body.secret or body.callback_apikey) and not self.box.ready:
+            raise ApiError("INVALID_PARAMETER", "this service keeps no secrets (no C2C_SECRET_KEY is configured): "
+                                                "leave out secret and callback_apikey")
+        try:
+            await self.egress.check(body.callback_url, self.reach.policy(tenant.name))
+        except Unusable as exc:
+            raise ApiError("INVALID_PARAMETER", f"callback_url {exc}") from None
+        except Unresolved as exc:
+            raise ApiError("HOOK_URL_REFUSED", f"callback_url: {exc}") from None
+        except Refused as exc:
+            raise ApiError("HOOK_URL_REFUSED", f"callback_url: {exc}; hooks may not reach it unless the operator "
+                                               "allows its network") from None
         row = {
             "id": uuid.uuid4().hex, "event": body.event, "callback_url": body.callback_url,
-            "callback_apikey": body.callback_apikey, "secret": body.secret,
+            "callback_apikey": self.box.seal(body.callback_apikey), "secret": self.box.seal(body.secret),
             "created_at": time.time(), "disabled_at": None, "disabled_reason": None, "tenant": tenant.name,
             "configured": False,
         }
@@ -136,7 +161,7 @@ class HooksService:
             for h in tenant.hooks:
                 hook_id = "cfg_" + hashlib.sha256(f"{tenant.name}\n{h.event}\n{h.callback_url}".encode()).hexdigest()[:28]
                 wanted[hook_id] = {"tenant": tenant.name, "event": h.event, "callback_url": h.callback_url,
-                                   "callback_apikey": h.callback_apikey, "secret": h.secret}
+                                   "callback_apikey": self.box.seal(h.callback_apikey), "secret": self.box.seal(h.secret)}
         async with self.engine.begin() as conn:
             existing = {r for (r,) in await conn.execute(sa.select(hooks.c.id).where(hooks.c.configured))}
             if gone := existing - wanted.keys():
@@ -148,3 +173,39 @@ class HooksService:
                     await conn.execute(hooks.insert().values(
                         id=hook_id, created_at=time.time(), configured=True, **values))
         self.changes.notify()
+
+    async def seal_stored(self) -> int:
+        """At start: secrets and API keys stored in plain text before a key was set are encrypted now."""
+        changed = await reseal(self.engine, self.box)
+        if changed:
+            self.changes.notify()
+        return changed
+
+
+async def reseal(engine: AsyncEngine, box: SecretBox, rotate: bool = False) -> int:
+    """Store every hook's secret and API key encrypted with the newest key: the plain ones from before (at each
+    start), and with rotate the encrypted ones again (`click2call rotate-secrets`). Without a key, plain ones stay as
+    they are (a warning says so). Raises SecretError when a stored one cannot be read: the keys that sealed it are
+    gone. Returns the number of hooks changed. Each update is guarded by the value read, so replicas starting
+    together do not undo each other."""
+    columns = (hooks.c.secret, hooks.c.callback_apikey)
+    async with engine.begin() as conn:
+        rows = (await conn.execute(sa.select(hooks.c.id, *columns).where(
+            sa.or_(*(c.is_not(None) for c in columns))))).all()
+        if not box.ready:
+            for _, *values in rows:
+                for value in values:
+                    box.open(value)  # an encrypted one raises: no key to read it
+            if rows:
+                log.warning("%d webhook(s) keep their secret or callback_apikey in plain text in the database: "
+                            "set C2C_SECRET_KEY to store them encrypted", len(rows))
+            return 0
+        changed = 0
+        for hook_id, *values in rows:
+            new = {c.name: sealed for c, v in zip(columns, values) if (sealed := box.reseal(v, rotate)) is not None}
+            if new:
+                await conn.execute(hooks.update().where(
+                    hooks.c.id == hook_id, *(c == v for c, v in zip(columns, values) if c.name in new)
+                ).values(**new))
+                changed += 1
+    return changed

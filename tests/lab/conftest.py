@@ -29,6 +29,8 @@ import pytest
 
 from lab import labkit
 
+from .helpers import SECRET_KEY
+
 TOKEN = "lab-test-token"
 HOTLINE_A, HOTLINE_B = "02873000001", "02873000002"
 HOTLINE_C, HOTLINE_D = "02873000003", "02873000004"
@@ -126,6 +128,10 @@ def service_env(lab: dict, **extra: str) -> dict:
         "C2C_RING_TIMEOUT": "3",
         "C2C_DIAL_TIMEOUT": "10",
         "C2C_PARK_TIMEOUT": "4",
+        # The tests' receivers listen on 127.0.0.1: hooks made through the API may reach it (only loopback is ever
+        # given to a service under test); their secrets are stored encrypted with this key.
+        "C2C_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "C2C_SECRET_KEY": SECRET_KEY,
     })
     env.update(extra)
     return env

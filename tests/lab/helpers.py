@@ -7,6 +7,8 @@ import contextlib
 import time
 
 SECRET = "whsec_" + base64.b64encode(b"click2call-lab-webhook-secret-01").decode()  # the webhooks' C2C_WEBHOOK_SECRET
+# The services' C2C_SECRET_KEY (hooks' secrets and API keys are stored encrypted with it); a Fernet key.
+SECRET_KEY = base64.urlsafe_b64encode(b"click2call-lab-secret-key-000001").decode()
 
 _numbers = iter(range(100, 10_000))
 

@@ -10,9 +10,9 @@ import contextlib
 import inspect
 import time
 from collections.abc import Callable
+from ipaddress import ip_network
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,9 +27,12 @@ from click2call.http.app import api_error, http_error, internal_error
 from click2call.http.routes import routes
 from click2call.records import CallStore
 from click2call.schema.hooks import HookCreate
+from click2call.secret_box import SecretBox
 from click2call.service import RecordsService
 from click2call.tenants import Tenant
+from click2call.webhooks.destinations import Reach
 from click2call.webhooks.dispatcher import Dispatcher, Target
+from click2call.webhooks.egress import Egress
 from click2call.webhooks.outbox import Outbox
 from click2call.webhooks.retry import Policy
 from click2call.webhooks.subscriptions import HookChanges, HooksService
@@ -39,6 +42,10 @@ HOOK_SECRET = "whsec_" + base64.b64encode(b"a-hook-of-its-own-secret-000002").de
 UTC = ZoneInfo("UTC")
 # Retries soon, so that the tests stay fast: 50 ms doubling up to 1 s.
 FAST = Policy(max_age=60, base=0.05, cap=1.0)
+# The key hooks' secrets are stored encrypted with (C2C_SECRET_KEY), and where API-made hooks may reach: the
+# receivers of the tests listen on 127.0.0.1, so 127.0.0.0/8 is allowed (C2C_WEBHOOK_ALLOWED_NETWORKS).
+SECRET_KEY = "fEyfJQ-wf9PxGrgrnOPVr4ZzVYN3TwXGJiHpC2aXc1U="
+LOOPBACK = Reach((ip_network("127.0.0.0/8"),))
 OPERATOR = Tenant(None, ())
 ACME, BETA = Tenant("acme", ()), Tenant("beta", ())
 
@@ -65,7 +72,8 @@ class Process:
 
     def __init__(self, engine: AsyncEngine, *, default_url: str | None = None, secrets: tuple[str, ...] = (SECRET,),
                  policy: Policy = FAST, timeout: float = 2.0, concurrency: int = 8, alive: bool = True,
-                 lease: float | None = None) -> None:
+                 lease: float | None = None, reach: Reach = LOOPBACK, keys: tuple[str, ...] = (SECRET_KEY,),
+                 resolver=None) -> None:
         self.engine = engine
         self.default_url = default_url
         self.secrets = secrets
@@ -74,21 +82,30 @@ class Process:
         self.concurrency = concurrency
         self.alive = alive
         self.lease = lease
+        self.reach = reach  # where hooks made through the API may reach
+        self.box = SecretBox(keys)
+        self.resolver = resolver  # how names are resolved (default: aiohttp's, the system's)
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> "Process":
-        self.http = aiohttp.ClientSession()
+        self.egress = Egress(self.resolver)
         self.write = GroupCommit(self.engine)
         self.changes = HookChanges()
         default = Target(self.default_url, None, self.secrets) if self.default_url else None
-        self.dispatcher = Dispatcher(self.engine, self.http, default=default, global_secrets=self.secrets,
+        self.dispatcher = Dispatcher(self.engine, self.egress, default=default, global_secrets=self.secrets,
                                      policy=self.policy, changes=self.changes, concurrency=self.concurrency,
-                                     timeout=self.timeout, write=self.write)
+                                     timeout=self.timeout, write=self.write, box=self.box, reach=self.reach)
         hand_off = self.dispatcher.take if self.alive else (lambda fresh: None)
         lease = self.dispatcher.lease if self.lease is None else self.lease
         self.outbox = Outbox(UTC, default is not None, self.changes, hand_off, lease)
         self.store = CallStore(self.engine, self.outbox, self.write)
-        self.hooks = HooksService(self.engine, self.secrets, self.dispatcher.wake, self.changes)
+        self.hooks = HooksService(self.engine, self.secrets, self.dispatcher.wake, self.changes, egress=self.egress,
+                                  box=self.box, reach=self.reach)
+        try:
+            await self.hooks.seal_stored()  # as a start does
+        except BaseException:
+            await self.write.close()
+            raise
         if self.alive:
             self._task = asyncio.create_task(self.dispatcher.run(), name="webhook-dispatcher")
         return self
@@ -101,7 +118,7 @@ class Process:
                 await self._task
         await self.dispatcher.close()
         await self.write.close()
-        await self.http.close()
+        await self.egress.close()
 
     async def hook(self, path_url: str, event: str, tenant: Tenant = OPERATOR, **body) -> dict:
         body = validation.parse(HookCreate, {"callback_url": path_url, "event": event, **body})  # as the route does

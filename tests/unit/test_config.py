@@ -75,3 +75,29 @@ def test_stream_heartbeat_setting():
     assert Settings.from_env({**BASE, "C2C_STREAM_HEARTBEAT": "2.5"}).stream_heartbeat == 2.5
     with pytest.raises(ConfigError, match="C2C_STREAM_HEARTBEAT must be between"):
         Settings.from_env({**BASE, "C2C_STREAM_HEARTBEAT": "0.01"})
+
+
+KEY, KEY2 = "fEyfJQ-wf9PxGrgrnOPVr4ZzVYN3TwXGJiHpC2aXc1U=", "q7mYX0XkqM8h5mO0xQ2v3a8Nw4gkqVQ1n9ZV6wS0bL4="
+
+
+def test_webhook_allowed_networks_and_secret_keys():
+    s = Settings.from_env({**BASE, "C2C_WEBHOOK_ALLOWED_NETWORKS": "10.1.0.0/16, fd00::/8,192.168.7.9",
+                           "C2C_SECRET_KEY": f"{KEY2} {KEY}"})
+    assert [str(n) for n in s.webhook_allowed_networks] == ["10.1.0.0/16", "fd00::/8", "192.168.7.9/32"]
+    assert s.secret_keys == (KEY2, KEY) and KEY not in repr(s)  # newest first
+    assert Settings.from_env(BASE).webhook_allowed_networks == () and Settings.from_env(BASE).secret_keys == ()
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"C2C_WEBHOOK_ALLOWED_NETWORKS": "10.1.2.3/16"},
+     "C2C_WEBHOOK_ALLOWED_NETWORKS: '10.1.2.3/16' has bits set past its prefix length (did you mean 10.1.0.0/16?)"),
+    ({"C2C_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8,crm.lan"},
+     "C2C_WEBHOOK_ALLOWED_NETWORKS: 'crm.lan' is not a network (CIDR, such as 10.1.0.0/16 or fd00::/8)"),
+    ({"C2C_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/33"}, "'10.0.0.0/33' is not a network"),
+    ({"C2C_SECRET_KEY": "not-a-key"}, "C2C_SECRET_KEY: key #1 is not a Fernet key"),
+    ({"C2C_SECRET_KEY": f"{KEY},{KEY[:-4]}"}, "C2C_SECRET_KEY: key #2 is not a Fernet key"),
+])
+def test_bad_allowed_networks_and_secret_keys_are_refused_saying_why(env, message):
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({**BASE, **env})
+    assert message in str(exc.value) and KEY[:-4] not in str(exc.value)

@@ -6,7 +6,8 @@ from click2call.config import ConfigError, Settings
 from click2call.errors import ApiError
 from click2call.tenants import hash_token
 
-BASE = {"C2C_API_TOKENS": "operator-token-0123456789", "C2C_HOTLINES": "02873000001=trunk-a,02873000002=trunk-b"}
+BASE = {"C2C_API_TOKENS": "operator-token-0123456789", "C2C_HOTLINES": "02873000001=trunk-a,02873000002=trunk-b",
+        "C2C_SECRET_KEY": "fEyfJQ-wf9PxGrgrnOPVr4ZzVYN3TwXGJiHpC2aXc1U="}  # the file's hook has a secret: stored encrypted
 ACME_TOKEN, BETA_TOKEN = "acme-token-0123456789abcdef", "beta-token-0123456789abcdef"
 
 GOOD = f"""
@@ -110,3 +111,31 @@ def test_a_broken_tenants_file_stops_the_start(tmp_path, text, why):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         Settings.from_env({**BASE, "C2C_TENANTS_FILE": str(tmp_path / "nope.toml")})
+
+
+def test_a_tenants_allowed_networks_add_to_everyones(tmp_path):
+    text = GOOD.replace('extensions = ["101", "102"]', 'extensions = ["101", "102"]\nallowed_networks = ["10.1.0.0/16"]')
+    reach = settings(tmp_path, text, C2C_WEBHOOK_ALLOWED_NETWORKS="192.168.0.0/24").reach()
+    assert [str(n) for n in reach.policy("acme").allowed] == ["192.168.0.0/24", "10.1.0.0/16"]
+    assert [str(n) for n in reach.policy("beta").allowed] == ["192.168.0.0/24"]
+    assert [str(n) for n in reach.policy(None).allowed] == ["192.168.0.0/24"]  # the operator's tokens: everyone's
+
+
+@pytest.mark.parametrize("networks, why", [
+    ('["10.1.2.3/16"]', "tenant acme: allowed_networks: '10.1.2.3/16' has bits set past its prefix length"),
+    ('["crm.lan"]', "tenant acme: allowed_networks: 'crm.lan' is not a network"),
+    ('"10.0.0.0/8"', "tenant acme: allowed_networks must be a list of networks"),
+])
+def test_a_bad_allowed_network_stops_the_start_naming_the_tenant(tmp_path, networks, why):
+    text = GOOD.replace('extensions = ["101", "102"]', f'extensions = ["101", "102"]\nallowed_networks = {networks}')
+    with pytest.raises(ConfigError) as exc:
+        settings(tmp_path, text)
+    assert why in str(exc.value)
+
+
+def test_a_hook_secret_in_the_file_needs_a_secret_key(tmp_path):
+    """It is stored encrypted in the database (secret_box.py): without a key the start stops, saying so."""
+    with pytest.raises(ConfigError, match="tenant acme: a hook's secret and callback_apikey are stored encrypted: "
+                                          "set C2C_SECRET_KEY"):
+        settings(tmp_path, C2C_SECRET_KEY="")
+    settings(tmp_path, GOOD.replace('secret = "whsec_QUJDREVGR0hJSktMTU5PUA=="', ""), C2C_SECRET_KEY="")
