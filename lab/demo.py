@@ -14,10 +14,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
+from click2call.secret_box import new_key
 from lab import labkit
 
 LISTEN = os.environ.get("C2C_LISTEN", "127.0.0.1:8000")
+KEY_FILE = Path("click2call-demo.key")  # beside the demo's database (click2call.db): its hooks' secrets need it
+
+
+def secret_key() -> str:
+    """The demo's C2C_SECRET_KEY: made once and kept, so the database's encrypted secrets stay readable."""
+    if not KEY_FILE.exists():
+        KEY_FILE.touch(0o600)
+        KEY_FILE.write_text(new_key() + "\n")
+    return KEY_FILE.read_text().strip()
 
 
 def main() -> int:
@@ -33,7 +44,11 @@ def main() -> int:
         "C2C_API_TOKENS": token,
         "C2C_HOTLINES": "02873000001=trunk-a,02873000002=trunk-b",
         "C2C_LISTEN": LISTEN,
+        # hooks to a receiver on this machine (everything here is local); see the README for a real network
+        "C2C_WEBHOOK_ALLOWED_NETWORKS": os.environ.get("C2C_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8"),
     })
+    if "C2C_SECRET_KEY" not in os.environ:
+        env["C2C_SECRET_KEY"] = secret_key()
     service = subprocess.Popen([sys.executable, "-m", "click2call", "serve"], env=env)
     try:
         wait_ready(service)
