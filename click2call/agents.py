@@ -42,7 +42,8 @@ class AgentsService:
         listed = []
         for row in rows:
             ext, state = row["extension"], AgentCallState(row["call_state"])
-            if not tenant.owns(ext) or (tenant.agent is not None and ext != tenant.agent) or not (row["registered"] or state is not AgentCallState.IDLE):
+            mine = tenant.owns(ext) and (tenant.agent is None or ext == tenant.agent)  # an agent token: its own
+            if not mine or not (row["registered"] or state is not AgentCallState.IDLE):
                 continue
             call = in_progress.get(ext) if state is not AgentCallState.IDLE else None
             call_id = row["call_id"] or (call and call["call_id"]) or ""

@@ -116,7 +116,8 @@ class AuditLog:
         return await self.write(work)
 
     async def keep(self, days: int, every: float = PURGE_EVERY, batch: int = PURGE_BATCH) -> None:
-        """Run for ever: every `every` seconds remove the entries older than `days`, batch by batch (0 days: keep all)."""
+        """Run for ever: every `every` seconds remove the entries older than `days`, batch by batch (0 days: keep
+        them all)."""
         if days <= 0:
             return
         while True:

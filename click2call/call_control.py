@@ -89,7 +89,8 @@ class CallControl:
                 raise missing
             return call, None
         record = await self.store.get(call_id)
-        if record is None or record["call_id"] != call_id or not tenant.sees_call(record["tenant"], record["extension"]):
+        if record is None or record["call_id"] != call_id \
+                or not tenant.sees_call(record["tenant"], record["extension"]):
             raise missing
         if record["status"] != CallStatus.IN_PROGRESS or self.bus is None:  # one replica: it is just ending
             raise ApiError("CALL_ENDED", f"call {call_id} has ended")

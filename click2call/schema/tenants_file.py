@@ -4,7 +4,7 @@ Unknown keys are refused. click2call.tenants loads it and words a refusal with t
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
