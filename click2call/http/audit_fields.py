@@ -4,6 +4,7 @@ answer, the same way for every audited operation, so that the handlers need not 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.requests import Request
 
@@ -36,6 +37,9 @@ def entry(action: AuditAction, request: Request, caller: Caller, inputs: dict[st
     elif action in (AuditAction.HOOK_DELETE, AuditAction.DELIVERY_RESEND):
         target = path.get("id")
     detail = {name: v if isinstance(v, (bool, int)) else str(v) for name in DETAIL if (v := value(name)) is not None}
+    if "callback_url" in detail:  # where it points, without the password or query a URL may carry
+        detail["callback_url"] = _bare(detail["callback_url"])
+
     if (digits := value("digits")) is not None:
         detail["digits"] = len(digits)
     if action is AuditAction.CLICK_TO_CALL:
@@ -43,3 +47,10 @@ def entry(action: AuditAction, request: Request, caller: Caller, inputs: dict[st
     return Entry(token_id=caller.token_id, tenant=caller.tenant.name, client=request.client.host if request.client
                  else None, action=action, status=status, error=error, call_id=call_id, extension=extension,
                  target=target, detail=detail)
+
+
+def _bare(text: str) -> str:
+    url = urlsplit(text)
+    host = url.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit((url.scheme, host + (f":{url.port}" if url.port else ""), url.path, "", ""))

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from .. import validation
 from ..errors import ApiError
+from ..logs import token_id_var
 from ..schema.responses import Fail, V2Fail
 from ..states import AuditAction, Scope
 from . import audit_fields
@@ -75,6 +76,7 @@ class Operation:
         try:
             caller = require_token(request, request.app.state.directory) if self.auth else None
             if caller is not None:
+                token_id_var.set(caller.token_id)  # lines logged while serving it name the token (by id)
                 caller.require(self.scope)
             if self.limited:
                 request.app.state.limits.request(caller.key, time.monotonic())

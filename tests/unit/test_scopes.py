@@ -112,3 +112,9 @@ def test_broken_operator_tokens_stop_the_start(tmp_path, tokens, why):
         settings(tmp_path, tokens=tokens)
     assert why in str(exc.value), str(exc.value)
     assert OPERATOR not in str(exc.value) and AUDITOR not in str(exc.value)
+
+
+def test_an_audited_hook_url_keeps_where_it_points_not_its_password_or_query():
+    from click2call.http.audit_fields import _bare
+    assert _bare("https://user:pw@crm.example:8443/hook/a?key=s3cret#x") == "https://crm.example:8443/hook/a"
+    assert _bare("http://[::1]:8080/h") == "http://[::1]:8080/h" and _bare("https://x.example/") == "https://x.example/"
