@@ -9,6 +9,7 @@ token is recorded in the audit trail with its outcome, refused ones too (audit.p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -30,6 +31,7 @@ from . import audit_fields
 from .auth import Caller, require_token
 
 log = logging.getLogger(__name__)
+ABANDONED = 499  # the audit trail's status of a request whose answer was never sent (nginx's "client closed request")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class Operation:
             if self.fail is Fail:
                 raise  # the app's handler answers it
             return JSONResponse(V2Fail(**exc.body(), code="1"), status_code=exc.status, headers=exc.headers)
+        except asyncio.CancelledError:  # the server stops while it waits (a sync click-to-call): what was asked stays
+            await asyncio.shield(self._audit(request, caller, inputs, None, ABANDONED, "REQUEST_ABANDONED"))
+            raise
         except Exception:
             await self._audit(request, caller, inputs, None, 500, "INTERNAL_ERROR")
             raise
@@ -103,7 +108,7 @@ class Operation:
                      error: str | None) -> None:
         """Record the request (a state-changing one, with a known token); a trail that cannot be written is logged,
         and does not undo or hide what was done."""
-        if self.audit is None or caller is None:
+        if self.audit is None or caller is None or error == "RATE_LIMITED":  # a flood is not copied into the trail
             return
         try:
             entry = audit_fields.entry(self.audit, request, caller, inputs, answer, status, error)
