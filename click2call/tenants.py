@@ -184,9 +184,6 @@ class Credential:
     tenant: Tenant
     scopes: frozenset[Scope]
 
-    def allows(self, scope: Scope) -> bool:
-        return scope in self.scopes
-
 
 class Directory:
     """Token -> tenant. Tokens are kept only as SHA-256 digests and compared in constant time."""

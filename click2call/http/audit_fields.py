@@ -9,12 +9,14 @@ from urllib.parse import urlsplit, urlunsplit
 from starlette.requests import Request
 
 from ..audit import Entry
+from ..logs import call_id_var
 from ..states import SUPERVISE, AuditAction
 from .auth import Caller
 
 # The body's or query's fields kept in an entry's detail (never secrets, never DTMF digits: a customer's card number
 # may be among them; their count is kept).
 DETAIL = ("legs", "mode", "hold", "hotline", "reason", "event", "callback_url", "auto_answer", "record", "customer_id")
+PLACED = {"CALL_REJECTED", "NO_ANSWER", "CANCELLED"}  # a sync click-to-call's refusals after its call was recorded
 SUPERVISION = {AuditAction(str(a)) for a in SUPERVISE}
 
 
@@ -24,6 +26,8 @@ def entry(action: AuditAction, request: Request, caller: Caller, inputs: dict[st
     given = inputs.get("body") or inputs.get("query")
     value = (lambda name: getattr(given, name, None)) if given is not None else (lambda name: None)
     call_id = path.get("call_id") or (answer.get("call_id") if isinstance(answer, dict) else None)
+    if action is AuditAction.CLICK_TO_CALL and error in PLACED:
+        call_id = call_id_var.get()  # a sync click placed, then refused by the agent's phone: its record exists
     extension = target = None
     if action is AuditAction.CLICK_TO_CALL:
         extension, target = value("ext"), value("phone")

@@ -54,3 +54,12 @@ def test_each_action_on_a_real_call_is_audited_with_its_token_and_result(ari, ap
     # the filters find the same entries: by action and token, within the time of the call
     listens = api.get("/v1/audit", params={"action": "listen", "token_id": token_id, "from": click["time"]}).json()
     assert [e["id"] for e in listens["data"]] == [listen["id"]]
+
+
+def test_a_sync_click_the_agent_declines_is_audited_with_its_call(api):
+    r = api.get("/v1/click2call", params={"ext": "114", "phone": "0907000114"})  # 114 declines (603)
+    assert (r.status_code, r.json()["error"]) == (409, "CALL_REJECTED")
+    entry = api.get("/v1/audit", params={"action": "click_to_call", "extension": "114", "limit": 1}).json()["data"][0]
+    assert (entry["status"], entry["error"], entry["target"]) == (409, "CALL_REJECTED", "0907000114")
+    record = api.get(f"/v1/cdr/{entry['call_id']}").json()  # the call it placed, by the entry's call_id
+    assert (record["extension"], record["to_number"], record["status"]) == ("114", "0907000114", "BUSY")
