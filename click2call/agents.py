@@ -26,7 +26,7 @@ class AgentsService:
         validation.extension(ext, "ext")
         if ext in self.trunks:
             raise ApiError("EXTENSION_NOT_FOUND", f"extension {ext} does not exist")
-        tenant.check_extension(ext)
+        tenant.check_own(ext)
         return ext
 
     async def pause(self, ext: str, tenant: Tenant, paused: bool, reason: str | None = None) -> AgentPaused:
@@ -42,7 +42,8 @@ class AgentsService:
         listed = []
         for row in rows:
             ext, state = row["extension"], AgentCallState(row["call_state"])
-            if not tenant.owns(ext) or not (row["registered"] or state is not AgentCallState.IDLE):
+            mine = tenant.owns(ext) and (tenant.agent is None or ext == tenant.agent)  # an agent token: its own
+            if not mine or not (row["registered"] or state is not AgentCallState.IDLE):
                 continue
             call = in_progress.get(ext) if state is not AgentCallState.IDLE else None
             call_id = row["call_id"] or (call and call["call_id"]) or ""

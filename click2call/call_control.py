@@ -10,7 +10,7 @@ import asyncio
 from .cluster.bus import Bus, Kind
 from .endpoints import check_extension
 from .errors import CODES, ApiError
-from .records import CallStore
+from .records import CallStore, agent_of
 from .replica import Replica
 from .stasis_app import ids
 from .stasis_app.transfers import Mode
@@ -85,11 +85,12 @@ class CallControl:
         missing = ApiError("CALL_NOT_FOUND", f"no call with call_id {call_id}")
         call = self.replica.find(call_id)
         if call is not None:
-            if not tenant.sees(call.state.spec.tenant):
+            if not tenant.sees_call(call.state.spec.tenant, agent_of(call.state)):
                 raise missing
             return call, None
         record = await self.store.get(call_id)
-        if record is None or record["call_id"] != call_id or not tenant.sees(record["tenant"]):
+        if record is None or record["call_id"] != call_id \
+                or not tenant.sees_call(record["tenant"], record["extension"]):
             raise missing
         if record["status"] != CallStatus.IN_PROGRESS or self.bus is None:  # one replica: it is just ending
             raise ApiError("CALL_ENDED", f"call {call_id} has ended")

@@ -24,7 +24,7 @@ class CallSpecs:
         """The call as placed, defaults resolved (ApiError for an extension or hotline the tenant may not use)."""
         if req.ext in self._trunks:  # a hotline trunk is not an agent: never ring the carrier as "extension"
             raise ApiError("EXTENSION_NOT_FOUND", f"extension {req.ext} does not exist")
-        tenant.check_extension(req.ext)  # before anything asks Asterisk about it
+        tenant.check_own(req.ext)  # before anything asks Asterisk about it (an agent token: its own only)
         hotline = tenant.hotline(req.hotline)
         settings = self.settings
         return CallSpec(

@@ -100,7 +100,7 @@ class CdrQuery:
     after: tuple[float, str] | None = None
 
 
-def _epoch(when: date | datetime, tz: ZoneInfo, end: bool) -> float:
+def epoch(when: date | datetime, tz: ZoneInfo, end: bool) -> float:
     """A date is the whole day; a datetime is in the service's time zone unless it names one."""
     if not isinstance(when, datetime):
         return datetime.combine(when + timedelta(days=1) if end else when, time(), tz).timestamp()
@@ -112,9 +112,9 @@ def parse_query(params: Mapping[str, str] | CdrFilters, tz: ZoneInfo) -> CdrQuer
     c = calls.c
     where = []
     if f.start_date is not None:
-        where.append(c.created_at >= _epoch(f.start_date, tz, end=False))
+        where.append(c.created_at >= epoch(f.start_date, tz, end=False))
     if f.end_date is not None:
-        where.append(c.created_at < _epoch(f.end_date, tz, end=True))
+        where.append(c.created_at < epoch(f.end_date, tz, end=True))
     if f.extension is not None:
         where.append(c.extension == f.extension)
     if f.phone is not None:

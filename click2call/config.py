@@ -106,7 +106,23 @@ def _secret_keys(text: str, name: str) -> tuple[str, ...]:
         refuse(str(exc))
 
 
-def _tenants(path: str, info: ValidationInfo) -> tuple[tuple[Tenant, tuple[str, ...]], ...]:
+def _api_tokens(text: str) -> tuple[str, ...]:
+    """The operator's tokens, comma-separated; each `TOKEN` or `TOKEN;id=ID;scopes=SCOPE SCOPE` (checked here, read
+    again by the Directory)."""
+    items = tuple(t.strip() for t in text.split(",") if t.strip())
+    ids: set[str] = set()
+    for item in items:
+        try:
+            spec = tenants.operator_token(item)
+        except ValueError as exc:
+            refuse(str(exc))
+        if spec.id in ids:
+            refuse(f"C2C_API_TOKENS: token id {spec.id} is used twice")
+        ids.add(spec.id)
+    return items
+
+
+def _tenants(path: str, info: ValidationInfo) -> tuple[tuple[Tenant, tuple[tenants.TokenSpec, ...]], ...]:
     if not path or "hotlines" not in info.data:  # none; or C2C_HOTLINES is refused already
         return ()
     try:
@@ -190,8 +206,8 @@ class Settings(BaseSettings):
     )
 
     # the operator's tokens: every extension, hotline, record and hook
-    api_tokens: Annotated[tuple[str, ...], NoDecode, PlainValidator(
-        lambda text: tuple(t.strip() for t in text.split(",") if t.strip()))] = ()
+    # each TOKEN or TOKEN;id=ID;scopes=SCOPE SCOPE (tenants.operator_token)
+    api_tokens: Annotated[tuple[str, ...], NoDecode, PlainValidator(_api_tokens)] = ()
     hotlines: Annotated[tuple[Hotline, ...], NoDecode, PlainValidator(_hotlines)] = ()  # the first is the default
     # from C2C_TENANTS_FILE: (tenant, token digests)
     tenants: Annotated[tuple[tuple[Tenant, tuple[str, ...]], ...], NoDecode, PlainValidator(_tenants)] = Field(
@@ -249,6 +265,7 @@ class Settings(BaseSettings):
     # asterisk-conf: it retries while no replica runs the app); "": straight into the app
     agent_context: Annotated[str, _rule(_context)] = ""
     stream_heartbeat: Number(0.1, 600) = 15.0  # seconds between GET /v1/stream's heartbeats (an SSE comment)
+    audit_retention_days: Integer(0, 36500) = 365  # audit entries older than this are removed (0: kept for ever)
 
     @model_validator(mode="after")
     def _whole(self) -> "Settings":
@@ -278,9 +295,12 @@ class Settings(BaseSettings):
                 if any(h.secret or h.callback_apikey for h in tenant.hooks):
                     refuse(f"C2C_TENANTS_FILE: tenant {tenant.name}: a hook's secret and callback_apikey are stored "
                            f"encrypted: set C2C_SECRET_KEY ({secret_box.NEW_KEY})")
-        stored = {d for _, digests in self.tenants for d in digests}
-        if any(tenants.stored_form(t) in stored for t in self.api_tokens):
+        stored = {spec.digest for _, specs in self.tenants for spec in specs}
+        if any(tenants.operator_token(t).digest in stored for t in self.api_tokens):
             refuse("a token is both in C2C_API_TOKENS and in C2C_TENANTS_FILE")
+        ids = {spec.id for _, specs in self.tenants for spec in specs}
+        if clash := ids & {tenants.operator_token(t).id for t in self.api_tokens}:
+            refuse(f"token id {sorted(clash)[0]} is both in C2C_API_TOKENS and in C2C_TENANTS_FILE")
         return self
 
     @classmethod

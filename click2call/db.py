@@ -173,6 +173,27 @@ stream_events = sa.Table(
 )
 
 
+# 0009: the audit trail: every state-changing request (refused ones too), who asked (the token's id, never the token)
+# and how it ended. Never changed through the API; rows older than C2C_AUDIT_RETENTION_DAYS are removed (audit.py).
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", POSITION, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("token_id", sa.String(64), nullable=False),
+    sa.Column("tenant", sa.String(64)),  # NULL: the operator's token
+    sa.Column("client", sa.String(64)),  # the client's address as the service saw it
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("call_id", sa.String(64)),
+    sa.Column("extension", sa.String(40)),  # the extension it was for (a click-to-call's agent, a pause's)
+    sa.Column("target", sa.String(255)),  # what it aimed at: a transfer's target, a supervisor, a hook, a delivery
+    sa.Column("status", sa.Integer, nullable=False),  # the HTTP status answered
+    sa.Column("error", sa.String(32)),  # the error code of a refusal
+    sa.Column("detail", sa.Text),  # JSON: what else the request said (legs, mode...)
+    sa.Index("ix_audit_at", "at"),
+    sa.Index("ix_audit_tenant", "tenant", "id"),
+    sa.Index("ix_audit_call", "call_id"),
+)
+
 # Webhook subscriptions (POST /v1/event). The static default hook (C2C_WEBHOOK_URL) is not stored: its
 # deliveries use the hook_id DEFAULT_HOOK.
 hooks = sa.Table(

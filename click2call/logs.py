@@ -1,4 +1,5 @@
-"""Logging: plain text or one JSON object per line, and the call_id on every line written about a call.
+"""Logging: plain text or one JSON object per line, the call_id on every line written about a call, and the id of the
+token whose request is being served (never the token itself).
 
 The call_id travels in a context variable: set in a call's worker task (and in the request that starts
 the call), so everything logged there - ours, httpx's ARI requests - carries it without passing it around.
@@ -12,11 +13,13 @@ import logging
 import time
 
 call_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
+token_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("token_id", default=None)  # set per request
 
 
 class CallIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.call_id = call_id_var.get()
+        record.token_id = token_id_var.get()
         return True
 
 
@@ -30,6 +33,8 @@ class JsonFormatter(logging.Formatter):
         }
         if getattr(record, "call_id", None):
             line["call_id"] = record.call_id
+        if getattr(record, "token_id", None):
+            line["token_id"] = record.token_id
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
@@ -41,8 +46,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        call_id = getattr(record, "call_id", None)
-        return f"{text} call_id={call_id}" if call_id else text
+        call_id, token_id = getattr(record, "call_id", None), getattr(record, "token_id", None)
+        text = f"{text} call_id={call_id}" if call_id else text
+        return f"{text} token_id={token_id}" if token_id else text
 
 
 def setup(level: str, fmt: str) -> dict:

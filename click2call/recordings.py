@@ -27,7 +27,8 @@ class Recordings:
         if not CALL_ID_RE.fullmatch(call_id):  # also keeps any path out of the file name
             raise ApiError("RECORDING_NOT_FOUND", "no recording for this id")
         record = await self.store.get(call_id)
-        if record is None or record["call_id"] != call_id or not tenant.sees(record["tenant"]):
+        if record is None or record["call_id"] != call_id \
+                or not tenant.sees_call(record["tenant"], record["extension"]):
             raise ApiError("RECORDING_NOT_FOUND", "no recording for this id")
         if not record["recording_url"]:
             why = (record or {}).get("recording_error")

@@ -31,6 +31,12 @@ State = CallState | InboundState
 PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}
 
 
+
+def agent_of(state) -> str:
+    """The agent of a call this replica runs: a click-to-call's extension, an inbound call's agent who answered."""
+    return getattr(state, "answered_ext", None) or getattr(state.spec, "ext", "")
+
+
 class CallChanges(Protocol):
     """What else a record's change writes in its transaction (the webhook outbox), and hands on once committed."""
 

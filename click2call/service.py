@@ -18,7 +18,7 @@ from .endpoints import check_extension, endpoint, idle
 from .errors import CODES, ApiError
 from .logs import call_id_var
 from .metrics import Metrics
-from .records import CallStore
+from .records import CallStore, agent_of
 from .replica import HANGUP, Replica
 from .schema.calls import LiveCall
 from .schema.cdr import Cdr, CdrFilters, CdrPage
@@ -150,6 +150,12 @@ def _close(checked: Awaitable[None] | None) -> None:
         checked.cancel()
 
 
+def _visible(tenant: Tenant) -> list:
+    """The calls this caller sees: its tenant's (the operator: all); an agent token's, those of its extension."""
+    where = [] if tenant.is_operator else [calls.c.tenant == tenant.name]
+    return where if tenant.agent is None else [*where, calls.c.extension == tenant.agent]
+
+
 class RecordsService:
     """Reading call records, and the calls in progress (from their records: whichever replica runs them)."""
 
@@ -163,7 +169,7 @@ class RecordsService:
 
     async def cdr_list(self, filters: CdrFilters, tenant: Tenant) -> CdrPage:
         query = cdr.parse_query(filters, self.tz)
-        where = query.where if tenant.is_operator else [*query.where, calls.c.tenant == tenant.name]
+        where = [*query.where, *_visible(tenant)]
         rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after)
         body = CdrPage(data=[cdr.serialise(r, self.tz) for r in rows], limit=query.limit)
         if query.page is not None:
@@ -174,12 +180,12 @@ class RecordsService:
 
     async def cdr_get(self, key: str, tenant: Tenant) -> Cdr:
         record = await self.store.get(key)
-        if record is None or not tenant.sees(record["tenant"]):
+        if record is None or not tenant.sees_call(record["tenant"], record["extension"]):
             raise ApiError("CALL_NOT_FOUND", f"no call record with id {key}")
         return cdr.serialise(record, self.tz)
 
     async def active_calls(self, tenant: Tenant) -> list[LiveCall]:
-        where = [] if tenant.is_operator else [calls.c.tenant == tenant.name]
+        where = _visible(tenant)
         return [
             LiveCall(
                 call_id=r["call_id"], extension=r["extension"], destination=r["phone"], hotline=r["hotline"],
@@ -193,7 +199,7 @@ class RecordsService:
         missing = ApiError("CALL_NOT_FOUND", f"no call in progress with call_id {call_id}")
         call = self.replica.find(call_id)
         if call is not None:
-            if not tenant.sees(call.state.spec.tenant):
+            if not tenant.sees_call(call.state.spec.tenant, agent_of(call.state)):
                 raise missing
             self.replica.runs(call.state.spec.node).hangup(call_id, HangupBy.API)
             await call.done.wait()
@@ -202,7 +208,7 @@ class RecordsService:
             raise missing
         record = await self.store.get(call_id)
         if record is None or record["call_id"] != call_id or record["status"] != CallStatus.IN_PROGRESS \
-                or not tenant.sees(record["tenant"]):
+                or not tenant.sees_call(record["tenant"], record["extension"]):
             raise missing
         ended = self.bus.expect(Kind.ENDED, call_id)
         try:

@@ -119,3 +119,45 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"  # to be sent: new, waiting for a retry, or being sent
     DELIVERED = "delivered"
     FAILED = "failed"  # given up: a 4xx, too old, or the hook was disabled
+
+
+class Scope(StrEnum):
+    """What a token may do (tenants file, C2C_API_TOKENS); a token without scopes may do everything its tenant may.
+    Each API operation needs one (http/routes.py)."""
+
+    CALLS_WRITE = "calls:write"  # click-to-call (sync, async, v2), hangup
+    CALLS_READ = "calls:read"  # calls in progress, CDRs, the live stream, the agents' monitor
+    RECORDINGS_READ = "recordings:read"
+    CONTROL = "control"  # transfer, park, hold, unhold, mute, unmute, DTMF
+    SUPERVISE = "supervise"  # listen, whisper, barge
+    AGENTS_WRITE = "agents:write"  # pause, resume
+    HOOKS_READ = "hooks:read"  # list hooks, a hook's deliveries
+    HOOKS_WRITE = "hooks:write"  # create and delete hooks, resend a delivery
+    ADMIN = "admin"  # the cluster's state (the operator's tokens), the audit trail
+
+
+# An agent token (bound to one extension) has these unless configured narrower; never the others.
+AGENT_SCOPES = frozenset({Scope.CALLS_WRITE, Scope.CALLS_READ, Scope.RECORDINGS_READ, Scope.CONTROL,
+                          Scope.AGENTS_WRITE})
+
+
+class AuditAction(StrEnum):
+    """A state-changing request, as the audit trail names it."""
+
+    CLICK_TO_CALL = "click_to_call"
+    HANGUP = "hangup"
+    TRANSFER = "transfer"
+    PARK = "park"
+    HOLD = "hold"
+    UNHOLD = "unhold"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    DTMF = "dtmf"
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
+    PAUSE = "pause"
+    RESUME = "resume"
+    HOOK_CREATE = "hook_create"
+    HOOK_DELETE = "hook_delete"
+    DELIVERY_RESEND = "delivery_resend"

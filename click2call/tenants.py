@@ -12,6 +12,14 @@ no tenants file that is the whole setup, as before.
     extensions = ["101", "102"]          # and/or
     extension_pattern = "1[0-4][0-9]"    # a full match
     hotlines = ["02873000001", "02899990000=trunk-acme"]   # a C2C_HOTLINES number, or NUMBER=TRUNK
+    [[tenant.token]]                     # a token with an id (audit trail, logs), scopes, maybe one extension
+    id = "crm"
+    token = "sha256:..."
+    scopes = ["calls:write", "calls:read"]   # none given: everything the tenant may do
+    [[tenant.token]]
+    id = "agent-101"
+    token = "sha256:..."
+    extension = "101"                    # an agent token: only this extension, its calls and events
     [[tenant.group]]                     # a ring group for inbound calls (schema/groups.py)
     name = "acme-sales"
     extensions = ["101", "102"]
@@ -30,7 +38,7 @@ import hmac
 import logging
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network
 
 from pydantic import ValidationError
@@ -41,7 +49,7 @@ from .ring_group import RingGroup
 from .schema import fields
 from .schema.groups import GroupsFile
 from .schema.tenants_file import HASH_RE, NAME_RE, HookEntry, TenantsFile
-from .states import EventName
+from .states import AGENT_SCOPES, EventName, Scope
 
 log = logging.getLogger("click2call.tenants")
 
@@ -87,6 +95,8 @@ class Tenant:
     groups: tuple[RingGroup, ...] = ()  # ring groups for inbound calls
     # networks its hooks made through the API may reach besides global addresses (and C2C_WEBHOOK_ALLOWED_NETWORKS)
     allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    # An agent token's narrowing: the one extension it acts for; it sees only the calls and events of it.
+    agent: str | None = None
 
     @property
     def is_operator(self) -> bool:
@@ -101,9 +111,20 @@ class Tenant:
         """May this caller read a record or hook that belongs to `tenant`?"""
         return self.is_operator or tenant == self.name
 
+    def sees_call(self, tenant: str | None, extension: str | None) -> bool:
+        """May this caller see (and act on) a call of `tenant` whose agent is `extension`?"""
+        return self.sees(tenant) and (self.agent is None or extension == self.agent)
+
     def check_extension(self, ext: str) -> None:
         if not self.owns(ext):
             raise ApiError("EXTENSION_NOT_ALLOWED", f"extension {ext} is not one of this account's extensions")
+
+    def check_own(self, ext: str) -> None:
+        """An extension the caller acts for (a click-to-call's, a pause's, a stream's filter): the tenant's, and an
+        agent token's own."""
+        self.check_extension(ext)
+        if self.agent is not None and ext != self.agent:
+            raise ApiError("AGENT_EXTENSION_ONLY", f"this agent token acts only for extension {self.agent}")
 
     def hotline(self, number: str | None) -> Hotline:
         if number is None:
@@ -114,28 +135,88 @@ class Tenant:
         raise ApiError("HOTLINE_NOT_FOUND", f"hotline {number} is not configured")
 
 
+@dataclass(frozen=True)
+class TokenSpec:
+    """A token as configured: its stored digest, its id (what the audit trail and logs name, never the token), its
+    scopes (None: everything its tenant may do) and, for an agent token, its extension."""
+
+    digest: str  # sha256:<hex>
+    id: str
+    scopes: frozenset[Scope] | None = None
+    extension: str | None = None
+
+    @classmethod
+    def of(cls, token: str, id: str | None = None, scopes=None, extension: str | None = None) -> "TokenSpec":
+        digest = stored_form(token)
+        scopes = frozenset(Scope(s) for s in scopes) if scopes is not None else None
+        if extension is not None and scopes is None:
+            scopes = AGENT_SCOPES
+        return cls(digest, id or derived_id(digest), scopes, extension)
+
+
+def derived_id(digest: str) -> str:
+    """The id of a token configured without one: the first characters of its digest (not of the token)."""
+    return "t-" + digest.removeprefix("sha256:")[:12]
+
+
+def operator_token(item: str) -> TokenSpec:
+    """One item of C2C_API_TOKENS: `TOKEN` or `TOKEN;id=ID;scopes=SCOPE SCOPE` (ValueError, never naming the token)."""
+    token, *options = (part.strip() for part in item.split(";"))
+    given: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key.strip() not in ("id", "scopes") or key.strip() in given:
+            raise ValueError("C2C_API_TOKENS: after a token come only ;id=ID and ;scopes=SCOPE SCOPE...")
+        given[key.strip()] = value.strip()
+    if not token or (token.startswith("sha256:") and not HASH_RE.fullmatch(token)):
+        raise ValueError("C2C_API_TOKENS: a token is empty, or a sha256: digest that is not 64 lower-case hex digits")
+    if "id" in given and not NAME_RE.fullmatch(given["id"]):
+        raise ValueError("C2C_API_TOKENS: a token id must be 1-64 letters, digits, '.', '_' or '-'")
+    scopes = None
+    if "scopes" in given:
+        scopes = given["scopes"].split()
+        if unknown := [s for s in scopes if s not in set(Scope)]:
+            raise ValueError(f"C2C_API_TOKENS: unknown scope {unknown[0]!r} (known: {', '.join(Scope)})")
+    return TokenSpec.of(token, given.get("id"), scopes)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Who a presented token is: its id, its tenant (narrowed to its extension for an agent token), its scopes."""
+
+    id: str
+    tenant: Tenant
+    scopes: frozenset[Scope]
+
+
 class Directory:
     """Token -> tenant. Tokens are kept only as SHA-256 digests and compared in constant time."""
 
     def __init__(self, operator_tokens: tuple[str, ...], operator: Tenant,
-                 tenants: tuple[tuple[Tenant, tuple[str, ...]], ...] = ()) -> None:
+                 tenants: tuple[tuple[Tenant, tuple[TokenSpec, ...]], ...] = ()) -> None:
         self.operator = operator
         self.tenants = tuple(t for t, _ in tenants)
         every = [*operator.groups, *(g for t in self.tenants for g in t.groups)]
         self.groups = {g.name: g for g in every}  # names are unique (checked at load: check_groups)
         self.hotline_groups = {number: g for g in every for number in g.hotlines}
-        self._digests: list[tuple[bytes, Tenant]] = []
-        for tenant, stored in ((operator, tuple(stored_form(t) for t in operator_tokens)), *tenants):
-            for s in stored:
-                self._digests.append((bytes.fromhex(s.removeprefix("sha256:")), tenant))
+        self._digests: list[tuple[bytes, Credential]] = []
+        for tenant, specs in ((operator, tuple(operator_token(t) for t in operator_tokens)), *tenants):
+            for spec in specs:
+                narrowed = replace(tenant, agent=spec.extension) if spec.extension is not None else tenant
+                credential = Credential(spec.id, narrowed, spec.scopes if spec.scopes is not None else frozenset(Scope))
+                self._digests.append((bytes.fromhex(spec.digest.removeprefix("sha256:")), credential))
 
-    def authenticate(self, presented: str) -> Tenant | None:
+    def identify(self, presented: str) -> Credential | None:
         digest = hashlib.sha256(presented.encode()).digest()
         found = None
-        for stored, tenant in self._digests:  # all of them: timing tells nothing about which matched
+        for stored, credential in self._digests:  # all of them: timing tells nothing about which matched
             if hmac.compare_digest(digest, stored):
-                found = tenant
+                found = credential
         return found
+
+    def authenticate(self, presented: str) -> Tenant | None:
+        found = self.identify(presented)
+        return found.tenant if found is not None else None
 
     def group(self, name: str) -> RingGroup | None:
         return self.groups.get(name)
@@ -150,8 +231,8 @@ class Directory:
 
 
 def load(text: str, global_hotlines: tuple[Hotline, ...], source: str = "tenants file"
-         ) -> tuple[tuple[Tenant, tuple[str, ...]], ...]:
-    """Parse the TOML file into (tenant, stored token digests). Raises ValueError naming the tenant and the key."""
+         ) -> tuple[tuple[Tenant, tuple[TokenSpec, ...]], ...]:
+    """Parse the TOML file into (tenant, its tokens). Raises ValueError naming the tenant and the key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -171,6 +252,7 @@ def load(text: str, global_hotlines: tuple[Hotline, ...], source: str = "tenants
         raise ValueError(_refusal(exc, data, source)) from None
     seen_names: set[str] = set()
     seen_tokens: set[str] = set()
+    seen_ids: set[str] = set()
     result = []
     for entry in entries:
         where = f"{source}: tenant {entry.name}"
@@ -178,19 +260,26 @@ def load(text: str, global_hotlines: tuple[Hotline, ...], source: str = "tenants
             raise ValueError(f"{where}: defined twice")
         seen_names.add(entry.name)
         stored = []
-        for token in entry.tokens:
+        given = [(token, TokenSpec.of(token)) for token in entry.tokens] + [
+            (t.token, TokenSpec.of(t.token, t.id, t.scopes, t.extension)) for t in entry.token]
+        for token, spec in given:
             if not HASH_RE.fullmatch(token):
                 log.warning("%s: a token is stored in plain text; store `click2call hash-token` output instead", where)
-            digest = stored_form(token)
-            if digest in seen_tokens:
+            if spec.digest in seen_tokens:
                 raise ValueError(f"{where}: a token is used twice (each token belongs to one tenant)")
-            seen_tokens.add(digest)
-            stored.append(digest)
+            if spec.id in seen_ids:
+                raise ValueError(f"{where}: token id {spec.id} is used twice (ids name one token each)")
+            seen_tokens.add(spec.digest)
+            seen_ids.add(spec.id)
+            stored.append(spec)
         tenant = Tenant(name=entry.name, hotlines=tuple(entry.hotlines),
                         extensions=frozenset(entry.extensions) if entry.extensions is not None else None,
                         pattern=entry.extension_pattern, hooks=tuple(entry.hook),
                         groups=tuple(g.group(entry.name) for g in entry.group),
                         allowed_networks=tuple(entry.allowed_networks))
+        for spec in stored:
+            if spec.extension is not None and not tenant.owns(spec.extension):
+                raise ValueError(f"{where}: token {spec.id}: extension {spec.extension} is not one of the tenant's")
         for group in tenant.groups:
             if foreign := [e for e in group.extensions if not tenant.owns(e)]:
                 raise ValueError(f"{where}: group {group.name}: extension {foreign[0]} is not one of the tenant's")
@@ -236,7 +325,8 @@ def load_groups(text: str, source: str = "C2C_GROUPS_FILE") -> tuple[RingGroup, 
 HOOK_KEYS = f"event ({', '.join(EventName)}), callback_url, and optionally callback_apikey and secret"
 # What a key of [[tenant]] must be, when pydantic's own check (a type, a length) refuses it.
 KEY_MESSAGES = {
-    "tokens": "tokens must be a non-empty list of strings",
+    "tokens": "tokens must be a list of strings",
+    "token": "each [[tenant.token]] has id, token, and optionally scopes and extension",
     "extensions": "extensions must be a list of strings",
     "hotlines": "hotlines must be a list of strings",
     "hook": f"each [[tenant.hook]] has {HOOK_KEYS}",

@@ -1,5 +1,6 @@
 """The ASGI application. Its lifespan owns the DB engine, the httpx client (ARI), the aiohttp sessions (webhooks),
-the ARI event task, the Stasis app, the webhook dispatcher and the live stream's tailer."""
+the ARI event task, the Stasis app, the webhook dispatcher, the live stream's tailer and the audit trail's removal of
+old entries."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse
 from .. import ari_tls
 from ..agent_store import AgentStore
 from ..agents import AgentsService
+from ..audit import AuditLog
 from ..call_control import CallControl
 from ..call_specs import CallSpecs
 from ..cluster import bus, nodes, view
@@ -164,8 +166,10 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.metrics = metrics
             state.dispatcher = dispatcher
             state.stream = tailer = Tailer(engine)  # GET /v1/stream: one reader of the event log for every client
+            state.audit = audit = AuditLog(engine, write, settings.zoneinfo)
             tasks = [asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
-                     asyncio.create_task(tailer.run(), name="live-stream")]
+                     asyncio.create_task(tailer.run(), name="live-stream"),
+                     asyncio.create_task(audit.keep(settings.audit_retention_days), name="audit-retention")]
             if messages is not None:  # listening before any node is run: no call started for it is missed
                 tasks.append(asyncio.create_task(messages.run(), name="cluster-notifications"))
                 async with asyncio.timeout(10):

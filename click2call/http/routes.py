@@ -17,12 +17,13 @@ from .. import validation
 from ..cluster import view
 from ..live_stream import Wanted
 from ..metrics import CONTENT_TYPE_LATEST
+from ..schema.audit import AuditFilters, AuditPage
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage
 from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody, TransferBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
-from ..states import CallAction
+from ..states import AuditAction, CallAction, Scope
 from ..schema.hooks import HookCreate
 from ..schema.stream import StreamQuery
 from ..errors import ApiError
@@ -194,9 +195,10 @@ async def stream(request: Request, caller: Caller, query: StreamQuery) -> EventS
     # An EventSource sends the header when it reconnects, with the URL it was given: the header is the newer word.
     after = validation.position(header, "Last-Event-ID") if header else query.last_event_id
     if query.extension is not None:
-        caller.tenant.check_extension(query.extension)
+        caller.tenant.check_own(query.extension)
     tenant = caller.tenant
-    wanted = Wanted(tenant.is_operator, tenant.name, query.extension, query.event)
+    # An agent token's stream is its own extension's events alone (its screen-pop, nobody else's).
+    wanted = Wanted(tenant.is_operator, tenant.name, query.extension or tenant.agent, query.event)
     state = request.app.state
     stopping = anyio.Event()  # set by sse-starlette when the server stops: the stream then ends with a word why
     return EventSourceResponse(
@@ -290,6 +292,12 @@ async def cluster_status(request: Request, caller: Caller) -> Cluster:
     return Cluster(status="success", nodes=found["nodes"], replicas=found["replicas"])
 
 
+async def audit_list(request: Request, caller: Caller, query: AuditFilters) -> AuditPage:
+    """The audit trail, newest first: every state-changing request, refused ones too (a tenant's token: its
+    tenant's entries)"""
+    return await request.app.state.audit.search(query, caller.tenant)
+
+
 async def agent_pause(request: Request, caller: Caller, body: PauseBody) -> AgentPaused:
     """Pause an agent: inbound ring groups skip it (click-to-call, which the agent starts, still works)"""
     return await request.app.state.agents.pause(request.path_params["ext"], caller.tenant, True, body.reason)
@@ -308,54 +316,77 @@ async def monitor_agents(request: Request, caller: Caller, query: MonitorQuery) 
 STREAM_GRACE = 2.0  # seconds a stream has to end by itself when the server stops
 STREAM_SEND_TIMEOUT = 30.0  # seconds a write to a stream's client may block before the stream is given up
 CALL_FAILS = (401, 429, 400, 403, 404, 409, 502, 503)
-READ_FAILS = (401, 429)
+READ_FAILS = (401, 403, 429)  # 403: the token lacks the scope (SCOPE_REQUIRED)
 CONTROL_FAILS = (*READ_FAILS, 400, 404, 409, 502, 503)
-SUPERVISE_FAILS = (*CONTROL_FAILS, 403)
+SUPERVISE_FAILS = CONTROL_FAILS
+
+R, W = Scope.CALLS_READ, Scope.CALLS_WRITE
+A = AuditAction
 
 OPERATIONS = [
-    Operation("GET", "/v1/click2call", click2call_sync, {200: Success}, CALL_FAILS, query=ClickToCall, limited=True),
+    Operation("GET", "/v1/click2call", click2call_sync, {200: Success}, CALL_FAILS, query=ClickToCall, limited=True,
+              scope=W, audit=A.CLICK_TO_CALL),
     Operation("GET", "/v1/click2call/async", click2call_async, {200: Success}, CALL_FAILS, query=ClickToCall,
-              limited=True),
+              limited=True, scope=W, audit=A.CLICK_TO_CALL),
     Operation("POST", "/v2/click2call", click2call_v2, {200: V2Success}, CALL_FAILS, body=ClickToCallV2, limited=True,
-              fail=V2Fail),
-    Operation("GET", "/v1/cdr", cdr_list, {200: CdrPage}, (*READ_FAILS, 400), query=CdrFilters),
-    Operation("GET", "/v1/cdr/{id}", cdr_get, {200: Cdr}, (*READ_FAILS, 404)),
-    Operation("GET", "/v1/call", calls_in_progress, {200: CallList}, READ_FAILS),
-    Operation("DELETE", "/v1/call/{call_id}", call_hangup, {200: Success}, (*READ_FAILS, 404)),
-    Operation("POST", "/v1/call/{call_id}/hangup", call_hangup, {200: Success}, (*READ_FAILS, 404)),
-    Operation("POST", "/v1/call/{call_id}/hold", call_hold, {200: Success}, CONTROL_FAILS, body=LegsBody),
-    Operation("POST", "/v1/call/{call_id}/unhold", call_unhold, {200: Success}, CONTROL_FAILS, body=LegsBody),
-    Operation("POST", "/v1/call/{call_id}/mute", call_mute, {200: Success}, CONTROL_FAILS, body=LegsBody),
-    Operation("POST", "/v1/call/{call_id}/unmute", call_unmute, {200: Success}, CONTROL_FAILS, body=LegsBody),
-    Operation("POST", "/v1/call/{call_id}/dtmf", call_dtmf, {200: Success}, CONTROL_FAILS, body=DtmfBody),
-    Operation("POST", "/v1/call/{call_id}/listen", call_listen, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody),
+              fail=V2Fail, scope=W, audit=A.CLICK_TO_CALL),
+    Operation("GET", "/v1/cdr", cdr_list, {200: CdrPage}, (*READ_FAILS, 400), query=CdrFilters, scope=R),
+    Operation("GET", "/v1/cdr/{id}", cdr_get, {200: Cdr}, (*READ_FAILS, 404), scope=R),
+    Operation("GET", "/v1/call", calls_in_progress, {200: CallList}, READ_FAILS, scope=R),
+    Operation("DELETE", "/v1/call/{call_id}", call_hangup, {200: Success}, (*READ_FAILS, 404), scope=W,
+              audit=A.HANGUP),
+    Operation("POST", "/v1/call/{call_id}/hangup", call_hangup, {200: Success}, (*READ_FAILS, 404), scope=W,
+              audit=A.HANGUP),
+    Operation("POST", "/v1/call/{call_id}/hold", call_hold, {200: Success}, CONTROL_FAILS, body=LegsBody,
+              scope=Scope.CONTROL, audit=A.HOLD),
+    Operation("POST", "/v1/call/{call_id}/unhold", call_unhold, {200: Success}, CONTROL_FAILS, body=LegsBody,
+              scope=Scope.CONTROL, audit=A.UNHOLD),
+    Operation("POST", "/v1/call/{call_id}/mute", call_mute, {200: Success}, CONTROL_FAILS, body=LegsBody,
+              scope=Scope.CONTROL, audit=A.MUTE),
+    Operation("POST", "/v1/call/{call_id}/unmute", call_unmute, {200: Success}, CONTROL_FAILS, body=LegsBody,
+              scope=Scope.CONTROL, audit=A.UNMUTE),
+    Operation("POST", "/v1/call/{call_id}/dtmf", call_dtmf, {200: Success}, CONTROL_FAILS, body=DtmfBody,
+              scope=Scope.CONTROL, audit=A.DTMF),
+    Operation("POST", "/v1/call/{call_id}/listen", call_listen, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody,
+              scope=Scope.SUPERVISE, audit=A.LISTEN),
     Operation("POST", "/v1/call/{call_id}/whisper", call_whisper, {200: Success}, SUPERVISE_FAILS,
-              body=SuperviseBody),
-    Operation("POST", "/v1/call/{call_id}/barge", call_barge, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody),
+              body=SuperviseBody, scope=Scope.SUPERVISE, audit=A.WHISPER),
+    Operation("POST", "/v1/call/{call_id}/barge", call_barge, {200: Success}, SUPERVISE_FAILS, body=SuperviseBody,
+              scope=Scope.SUPERVISE, audit=A.BARGE),
     Operation("POST", "/v1/call/{call_id}/transfer", call_transfer, {200: TransferStarted}, SUPERVISE_FAILS,
-              body=TransferBody),
-    Operation("POST", "/v1/call/{call_id}/park", call_park, {200: Success}, CONTROL_FAILS, body=LegsBody),
-    Operation("POST", "/v1/event", hook_create, {201: HookCreated}, (*READ_FAILS, 400), body=HookCreate),
-    Operation("GET", "/v1/event", hook_list, {200: HookList}, READ_FAILS),
-    Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404)),
-    Operation("GET", "/v1/event/{id}/deliveries", hook_deliveries, {200: DeliveryList}, (*READ_FAILS, 404)),
-    Operation("POST", "/v1/deliveries/{id}/resend", delivery_resend, {200: Ok}, (*READ_FAILS, 404)),
-    Operation("GET", "/v1/stream", stream, {200: Media("text/event-stream")}, (*READ_FAILS, 400, 403),
+              body=TransferBody, scope=Scope.CONTROL, audit=A.TRANSFER),
+    Operation("POST", "/v1/call/{call_id}/park", call_park, {200: Success}, CONTROL_FAILS, body=LegsBody,
+              scope=Scope.CONTROL, audit=A.PARK),
+    Operation("POST", "/v1/event", hook_create, {201: HookCreated}, (*READ_FAILS, 400), body=HookCreate,
+              scope=Scope.HOOKS_WRITE, audit=A.HOOK_CREATE),
+    Operation("GET", "/v1/event", hook_list, {200: HookList}, READ_FAILS, scope=Scope.HOOKS_READ),
+    Operation("DELETE", "/v1/event/{id}", hook_delete, {200: Ok}, (*READ_FAILS, 404), scope=Scope.HOOKS_WRITE,
+              audit=A.HOOK_DELETE),
+    Operation("GET", "/v1/event/{id}/deliveries", hook_deliveries, {200: DeliveryList}, (*READ_FAILS, 404),
+              scope=Scope.HOOKS_READ),
+    Operation("POST", "/v1/deliveries/{id}/resend", delivery_resend, {200: Ok}, (*READ_FAILS, 404),
+              scope=Scope.HOOKS_WRITE, audit=A.DELIVERY_RESEND),
+    Operation("GET", "/v1/stream", stream, {200: Media("text/event-stream")}, (*READ_FAILS, 400),
               query=StreamQuery, headers={"Last-Event-ID": "resume after this event: the id of the last message "
-                                                           "received (sent by EventSource when it reconnects)"}),
+                                                           "received (sent by EventSource when it reconnects)"},
+              scope=R),
     Operation("GET", "/v1/recordings/{call_id}", recording, {200: Media("audio/wav"), 206: Media("audio/wav")},
-              (*READ_FAILS, 404, 409, 503)),
+              (*READ_FAILS, 404, 409, 503), scope=Scope.RECORDINGS_READ),
     Operation("GET", "/metrics", metrics, {200: Media("text/plain")}, auth=False),
     Operation("GET", "/healthz", healthz, {200: Health}, auth=False),
     Operation("GET", "/openapi.json", openapi_json, {200: Media("application/json", {"type": "object"})}, auth=False),
     Operation("GET", "/docs", docs, {200: Media("text/html")}, auth=False),
     Operation("GET", "/docs/{asset}", docs_asset, {200: Media(("text/javascript", "text/css"))}, (404,), auth=False),
     Operation("GET", "/readyz", readyz, {200: Ready}, (503,), auth=False),
-    Operation("GET", "/v1/cluster", cluster_status, {200: Cluster}, (*READ_FAILS, 403)),
-    Operation("POST", "/v1/agent/{ext}/pause", agent_pause, {200: AgentPaused}, (*READ_FAILS, 400, 403, 404),
-              body=PauseBody, body_required=False),
-    Operation("POST", "/v1/agent/{ext}/resume", agent_resume, {200: AgentPaused}, (*READ_FAILS, 400, 403, 404)),
-    Operation("GET", "/v1/monitor/agent", monitor_agents, {200: AgentMonitor}, (*READ_FAILS, 400), query=MonitorQuery),
+    Operation("GET", "/v1/cluster", cluster_status, {200: Cluster}, READ_FAILS, scope=Scope.ADMIN),
+    Operation("GET", "/v1/audit", audit_list, {200: AuditPage}, (*READ_FAILS, 400), query=AuditFilters,
+              scope=Scope.ADMIN),
+    Operation("POST", "/v1/agent/{ext}/pause", agent_pause, {200: AgentPaused}, (*READ_FAILS, 400, 404),
+              body=PauseBody, body_required=False, scope=Scope.AGENTS_WRITE, audit=A.PAUSE),
+    Operation("POST", "/v1/agent/{ext}/resume", agent_resume, {200: AgentPaused}, (*READ_FAILS, 400, 404),
+              scope=Scope.AGENTS_WRITE, audit=A.RESUME),
+    Operation("GET", "/v1/monitor/agent", monitor_agents, {200: AgentMonitor}, (*READ_FAILS, 400),
+              query=MonitorQuery, scope=R),
 ]
 
 routes = [op.route() for op in OPERATIONS]

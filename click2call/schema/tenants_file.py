@@ -4,11 +4,11 @@ Unknown keys are refused. click2call.tenants loads it and words a refusal with t
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ..states import EventName
+from ..states import AGENT_SCOPES, EventName, Scope
 from . import fields
 from .fields import CallbackUrl, Extension, HeaderValue, refuse
 from .groups import GroupEntry
@@ -60,11 +60,42 @@ class HookEntry(BaseModel):
     secret: Secret | None = Field(None, repr=False)  # optional when C2C_WEBHOOK_SECRET is set
 
 
+def scope(value: Any, name: str) -> Scope:
+    text = fields.string(value, "scopes must be a list of strings")
+    if text not in set(Scope):
+        refuse(f"unknown scope {text!r} (known: {', '.join(Scope)})", TENANT)
+    return Scope(text)
+
+
+ScopeName = fields.field(scope, {"type": "string", "enum": list(Scope)}, Scope)
+
+
+class TokenEntry(BaseModel):
+    """[[tenant.token]]: a token with an id (the audit trail's and the logs' name for it), scopes (none: everything
+    the tenant may do), and for an agent's token the one extension it acts for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Name
+    token: Token = Field(repr=False)
+    scopes: list[ScopeName] | None = None
+    extension: Extension | None = None
+
+    @model_validator(mode="after")
+    def _agent(self) -> "TokenEntry":
+        if self.extension is not None and self.scopes is not None:
+            if extra := sorted(set(self.scopes) - AGENT_SCOPES):
+                refuse(f"token {self.id}: an agent token (extension) may not have scope {extra[0]} "
+                       f"(only {', '.join(sorted(AGENT_SCOPES))})", TENANT)
+        return self
+
+
 class TenantEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
-    tokens: Annotated[list[Token], Field(min_length=1)]
+    tokens: list[Token] = []
+    token: list[TokenEntry] = []  # tokens with an id, scopes, an extension
     extensions: list[Extension] | None = None
     extension_pattern: Regex | None = None  # a full match
     hotlines: list[str] = []  # a C2C_HOTLINES number, or NUMBER=TRUNK; the first is the default
@@ -80,6 +111,8 @@ class TenantEntry(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> "TenantEntry":
+        if not self.tokens and not self.token:
+            refuse("give at least one token (tokens, or [[tenant.token]])", TENANT)
         if self.extensions is None and self.extension_pattern is None:
             refuse("give extensions and/or extension_pattern (a tenant never gets them all)", TENANT)
         if not self.hotlines:

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from click2call import validation
+from click2call.audit import AuditLog
 from click2call.config import Settings
 from click2call.db import GroupCommit
 from click2call.errors import ApiError
@@ -145,4 +146,5 @@ def api_client(settings: Settings, hooks: HooksService, store: CallStore) -> htt
     app.state.directory = settings.directory()
     app.state.hooks = hooks
     app.state.records = RecordsService(settings.zoneinfo, store, replica=None)
+    app.state.audit = AuditLog(store.engine, store._write, settings.zoneinfo)  # the trail shares the store's commits
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://click2call.test")

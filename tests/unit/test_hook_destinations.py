@@ -25,7 +25,7 @@ from click2call.webhooks.egress import Egress
 from tests.receiver import Answer, Receiver
 
 from .factories import AGENT_RINGS, Call
-from .helpers import ACME, OPERATOR, SECRET, SECRET_KEY, Process, api_client, eventually
+from .helpers import ACME, SECRET, SECRET_KEY, Process, api_client, eventually
 
 OPERATOR_TOKEN = "operator-token-0123456789"
 ACME_TOKEN, BETA_TOKEN = "acme-token-0123456789ab", "beta-token-0123456789ab"

@@ -84,6 +84,18 @@ async def test_each_tenant_sees_and_changes_only_its_own_hooks(service, receiver
     assert (await api.delete(f"/v1/event/{beta['id']}", headers=auth(OPERATOR_TOKEN))).status_code == 200
     assert [h["id"] for h in (await api.get("/v1/event", headers=auth(OPERATOR_TOKEN))).json()["data"]] == [
         mine["id"]]
+    # every change and refused change is in the audit trail, by token id and tenant; acme's admin sees acme's only
+    trail = (await api.get("/v1/audit", headers=auth(OPERATOR_TOKEN), params={"limit": 50})).json()["data"][::-1]
+    assert [(e["action"], e["tenant"], e["target"], e["status"], e["error"]) for e in trail] == [
+        ("hook_create", "acme", acme["id"], 201, ""), ("hook_create", "beta", beta["id"], 201, ""),
+        ("hook_create", "", mine["id"], 201, ""), ("hook_delete", "beta", acme["id"], 404, "HOOK_NOT_FOUND"),
+        ("hook_delete", "acme", mine["id"], 404, "HOOK_NOT_FOUND"), ("hook_delete", "", "no-such-hook", 404,
+                                                                      "HOOK_NOT_FOUND"),
+        ("hook_delete", "acme", acme["id"], 200, ""), ("hook_delete", "acme", acme["id"], 404, "HOOK_NOT_FOUND"),
+        ("hook_delete", "", beta["id"], 200, "")]
+    assert trail[0]["detail"] == {"event": "hangup", "callback_url": receiver.url("/acme")}  # never the apikey
+    mine_only = (await api.get("/v1/audit", headers=auth(ACME_TOKEN))).json()["data"]
+    assert {e["tenant"] for e in mine_only} == {"acme"} and len(mine_only) == 4
 
 
 @pytest.mark.parametrize("body", [

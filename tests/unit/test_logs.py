@@ -26,3 +26,14 @@ def test_text_lines_end_with_the_call_id():
         assert logs.TextFormatter().format(record()).endswith("hello world call_id=c-9")
     finally:
         logs.call_id_var.reset(token)
+
+
+def test_lines_written_while_serving_a_request_name_its_token_by_id():
+    call, token = logs.call_id_var.set("c-7"), logs.token_id_var.set("crm")
+    try:
+        assert logs.TextFormatter().format(record()).endswith("hello world call_id=c-7 token_id=crm")
+        assert json.loads(logs.JsonFormatter().format(record()))["token_id"] == "crm"
+    finally:
+        logs.call_id_var.reset(call)
+        logs.token_id_var.reset(token)
+    assert "token_id" not in json.loads(logs.JsonFormatter().format(record()))

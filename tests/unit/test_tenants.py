@@ -79,7 +79,7 @@ def test_operator_tokens_may_be_stored_hashed(tmp_path):
 @pytest.mark.parametrize("text, why", [
     ("[[tenant]]\nname='a'\ntokens=['short']\nextensions=['101']\nhotlines=['02873000001']", "at least 16"),
     ("[[tenant]]\nname='a'\ntokens=['sha256:abc']\nextensions=['101']\nhotlines=['02873000001']", "64 lower-case"),
-    ("[[tenant]]\nname='a'\ntokens=[]\nextensions=['101']\nhotlines=['02873000001']", "non-empty list"),
+    ("[[tenant]]\nname='a'\ntokens=[]\nextensions=['101']\nhotlines=['02873000001']", "at least one token"),
     ("[[tenant]]\nname='a b'\ntokens=['0123456789abcdefg']\nextensions=['101']\nhotlines=['02873000001']", "name"),
     ("[[tenant]]\nname='a'\ntokens=['0123456789abcdefg']\nhotlines=['02873000001']", "extension_pattern"),
     ("[[tenant]]\nname='a'\ntokens=['0123456789abcdefg']\nextensions=['../x']\nhotlines=['02873000001']", "valid extension"),

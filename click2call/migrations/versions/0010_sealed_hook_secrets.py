@@ -2,14 +2,14 @@
 their columns become unbounded text.
 
 Revision ID: 0010
-Revises: 0008 (0009, the audit trail's, when both are merged: set down_revision to "0009")
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
