@@ -1140,7 +1140,7 @@ class Phones:
 
 
 # --------------------------------------------------------------------------
-# calls from an agent phone (lab/sipp/uac_call.xml)
+# calls from an agent phone (lab/sipp/uac_call.xml, uac_call_refer.xml)
 # --------------------------------------------------------------------------
 
 def _free_media_port() -> int:
@@ -1213,6 +1213,61 @@ def place_call(ext: str, number: str, *, password: str | None = None,
     return {"returncode": proc.returncode,
             "messages": parse_messages(message_file.read_text(errors="replace")),
             "workdir": wd}
+
+
+class PhoneCall(Sipp):
+    """An agent's desk phone that dials `number` (through the dialplan: [agents] _0X. -> Stasis(click2call,outbound)),
+    says a steady audio_hz tone once answered, and presses Transfer: a blind REFER to `target` in the dialog after
+    refer_ms, or when told (refer()); it answers the NOTIFYs (-aa) and stays in the call until Asterisk's BYE.
+    lab/sipp/uac_call_refer.xml. Like place_call, no REGISTER (PJSIP identifies the endpoint by the From user).
+
+        with labkit.PhoneCall("135", "0899123456", target="132", audio_hz=1500) as phone:
+            ... the call is up: phone.answered; the service's record: /v1/cdr/{phone.call_id}
+            phone.refer()
+            phone.requests("NOTIFY")      # each with its sipfrag body ("SIP/2.0 100 Trying", "SIP/2.0 200 OK")
+            phone.wait_ended()            # 0: answered, referred, 202, and ended by Asterisk's BYE
+    """
+
+    def __init__(self, ext: str, number: str, *, target: str, audio_hz: float = 1500, refer_ms: int | None = None,
+                 password: str | None = None, sip_port: int | None = None, node: str | None = None) -> None:
+        if password is None:
+            password = _lab_value("LAB_PHONE_PASSWORD", node=node)
+            if not password:
+                raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
+        if sip_port is None:
+            sip_port = int(_lab_value("LAB_SIP_PORT", "5060", node=node))
+        self.ext, self.number = str(ext), str(number)
+        self.call_id = f"c2c-phone-{os.urandom(6).hex()}@{HOST}"
+        variables: dict[str, object] = {"ext": self.ext, "target": str(target)}
+        if refer_ms is not None:
+            variables["refer_ms"] = int(refer_ms)
+        super().__init__("uac_call_refer", free_udp_port(), vars=variables, audio_hz=audio_hz,
+                         media_port=_free_media_port(),
+                         extra_args=["-s", self.number, "-au", self.ext, "-ap", password, "-m", "1",
+                                     "-cid_str", self.call_id, f"{HOST}:{sip_port}"])
+
+    @property
+    def answered(self) -> bool:
+        return any(m["status"] == 200 and (m["cseq"] or "").endswith("INVITE") for m in self.messages())
+
+    def refer(self) -> None:
+        """Press Transfer now (a phone started without refer_ms waits for this)."""
+        message = (f"LAB-REFER sip:{self.ext}@{HOST}:{self.port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {HOST}:9;branch=z9hG4bK-lab-{os.urandom(4).hex()}\r\n"
+                   f"From: <sip:lab@{HOST}>;tag=lab\r\nTo: <sip:lab@{HOST}>\r\nCall-ID: {self.call_id}\r\n"
+                   f"CSeq: 1 LAB-REFER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), (HOST, self.port))
+
+    def wait_ended(self, timeout: float = 10.0) -> int:
+        """Wait for the call (and sipp) to end; returns sipp's exit status (0: the call went as scripted)."""
+        if self.proc is None:
+            raise LabError("the phone's call was not started")
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"phone {self.ext} -> {self.number}: the call still goes on after {timeout}s"
+                           f"{self._tail(self.error_file)}") from None
 
 
 # --------------------------------------------------------------------------

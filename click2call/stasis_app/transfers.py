@@ -358,6 +358,11 @@ def phone_transfer(t: Transfers, ctx: Context, event: PhoneTransfer) -> list[Com
     agent = ctx.channels[Party.AGENT]
     if event.source != agent:
         return []
+    if t.current is not None and (t.current.refer or agent in t.retired):
+        # This phone's transfer is under way, or its leg is let go: the same REFER again (Asterisk 22 repeats the
+        # event when the phone hangs up right after the 202, lab-proven); refusing it would end the first one's
+        # NOTIFYs, and a leg let go has nobody to tell.
+        return []
     if event.attended or not event.destination or t.active is not None or t.parked is not None or not ctx.connected:
         return [TransferProgress(agent, Progress.UNAVAILABLE)]
     return [CheckTarget(event.destination, agent)]

@@ -231,6 +231,7 @@ def test_a_blind_refer_from_the_agents_phone_moves_the_customer_to_the_target(ar
         r = api.get("/v1/click2call", params={"ext": REFERRING, "phone": phone, "hotline": HOTLINE_TALKING})
         assert r.status_code == 200, r.text
         call_id = r.json()["call_id"]
+        _placed.append(call_id)
         customer, target = f"{call_id}.customer", f"{call_id}.transfer-1"
         talking_customer.wait_answered(phone, 15)
         wait_for(lambda: channel_state(ari, target) == "Up", 15, "the REFER's target answering")
@@ -244,6 +245,75 @@ def test_a_blind_refer_from_the_agents_phone_moves_the_customer_to_the_target(ar
     assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
     [leg] = record["legs"]["transfers"]
     assert (leg["status"], leg["by"], leg["mode"]) == ("answered", "phone", "blind")
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
+
+
+def test_a_phone_that_hangs_up_right_after_its_refers_202_leaves_the_customer_with_the_target(
+        ari, api, app, talking_customer, hook, receiver):
+    """Some desk phones send BYE as soon as their blind REFER is accepted: the agent's leg ends before the service
+    has even checked the target, and the call must go on as a blind transfer (nobody left to send NOTIFYs to)."""
+    with labkit.Phones({REFERRING: ("uas_answer_refer", {"ring_ms": 300, "refer_ms": 2000, "target": TARGET,
+                                                         "bye_after_202": 1}, AGENT_HZ),
+                        TARGET: ("uas_answer_audio", {"ring_ms": 1000}, TARGET_HZ)}) as phones:
+        phone = unique_customer()
+        r = api.get("/v1/click2call", params={"ext": REFERRING, "phone": phone, "hotline": HOTLINE_TALKING})
+        assert r.status_code == 200, r.text
+        call_id = r.json()["call_id"]
+        _placed.append(call_id)
+        customer, target = f"{call_id}.customer", f"{call_id}.transfer-1"
+        talking_customer.wait_answered(phone, 15)
+        bye_ok = wait_for(lambda: [m for m in phones[REFERRING].messages()
+                                   if m["status"] == 200 and (m["cseq"] or "").endswith("BYE")], 15,
+                          "the phone's own BYE after the 202 answered")
+        print("\nthe phone hung up after its REFER:", bye_ok[0]["start_line"], bye_ok[0]["cseq"])
+        assert not phones[REFERRING].requests("BYE"), "Asterisk hung the phone up before it did"
+        wait_for(lambda: channel_state(ari, target) == "Up", 15, "the REFER's target answering")
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        talking(ari, app, target, CUSTOMER_HZ, TONES)
+        assert api.get(f"/v1/cdr/{call_id}").json()["status"] == "IN_PROGRESS", "the phone's BYE ended the call"
+        assert not talking_customer.got_bye(phone)
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET
+    assert record["extension"] == REFERRING and record["hangup_by"] == "api"
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["by"], leg["mode"], leg["target"]) == ("answered", "phone", "blind", TARGET), leg
+    assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
+
+
+DIALLING = "135"  # an agent's phone that dials out through the dialplan, then presses Transfer (labkit.PhoneCall)
+
+
+def test_a_blind_refer_from_an_agent_who_dialled_out_moves_the_customer_to_the_target(ari, api, app, carriers, hook,
+                                                                                       receiver):
+    """The agent dialled the customer from the desk phone ([agents] _0X. -> Stasis(click2call,outbound): the
+    agent's leg is Asterisk's channel, handed to the app, not one the service originated), then presses Transfer.
+    The default hotline's carrier (trunk-a) says nothing: what the customer hears is measured (a snoop on its
+    channel), not what it says."""
+    number = unique_customer()
+    with labkit.Phones({TARGET: ("uas_answer_audio", {"ring_ms": 1000}, TARGET_HZ)}), \
+            labkit.PhoneCall(DIALLING, number, target=TARGET, audio_hz=AGENT_HZ) as phone:
+        call_id = wait_for(lambda: (r := api.get(f"/v1/cdr/{phone.call_id}")).status_code == 200 and r.json()["id"],
+                           10, "the handoff's record")
+        _placed.append(call_id)
+        customer, target = f"{call_id}.customer", f"{call_id}.transfer-1"
+        wait_for(lambda: channel_state(ari, customer) == "Up", 10, "the customer answering")
+        talking(ari, app, customer, AGENT_HZ, TONES)
+        phone.refer()
+        wait_for(lambda: channel_state(ari, target) == "Up", 15, "the REFER's target answering")
+        notifies = wait_for(lambda: len(n := phone.requests("NOTIFY")) >= 2 and n, 10, "two NOTIFYs")
+        assert [n["body"].strip() for n in notifies[:2]] == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]
+        assert phone.wait_ended(10) == 0 and phone.requests("BYE"), "the agent's leg ended by Asterisk"
+        talking(ari, app, customer, TARGET_HZ, TONES)
+        assert api.get(f"/v1/cdr/{call_id}").json()["status"] == "IN_PROGRESS"
+        ok(api.delete(f"/v1/call/{call_id}"))
+    record = final_record(api, call_id)
+    assert (record["direction"], record["extension"], record["to_number"]) == ("outbound", DIALLING, number)
+    assert record["status"] == "ANSWERED" and record["transferred_to"] == TARGET and record["hangup_by"] == "api"
+    [leg] = record["legs"]["transfers"]
+    assert (leg["status"], leg["by"], leg["mode"], leg["legs"], leg["target"]) == (
+        "answered", "phone", "blind", "bleg", TARGET), leg
+    assert [(a["action"], a["legs"], a["ext"]) for a in record["actions"]] == [("transfer", "bleg", TARGET)]
     assert transfer_events(receiver, call_id, 2) == [("started", 1), ("answered", 1)]
 
 
