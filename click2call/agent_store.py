@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import event_log
 from .stasis_app import ids
-from .db import GroupCommit, agent_presence, agents, calls
+from .db import LIVE, GroupCommit, agent_presence, agents, calls
 from .schema.agents import AgentStreamEvent
-from .states import AgentCallState, AgentEvent, CallStatus
+from .states import AgentCallState, AgentEvent
 from .stasis_app.presence import Presence
 
 # The tenant an extension belongs to (Directory.owner_of(ext).name; None: the operator's).
@@ -45,7 +45,7 @@ class Change:
 
 
 _CALL_OF = sa.select(calls.c.call_id, calls.c.phone, calls.c.direction).where(
-    calls.c.extension == sa.bindparam("ext"), calls.c.status == CallStatus.IN_PROGRESS,
+    calls.c.extension == sa.bindparam("ext"), LIVE,
 ).order_by(calls.c.created_at.desc()).limit(1)
 _CALL = sa.select(calls.c.call_id, calls.c.phone, calls.c.direction).where(calls.c.call_id == sa.bindparam("call_id"))
 _PAUSED = sa.select(agents.c.extension).where(agents.c.extension.in_(sa.bindparam("exts", expanding=True)),
@@ -174,7 +174,7 @@ class AgentStore:
         presence = sa.select(agent_presence).order_by(agent_presence.c.extension, agent_presence.c.node)
         paused = sa.select(agents.c.extension).where(agents.c.paused.is_(True))
         live = sa.select(calls.c.call_id, calls.c.extension, calls.c.phone, calls.c.direction, calls.c.created_at
-                         ).where(calls.c.status == CallStatus.IN_PROGRESS).order_by(calls.c.created_at)
+                         ).where(LIVE).order_by(calls.c.created_at)
         if extension is not None:
             presence = presence.where(agent_presence.c.extension == extension)
             paused = paused.where(agents.c.extension == extension)

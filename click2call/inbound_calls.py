@@ -25,13 +25,35 @@ from .tenants import Directory
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
-_LAST_ENDED = sa.select(calls.c.extension, sa.func.max(calls.c.ended_at)).where(
-    calls.c.extension.in_(sa.bindparam("exts", expanding=True))).group_by(calls.c.extension)
+
+
+def _last_ended(ext: str) -> sa.ScalarSelect:
+    """The end of the agent's last call: one step into (extension, ended_at) at its last entry (a GROUP BY over the
+    group's extensions read every call they ever had)."""
+    return sa.select(calls.c.ended_at).where(calls.c.extension == ext, calls.c.ended_at.is_not(None)).order_by(
+        calls.c.ended_at.desc()).limit(1).scalar_subquery()
+
+
 # The caller's last answered call (inbound or a click-to-call) with an agent of the group, in the last N days.
 _STICKY = sa.select(calls.c.extension).where(
     calls.c.phone == sa.bindparam("caller"), calls.c.status == CallStatus.ANSWERED,
     calls.c.created_at >= sa.bindparam("since"), calls.c.extension.in_(sa.bindparam("exts", expanding=True)),
 ).order_by(calls.c.created_at.desc()).limit(1)
+
+
+async def history(engine: AsyncEngine, exts: list[str], caller: str | None, since: float | None
+                  ) -> tuple[dict[str, float], str | None]:
+    """What the records say for a ring: the end of each extension's last call (those that had one), and, with a
+    caller and `since`, the agent of the group the caller last talked to since then."""
+    async with engine.connect() as conn:
+        idle = {}
+        if exts:
+            lasts = (await conn.execute(sa.select(*(_last_ended(e) for e in exts)))).one()
+            idle = {e: t for e, t in zip(exts, lasts) if t is not None}
+        last = None
+        if caller and since is not None:
+            last = (await conn.execute(_STICKY, {"caller": caller, "exts": exts, "since": since})).scalar()
+    return idle, last
 
 
 def _valid(rule, value: object, default: str = "") -> str:
@@ -95,14 +117,10 @@ class InboundCalls:
         endpoints = await asyncio.gather(*(self._endpoint(node, e) for e in exts))
         agents = await available(self.engine, node, exts)  # paused; idle since (the presence kept from events)
         paused = {e for e, a in agents.items() if a.paused}
-        async with self.engine.connect() as conn:
-            # An agent whose presence has not seen a call end yet: the end of its last call on record.
-            idle = dict((await conn.execute(_LAST_ENDED, {"exts": exts})).all())
-            idle.update({e: a.idle_since for e, a in agents.items() if a.idle_since is not None})
-            last = None
-            if sticky and caller and group.sticky_days:
-                last = (await conn.execute(_STICKY, {"caller": caller, "exts": exts,
-                                                     "since": time.time() - group.sticky_days * DAY})).scalar()
+        # An agent whose presence has not seen a call end yet: the end of its last call on record.
+        since = time.time() - group.sticky_days * DAY if sticky and caller and group.sticky_days else None
+        idle, last = await history(self.engine, exts, caller, since)
+        idle.update({e: a.idle_since for e, a in agents.items() if a.idle_since is not None})
         free = tuple(Available(e, idle.get(e)) for e, endpoint in zip(exts, endpoints)
                      if endpoint is not None and endpoint.get("state") == "online"
                      and not endpoint.get("channel_ids") and e not in paused)

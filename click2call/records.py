@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import inbound_rows, q850
 from .cluster.bus import Kind, Message
-from .db import GroupCommit, asterisk_nodes, call_requests, calls
+from .db import LIVE, GroupCommit, asterisk_nodes, call_requests, calls
 from .errors import ApiError
 from .states import CallStatus, Direction, HangupBy, Party
 from .stasis_app import controls as control
@@ -175,7 +175,7 @@ _CLAIM = calls.update().where(
     calls.c.status == CallStatus.IN_PROGRESS, calls.c.claimed_by.is_(None))
 _ADOPT = calls.update().where(calls.c.call_id.in_(sa.bindparam("_ids", expanding=True)),
                               calls.c.status == CallStatus.IN_PROGRESS)
-_OF_NODE = sa.select(calls).where(calls.c.node == sa.bindparam("_node"), calls.c.status == CallStatus.IN_PROGRESS)
+_OF_NODE = sa.select(calls).where(calls.c.node == sa.bindparam("_node"), LIVE)
 _REQUESTS_DONE = call_requests.update().where(
     call_requests.c.call_id == sa.bindparam("_call_id"), call_requests.c.done_at.is_(None))
 _DELETE_NEW = calls.delete().where(
@@ -277,7 +277,7 @@ class CallStore:
         from their records; with `replica`, they are this replica's to run from now on."""
         async with self.engine.begin() as conn:
             if node is None:
-                rows = await conn.execute(sa.select(calls).where(calls.c.status == CallStatus.IN_PROGRESS))
+                rows = await conn.execute(sa.select(calls).where(LIVE))
             else:
                 rows = await conn.execute(_OF_NODE.with_for_update() if replica and self._postgresql else _OF_NODE,
                                           {"_node": node})
@@ -332,7 +332,7 @@ class CallStore:
     async def in_progress(self, where: list) -> list[dict]:
         """The records of calls in progress, oldest first (the live calls, whichever replica runs them)."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(calls).where(calls.c.status == CallStatus.IN_PROGRESS, *where)
+            rows = await conn.execute(sa.select(calls).where(LIVE, *where)
                                       .order_by(calls.c.created_at))
             return [dict(r) for r in rows.mappings()]
 
@@ -346,19 +346,51 @@ class CallStore:
         return dict(found) if found else None
 
     async def search(self, where: list, limit: int, *, page: int | None = None,
-                     after: tuple[float, str] | None = None) -> tuple[list[dict], int | None]:
-        """Newest first. With `page`: that page and the total; otherwise keyset paging after `after`."""
-        order = (calls.c.created_at.desc(), calls.c.call_id.desc())
-        query = sa.select(calls).where(*where).order_by(*order).limit(limit)
+                     after: tuple[float, str] | None = None, either: list = ()) -> tuple[list[dict], int | None]:
+        """Newest first. With `page`: that page and the total; otherwise keyset paging after `after`. `either`:
+        alternatives of which a record meets one (besides `where`), each read through its own index."""
+        offset = (page - 1) * limit if page is not None else 0
+        if page is None and after is not None:
+            where = [*where, _after(*after)]
+        branches = [[*where, *b] for b in _disjoint(either)] if either else [where]
+        if len(branches) == 1:
+            keys = _keys(branches[0], limit, offset).subquery()
+        else:
+            # Each branch newest first as far as the page reaches, from its own index; the page from their union.
+            merged = sa.union_all(*(sa.select(b.c.created_at, b.c.call_id) for b in (
+                _keys(conds, offset + limit, 0).subquery() for conds in branches))).subquery()
+            keys = sa.select(merged.c.created_at, merged.c.call_id).order_by(
+                merged.c.created_at.desc(), merged.c.call_id.desc()).limit(limit).offset(offset or None).subquery()
+        # The page's keys first (from an index: a deep page skips index entries, not rows), then its rows.
+        query = sa.select(calls).join(keys, calls.c.call_id == keys.c.call_id).order_by(*_NEWEST)
         total = None
         async with self.engine.connect() as conn:
             if page is not None:
-                query = query.offset((page - 1) * limit)
-                total = (await conn.execute(sa.select(sa.func.count()).select_from(calls).where(*where))).scalar_one()
-            elif after is not None:
-                created, call_id = after
-                query = query.where(sa.or_(
-                    calls.c.created_at < created, sa.and_(calls.c.created_at == created, calls.c.call_id < call_id),
-                ))
+                counts = [sa.select(sa.func.count()).select_from(calls).where(*conds) for conds in branches]
+                statement = counts[0] if len(counts) == 1 else sa.select(
+                    sum((c.scalar_subquery() for c in counts[1:]), counts[0].scalar_subquery()))
+                total = (await conn.execute(statement)).scalar_one()
             rows = [dict(r) for r in (await conn.execute(query)).mappings()]
         return rows, total
+
+
+_NEWEST = (calls.c.created_at.desc(), calls.c.call_id.desc())
+
+
+def _keys(where: list, limit: int, offset: int) -> sa.Select:
+    return sa.select(calls.c.created_at, calls.c.call_id).where(*where).order_by(*_NEWEST).limit(limit).offset(
+        offset or None)
+
+
+def _after(created: float, call_id: str) -> sa.ColumnElement:
+    """Older than the last record of the previous page. `created_at <= created` bounds the index range to read; the
+    OR only breaks ties at that instant."""
+    return sa.and_(calls.c.created_at <= created,
+                   sa.or_(calls.c.created_at < created, calls.c.call_id < call_id))
+
+
+def _disjoint(either: list) -> list[list]:
+    """Alternatives as branches that share no record: the i-th, and none of those before it. So their pages merge
+    without duplicates and their counts add up. (Each alternative is a comparison of a NOT NULL column, so its
+    negation is exactly "the others".)"""
+    return [[alt, *(sa.not_(before) for before in either[:i])] for i, alt in enumerate(either)]

@@ -169,8 +169,9 @@ class RecordsService:
 
     async def cdr_list(self, filters: CdrFilters, tenant: Tenant) -> CdrPage:
         query = cdr.parse_query(filters, self.tz)
-        where = [*query.where, *_visible(tenant)]
-        rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after)
+        where = [*query.common, *_visible(tenant)]
+        rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after,
+                                              either=query.either)
         body = CdrPage(data=[cdr.serialise(r, self.tz) for r in rows], limit=query.limit)
         if query.page is not None:
             body.update(page=query.page, total=total)
