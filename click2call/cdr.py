@@ -24,7 +24,8 @@ from .stasis_app.call_flow import Leg
 
 
 def fmt_time(epoch: float | None, tz: ZoneInfo) -> str:
-    return "" if epoch is None else datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M:%S")
+    # isoformat's first 19 characters are "%Y-%m-%d %H:%M:%S", made in C (strftime was a third of a page's cost)
+    return "" if epoch is None else datetime.fromtimestamp(epoch, tz).isoformat(" ", "seconds")[:19]
 
 
 def _leg(record: dict, leg: Party, tz: ZoneInfo) -> CdrLeg:

@@ -79,7 +79,7 @@ calls = sa.Table(
     sa.Index("ix_calls_status_created", "status", "created_at", "call_id", "duration"),  # a total with min_duration
     sa.Index("ix_calls_tenant_created", "tenant", "created_at", "call_id"),
     sa.Index("ix_calls_phone_created", "phone", "created_at", "call_id"),
-    sa.Index("ix_calls_hotline_created", "hotline", "created_at", "call_id"),
+    sa.Index("ix_calls_hotline_created", "hotline", "created_at", "call_id", "phone"),  # phone: its hotline side
     sa.Index("ix_calls_customer_created", "customer_id", "created_at", "call_id"),
     sa.Index("ix_calls_duration", "duration"),
     sa.Index("ix_calls_extension_ended", "extension", "ended_at"),  # an agent's last call end (longest_idle)

@@ -1,8 +1,9 @@
 """Indexes for the record queries at a million calls (issue 17): every CDR filter that picks few calls out of many
 (phone on either side, hotline, customer_id, extension, tenant, status) has an index that also gives the calls newest
 first, (column, created_at, call_id), so a page is read in order and stops at its limit, and a keyset page starts
-where the last ended; the status index carries duration, so a total with min_duration is counted in the index;
-duration has its own for min_duration alone; a tenant's token reads by status through (tenant, status, ...); (extension,
+where the last ended. The status index carries duration (a total with min_duration is counted in the index), the
+hotline's carries phone (the phone filter's hotline side, hotline = X and phone <> X, is read in the index); duration
+has its own for min_duration alone; a tenant's token reads by status through (tenant, status, ...); (extension,
 ended_at) finds an agent's last call end in one step.
 
 The calls in progress (GET /v1/call, the monitor) have a partial index of their own, ix_calls_live: a few rows
@@ -38,7 +39,7 @@ REPLACED = [
     (("ix_calls_phone", ["phone", "created_at"]), ("ix_calls_phone_created", ["phone", "created_at", "call_id"])),
 ]
 NEW = [
-    ("ix_calls_hotline_created", ["hotline", "created_at", "call_id"]),
+    ("ix_calls_hotline_created", ["hotline", "created_at", "call_id", "phone"]),
     ("ix_calls_customer_created", ["customer_id", "created_at", "call_id"]),
     ("ix_calls_duration", ["duration"]),
     ("ix_calls_extension_ended", ["extension", "ended_at"]),
@@ -55,7 +56,7 @@ TYPICAL = {
     "ix_calls_status_created": "1000000 200000 1 1 1",
     "ix_calls_tenant_created": "1000000 500000 1 1",
     "ix_calls_phone_created": "1000000 5 1 1",
-    "ix_calls_hotline_created": "1000000 50000 1 1",
+    "ix_calls_hotline_created": "1000000 50000 1 1 1",
     "ix_calls_customer_created": "1000000 5 1 1",
     "ix_calls_duration": "1000000 100",
     "ix_calls_extension_ended": "1000000 3000 1",
@@ -80,15 +81,15 @@ def upgrade() -> None:
 
 def _sqlite_statistics() -> None:
     conn = op.get_bind()
-    conn.exec_driver_sql("ANALYZE sqlite_schema")  # makes sqlite_stat1 if there is none (reads no table)
+    conn.exec_driver_sql("ANALYZE sqlite_master")  # makes sqlite_stat1 if there is none (reads no table)
     if conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'calls'").scalar():
         conn.exec_driver_sql("ANALYZE calls")  # analyzed before: its real statistics, the new indexes' too
         return
-    indexes = set(conn.exec_driver_sql("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'calls'"
+    indexes = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls'"
                                        ).scalars())
     conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES " + ", ".join(
         f"('calls', '{name}', '{stat}')" for name, stat in TYPICAL.items() if name in indexes))
-    conn.exec_driver_sql("ANALYZE sqlite_schema")  # this connection plans with them from now on
+    conn.exec_driver_sql("ANALYZE sqlite_master")  # this connection plans with them from now on
 
 
 def downgrade() -> None:
