@@ -591,7 +591,7 @@ def main() -> None:
     a.add_argument("--out", default=str(REPO / "bench" / "out" / "records"))
     a.add_argument("--work", help="where the databases go (kept); default a temporary directory, removed")
     a.add_argument("--databases", default="sqlite,postgresql")
-    a.add_argument("--before", default="main", help="git revision whose code is measured first ('' skips it)")
+    a.add_argument("--before", default="641bc64", help="git revision whose code is measured first: main before issue 17 ('' skips it)")
     for p in (f, a):
         p.add_argument("--calls", type=int, default=1_000_000)
         p.add_argument("--per-call", type=int, default=6, help="webhook events (a delivery each) per call")

@@ -64,6 +64,9 @@ TYPICAL = {
     "ix_calls_live": "100 100 1",
     "ux_calls_busy_extension": "100 1",
     "ix_calls_token_active": "100 10",
+    # other helpers' indexes of issue 17, should this migration run after theirs
+    "ix_calls_stats": "1000000 1 1 1 1 1 1 1 1 1 1",
+    "ix_calls_recording_kept": "250000 1",
 }
 
 
