@@ -45,7 +45,7 @@ RemoveRecording = Callable[[str, str | None], Awaitable[int]]
 
 
 @dataclass(frozen=True)
-class Limits:
+class RetentionDays:
     """Days each kind is kept; 0: for ever."""
 
     records: int = 0
@@ -69,7 +69,7 @@ def size(row: sa.Row | dict) -> int:
 
 
 class Retention:
-    def __init__(self, engine: AsyncEngine, write: GroupCommit, limits: Limits, metrics: Metrics,
+    def __init__(self, engine: AsyncEngine, write: GroupCommit, limits: RetentionDays, metrics: Metrics,
                  remove_recording: RemoveRecording, *, batch: int = BATCH, pause: float = PAUSE) -> None:
         self.engine = engine
         self.write = write

@@ -39,7 +39,7 @@ from ..records import CallStore
 from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
 from ..replica import Replica
-from ..retention import Limits, Retention
+from ..retention import Retention, RetentionDays
 from ..stasis_app import recording_check
 from ..stasis_app.ari import Ari
 from ..secret_box import SecretBox, SecretError
@@ -170,7 +170,7 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.audit = AuditLog(engine, write, settings.zoneinfo)
             tasks = [asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
                      asyncio.create_task(tailer.run(), name="live-stream"),
-                     asyncio.create_task(Retention(engine, write, Limits(
+                     asyncio.create_task(Retention(engine, write, RetentionDays(
                          records=settings.record_retention_days, recordings=settings.recording_retention_days,
                          delivered=settings.webhook_delivered_retention_days,
                          failed=settings.webhook_failed_retention_days, stream=settings.stream_retention_days,

@@ -17,12 +17,12 @@ from click2call.db import (
 )
 from click2call.metrics import Metrics
 from click2call.recordings import Recordings
-from click2call.retention import DAY, Limits, Retention
+from click2call.retention import DAY, RetentionDays, Retention
 from click2call.states import Kept
 
 NOW = 1_795_000_000.0  # 2026-11-18 UTC
 MINUTE = 60.0
-LIMITS = Limits(records=400, recordings=100, delivered=30, failed=90, stream=7, audit=365)
+LIMITS = RetentionDays(records=400, recordings=100, delivered=30, failed=90, stream=7, audit=365)
 
 
 def ago(days: float, minutes: float = 0.0) -> float:
@@ -150,7 +150,7 @@ async def test_kept_for_ever_by_default_but_the_outbox_the_stream_and_the_audit(
         await conn.run_sync(fill)
     write = GroupCommit(engine)
     try:
-        removed = await retention(engine, write, kept_dir, limits=Limits()).run_pass(NOW)
+        removed = await retention(engine, write, kept_dir, limits=RetentionDays()).run_pass(NOW)
     finally:
         await write.close()
     assert (removed[Kept.RECORDS], removed[Kept.RECORDINGS]) == (0, 0)
@@ -159,7 +159,7 @@ async def test_kept_for_ever_by_default_but_the_outbox_the_stream_and_the_audit(
         1, 1, 2, 1)
     write = GroupCommit(engine)
     try:
-        nothing = await retention(engine, write, kept_dir, limits=Limits(
+        nothing = await retention(engine, write, kept_dir, limits=RetentionDays(
             delivered=0, failed=0, stream=0, audit=0)).run_pass(NOW + 1000 * DAY)
     finally:
         await write.close()
