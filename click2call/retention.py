@@ -80,9 +80,11 @@ class Retention:
         self.pause = pause
         self._postgresql = engine.dialect.name == "postgresql"
 
-    async def run(self, every: float = EVERY, first: float = FIRST) -> None:
-        """Pass after pass, for ever (cancel to stop). A failed pass is logged; the next one tries again."""
-        await asyncio.sleep(first)
+    async def run(self, every: float | None = None, first: float | None = None) -> None:
+        """Pass after pass, for ever (cancel to stop), the first `first` seconds from now and then every `every`
+        (default: FIRST, EVERY as they are when it starts). A failed pass is logged; the next one tries again."""
+        every = EVERY if every is None else every
+        await asyncio.sleep(FIRST if first is None else first)
         while True:
             try:
                 await self.run_pass()

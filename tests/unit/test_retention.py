@@ -6,15 +6,22 @@ replicas passing at once on one PostgreSQL remove and count each row once."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
+from starlette.testclient import TestClient
+
+from click2call import retention as retention_module
+from click2call.config import Settings
 from click2call.db import (
     GroupCommit, RETENTION_LOCK, audit, call_requests, calls, deliveries, delivery_attempts, open_database,
     stream_events, webhook_events,
 )
+from click2call.http.app import create_app
 from click2call.metrics import Metrics
 from click2call.recordings import Recordings
 from click2call.retention import DAY, RetentionDays, Retention
@@ -226,3 +233,44 @@ async def test_two_replicas_passing_at_once_remove_and_count_each_row_once(pg_ur
         for w, e in zip(writes, engines):
             await w.close()
             await e.dispose()
+
+
+def test_the_service_runs_retention_with_its_settings(tmp_path, monkeypatch):
+    """The app's lifespan starts the task with the C2C_*_RETENTION_DAYS settings (its first pass made immediate)."""
+    monkeypatch.setattr(retention_module, "FIRST", 0.0)
+    url = f"sqlite:///{tmp_path}/calls.db"
+    now = time.time()
+
+    async def prepare():
+        engine = await open_database(url)
+        async with engine.begin() as conn:
+            await conn.execute(stream_events.insert(), [
+                {"event": "ringing", "call_id": name, "sequence": 1, "body": "{}", "created_at": now - days * DAY}
+                for name, days in (("old", 2.01), ("young", 1.99))])
+            await conn.execute(calls.insert(), [call("ancient", now - 1000 * DAY)])  # records: kept for ever
+        await engine.dispose()
+    asyncio.run(prepare())
+
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    settings = Settings.from_env({
+        "C2C_API_TOKENS": "retention-test-0123456789", "C2C_HOTLINES": "02873000001=trunk-a",
+        "C2C_DATABASE_URL": url, "C2C_ARI_URL": f"http://127.0.0.1:{refusing.getsockname()[1]}",
+        "C2C_ARI_PASSWORD": "x", "C2C_RECORDINGS_DIR": str(tmp_path / "rec"), "C2C_STREAM_RETENTION_DAYS": "2"})
+    engine = sa.create_engine(url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            for _ in range(100):
+                with engine.connect() as conn:
+                    kept = sorted(conn.execute(sa.select(stream_events.c.call_id)).scalars())
+                if kept == ["young"]:
+                    break
+                time.sleep(0.05)
+            assert kept == ["young"]
+            metrics = client.get("/metrics").text
+            assert 'click2call_retention_removed_rows_total{kind="stream_events"} 1.0' in metrics
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(calls.c.customer_id)).scalars().all() == ["ancient"]
+    finally:
+        engine.dispose()
+        refusing.close()
