@@ -161,3 +161,17 @@ class AuditAction(StrEnum):
     HOOK_CREATE = "hook_create"
     HOOK_DELETE = "hook_delete"
     DELIVERY_RESEND = "delivery_resend"
+
+
+class Kept(StrEnum):
+    """What retention removes (retention.py), as its settings and metrics name it."""
+
+    RECORDS = "records"  # finished calls' records (with their recordings and requests)
+    RECORDINGS = "recordings"  # a recording's file; its record stays, marked (410 RECORDING_EXPIRED)
+    DELIVERED = "delivered_deliveries"  # webhook deliveries delivered, with their attempts
+    FAILED = "failed_deliveries"  # webhook deliveries given up, with their attempts
+    ATTEMPTS = "delivery_attempts"  # (counted apart; they go with their delivery)
+    WEBHOOK_EVENTS = "webhook_events"  # an outbox event no delivery refers to any more
+    STREAM_EVENTS = "stream_events"  # the live stream's log
+    AUDIT = "audit"
+    CALL_REQUESTS = "call_requests"  # (they go with their call's record)

@@ -59,8 +59,9 @@ Status = fields.field(status, {"type": "string", "enum": list(STATUSES),
                                "description": "upper or lower case"}, CallStatus)
 
 
-class CdrFilters(Query):
-    """GET /v1/cdr: filters and paging. Checked in the order of the fields."""
+class CdrSelection(Query):
+    """Which records: the filters of GET /v1/cdr, and all of GET /v1/cdr/export's. Checked in the order of the
+    fields."""
 
     start_date: Moment | None = Field(None, description="from (a date: its start), in C2C_TIMEZONE")
     end_date: Moment | None = Field(None, description="until (a date: its end), in C2C_TIMEZONE")
@@ -70,6 +71,11 @@ class CdrFilters(Query):
     customer_id: CustomerId | None = None
     status: Status | None = None
     min_duration: QueryInt(0, 10**7) | None = None
+
+
+class CdrFilters(CdrSelection):
+    """GET /v1/cdr: the filters and paging."""
+
     limit: QueryInt(1, MAX_LIMIT) = 50
     page: QueryInt(1, 10**6) | None = Field(None, description="page numbers (with total); without: scroll_id paging")
     scroll_id: Annotated[tuple[float, str] | None, WithJsonSchema({"type": "string"})] = Field(
