@@ -141,6 +141,16 @@ AGENT_SCOPES = frozenset({Scope.CALLS_WRITE, Scope.CALLS_READ, Scope.RECORDINGS_
                           Scope.AGENTS_WRITE})
 
 
+class StatsGroupBy(StrEnum):
+    """How GET /v1/stats groups calls: periods in C2C_TIMEZONE, or a column's values."""
+
+    HOUR = "hour"
+    DAY = "day"
+    HOTLINE = "hotline"
+    EXTENSION = "extension"  # the agent: an outbound call's, the agent who answered an inbound one
+    TENANT = "tenant"  # the operator's tokens only
+
+
 class AuditAction(StrEnum):
     """A state-changing request, as the audit trail names it."""
 

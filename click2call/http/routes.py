@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+from .. import stats as statistics
 from .. import validation
 from ..cluster import view
 from ..live_stream import Wanted
@@ -21,6 +22,7 @@ from ..schema.audit import AuditFilters, AuditPage
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage
+from ..schema.stats import Stats, StatsQuery
 from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody, TransferBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
 from ..states import AuditAction, CallAction, Scope
@@ -76,6 +78,12 @@ async def cdr_list(request: Request, caller: Caller, query: CdrFilters) -> CdrPa
 async def cdr_get(request: Request, caller: Caller) -> Cdr:
     """One call record by call_id or either leg's SIP Call-ID"""
     return await request.app.state.records.cdr_get(request.path_params["id"], caller.tenant)
+
+
+async def call_stats(request: Request, caller: Caller, query: StatsQuery) -> Stats:
+    """Call statistics of a period, per hour, day, hotline, extension or tenant (computed by the database)"""
+    state = request.app.state
+    return await statistics.compute(state.engine, caller.tenant, query, state.settings.zoneinfo)
 
 
 async def calls_in_progress(request: Request, caller: Caller) -> CallList:
@@ -332,6 +340,7 @@ OPERATIONS = [
               fail=V2Fail, scope=W, audit=A.CLICK_TO_CALL),
     Operation("GET", "/v1/cdr", cdr_list, {200: CdrPage}, (*READ_FAILS, 400), query=CdrFilters, scope=R),
     Operation("GET", "/v1/cdr/{id}", cdr_get, {200: Cdr}, (*READ_FAILS, 404), scope=R),
+    Operation("GET", "/v1/stats", call_stats, {200: Stats}, (*READ_FAILS, 400), query=StatsQuery, scope=R),
     Operation("GET", "/v1/call", calls_in_progress, {200: CallList}, READ_FAILS, scope=R),
     Operation("DELETE", "/v1/call/{call_id}", call_hangup, {200: Success}, (*READ_FAILS, 404), scope=W,
               audit=A.HANGUP),
