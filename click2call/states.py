@@ -126,7 +126,7 @@ class Scope(StrEnum):
     Each API operation needs one (http/routes.py)."""
 
     CALLS_WRITE = "calls:write"  # click-to-call (sync, async, v2), hangup
-    CALLS_READ = "calls:read"  # calls in progress, CDRs, the live stream, the agents' monitor
+    CALLS_READ = "calls:read"  # calls in progress, CDRs, statistics, the live stream, the agents' monitor
     RECORDINGS_READ = "recordings:read"
     CONTROL = "control"  # transfer, park, hold, unhold, mute, unmute, DTMF
     SUPERVISE = "supervise"  # listen, whisper, barge
