@@ -62,9 +62,9 @@ def _offset(tz: ZoneInfo, at: float) -> int:
 
 def offsets(tz: ZoneInfo, start: float, end: float) -> tuple[tuple[int, int], ...]:
     """The zone's UTC offset over [start, end): the first from `start`, then one at each transition. Transitions
-    are months apart: sampled every 6 hours, each found to the second by bisection."""
+    are months apart: sampled daily, each found to the second by bisection."""
     found = [(int(start), _offset(tz, start))]
-    step = 6 * 3600
+    step = 86400
     at = int(start)
     while at < end:
         nxt = min(at + step, int(end) + 1)
