@@ -5,6 +5,7 @@ own; bad input is refused in the fail shape, through the service's real route.""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections import defaultdict
@@ -323,3 +324,54 @@ async def test_the_query_reads_calls_through_an_index_on_created_at(engine, who)
                or f"Index Scan using {name}" in text for name in indexes), text
     if engine.dialect.name == "sqlite" and who.is_operator:
         assert "COVERING INDEX ix_calls_stats" in text, text
+
+
+ZONES = [SAIGON, BERLIN, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Australia/Lord_Howe")]
+
+
+def test_any_records_in_any_zone_are_counted_as_python_counts_them(tmp_path):
+    """Hypothesis: records at any moment of a few days around a zone's DST change (Lord Howe's is half an hour,
+    Kolkata's offset is not whole hours), any status and direction: every grouping equals the count made here.
+    On a SQLite file (the same SQL runs on PostgreSQL in the tests above)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from click2call.db import open_database
+
+    loop = asyncio.new_event_loop()
+    engine = loop.run_until_complete(open_database(f"sqlite:///{tmp_path}/calls.db"))
+    record = st.fixed_dictionaries({
+        "at": st.floats(-0.2, 1.2), "status": st.sampled_from([*FINAL, "IN_PROGRESS"]),
+        "direction": st.sampled_from(["inbound", "outbound"]), "tenant": st.sampled_from(["acme", "beta", None]),
+        "ext": st.sampled_from(["101", "102", ""]), "wait": st.floats(0, 60), "billsec": st.integers(0, 900)})
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(ZONES), st.sampled_from(["2026-03-27", "2026-04-03", "2026-10-02", "2026-10-23",
+                                                    "2026-11-29"]),
+           st.sampled_from(["hour", "day", "extension", "tenant"]), st.lists(record, max_size=40))
+    def check(tz, first, group_by, drawn):
+        last, after = ((datetime.fromisoformat(first) + timedelta(days=n)).strftime("%Y-%m-%d") for n in (2, 3))
+        start, end = day_start(first, tz), day_start(after, tz)
+        rows = []
+        for i, d in enumerate(drawn):
+            created = round(start + d["at"] * (end - start), 3)
+            answered = created + d["wait"] if d["status"] == "ANSWERED" else None
+            rows.append(dict(call_id=f"c{i}", direction=d["direction"], extension=d["ext"], phone="1", hotline="2",
+                             trunk="t", status=d["status"], phase="ended", phase_rank=9, created_at=created,
+                             updated_at=created, tenant=d["tenant"], customer_created_at=created, answered_at=answered,
+                             billsec=d["billsec"] if answered else 0, ring_group=None))
+
+        async def run():
+            async with engine.begin() as conn:
+                await conn.execute(calls.delete())
+                if rows:
+                    await conn.execute(calls.insert(), rows)
+            return await stats.compute(engine, OPERATOR, query(from_=first, to=last, group_by=group_by), tz)
+
+        assert_answer(loop.run_until_complete(run()), expected(rows, tz, start, end, group_by))
+
+    try:
+        check()
+    finally:
+        loop.run_until_complete(engine.dispose())
+        loop.close()
