@@ -40,6 +40,7 @@ from .tenants import Tenant
 
 MAX_DAYS = 366  # a year, a leap one too
 MAX_HOUR_DAYS = 31  # hour by hour: a month at most (744 periods)
+YEARS = (1970, 9998)  # the dates Python's datetime can step a day past, in any zone; records start in 1970
 SIZE = {StatsGroupBy.HOUR: 3600, StatsGroupBy.DAY: 86400}
 STATUS_FIGURES = {CallStatus.ANSWERED: "answered", CallStatus.NO_ANSWER: "no_answer", CallStatus.BUSY: "busy",
                   CallStatus.FAILED: "failed", CallStatus.CANCELLED: "cancelled",
@@ -80,6 +81,8 @@ def offsets(tz: ZoneInfo, start: float, end: float) -> tuple[tuple[int, int], ..
 
 def period(query: StatsQuery, tz: ZoneInfo) -> Period:
     """The query's range as epoch seconds, refused (400) when empty or too long."""
+    if not all(YEARS[0] <= when.year <= YEARS[1] for when in (query.from_, query.to)):
+        raise ApiError("INVALID_PARAMETER", f"from and to must be in the years {YEARS[0]} to {YEARS[1]}")
     start, end = epoch(query.from_, tz, end=False), epoch(query.to, tz, end=True)
     if end <= start:
         raise ApiError("INVALID_PARAMETER", "from must be before to")

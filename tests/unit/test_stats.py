@@ -276,6 +276,8 @@ async def test_the_route_answers_the_figures_and_refuses_bad_input_in_the_fail_s
         (OPERATOR_TOKEN, {"from": "2025-01-01", "to": "2026-01-02"}, 400, "INVALID_PARAMETER", "366 days"),
         (OPERATOR_TOKEN, {"from": "2026-01-01", "to": "2026-02-01", "group_by": "hour"}, 400, "INVALID_PARAMETER",
          "31 days"),
+        (OPERATOR_TOKEN, {"from": "9999-12-31", "to": "9999-12-31"}, 400, "INVALID_PARAMETER", "years"),
+        (OPERATOR_TOKEN, {"from": "0001-01-01", "to": "0001-01-02"}, 400, "INVALID_PARAMETER", "years"),
         (OPERATOR_TOKEN, {"to": "2026-11-29"}, 400, "MISSING_PARAMETER", "from"),
         (OPERATOR_TOKEN, {"from": "2026-11-29"}, 400, "MISSING_PARAMETER", "to"),
         (OPERATOR_TOKEN, {"from": "29/11/2026", "to": "2026-11-29"}, 400, "INVALID_PARAMETER", "from must be"),
