@@ -81,6 +81,9 @@ calls = sa.Table(
     sa.Index("ix_calls_recording_kept", "created_at",  # 0013: the recordings retention still has to look at
              sqlite_where=sa.text("recording_url IS NOT NULL AND recording_removed_at IS NULL"),
              postgresql_where=sa.text("recording_url IS NOT NULL AND recording_removed_at IS NULL")),
+    # 0012: what GET /v1/stats reads of a period's calls, so that it reads the index alone (stats.py)
+    sa.Index("ix_calls_stats", "created_at", "tenant", "status", "direction", "extension", "hotline", "ring_group",
+             "answered_at", "customer_created_at", "billsec"),
     # One click-to-call per extension at a time, across every replica: the database says USER_BUSY.
     sa.Index("ux_calls_busy_extension", "extension", unique=True,
              sqlite_where=sa.text("status = 'IN_PROGRESS' AND token IS NOT NULL"),

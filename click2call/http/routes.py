@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
+from .. import stats as statistics
 from .. import validation
 from ..cluster import view
 from ..live_stream import Wanted
@@ -22,6 +23,7 @@ from ..schema.audit import AuditFilters, AuditPage
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage, CdrSelection
+from ..schema.stats import Stats, StatsQuery
 from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody, TransferBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
 from ..states import AuditAction, CallAction, Scope
@@ -85,6 +87,12 @@ async def cdr_export(request: Request, caller: Caller, query: CdrSelection) -> S
 async def cdr_get(request: Request, caller: Caller) -> Cdr:
     """One call record by call_id or either leg's SIP Call-ID"""
     return await request.app.state.records.cdr_get(request.path_params["id"], caller.tenant)
+
+
+async def call_stats(request: Request, caller: Caller, query: StatsQuery) -> Stats:
+    """Call statistics of a period, per hour, day, hotline, extension or tenant (computed by the database)"""
+    state = request.app.state
+    return await statistics.compute(state.engine, caller.tenant, query, state.settings.zoneinfo)
 
 
 async def calls_in_progress(request: Request, caller: Caller) -> CallList:
@@ -343,6 +351,7 @@ OPERATIONS = [
     Operation("GET", "/v1/cdr/export", cdr_export, {200: Media("text/csv")}, (*READ_FAILS, 400), query=CdrSelection,
               scope=R),  # before /v1/cdr/{id}, which would take "export" for an id
     Operation("GET", "/v1/cdr/{id}", cdr_get, {200: Cdr}, (*READ_FAILS, 404), scope=R),
+    Operation("GET", "/v1/stats", call_stats, {200: Stats}, (*READ_FAILS, 400), query=StatsQuery, scope=R),
     Operation("GET", "/v1/call", calls_in_progress, {200: CallList}, READ_FAILS, scope=R),
     Operation("DELETE", "/v1/call/{call_id}", call_hangup, {200: Success}, (*READ_FAILS, 404), scope=W,
               audit=A.HANGUP),
