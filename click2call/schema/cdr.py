@@ -22,16 +22,20 @@ MAX_LIMIT = 500
 STATUSES = (*FINAL_STATUSES, CallStatus.IN_PROGRESS)
 
 
+YEARS = (1970, 9998)  # records start in 1970; a day can be stepped past a date up to 9998 in any zone
+
+
 def moment(value: Any, name: str) -> date | datetime:
     """A date (a whole day) or a datetime (in the service's time zone unless it names one)."""
     message = f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"
     text = fields.string(value, message)
     try:
-        if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").date()
-        return datetime.fromisoformat(text)
+        when = datetime.strptime(text, "%Y-%m-%d").date() if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
         refuse(message)
+    if not YEARS[0] <= when.year <= YEARS[1]:
+        refuse(f"{name} must be in the years {YEARS[0]} to {YEARS[1]}")
+    return when
 
 
 def status(value: Any, name: str) -> CallStatus:

@@ -335,7 +335,7 @@ def test_any_records_in_any_zone_are_counted_as_python_counts_them(tmp_path):
     """Hypothesis: records at any moment of a few days around a zone's DST change (Lord Howe's is half an hour,
     Kolkata's offset is not whole hours), any status and direction: every grouping equals the count made here.
     On a SQLite file (the same SQL runs on PostgreSQL in the tests above)."""
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, example, given, settings
     from hypothesis import strategies as st
 
     from click2call.db import open_database
@@ -348,6 +348,9 @@ def test_any_records_in_any_zone_are_counted_as_python_counts_them(tmp_path):
         "ext": st.sampled_from(["101", "102", ""]), "wait": st.floats(0, 60), "billsec": st.integers(0, 900)})
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @example(ZONES[-1], "2026-10-02", "hour", [])  # Lord Howe skips half an hour: that hour is still listed
+    @example(BERLIN, "2026-03-27", "hour", [])  # Berlin skips a whole hour: it is not
+    @example(BERLIN, "2026-10-23", "hour", [])  # nor listed twice when it is lived twice
     @given(st.sampled_from(ZONES), st.sampled_from(["2026-03-27", "2026-04-03", "2026-10-02", "2026-10-23",
                                                     "2026-11-29"]),
            st.sampled_from(["hour", "day", "extension", "tenant"]), st.lists(record, max_size=40))
