@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from . import cdr, cdr_export
 from .call_specs import CallSpecs
 from .cluster.bus import Bus, Kind
-from .db import calls
 from .endpoints import check_extension, endpoint, idle
 from .errors import CODES, ApiError
 from .logs import call_id_var
@@ -150,12 +149,6 @@ def _close(checked: Awaitable[None] | None) -> None:
         checked.cancel()
 
 
-def _visible(tenant: Tenant) -> list:
-    """The calls this caller sees: its tenant's (the operator: all); an agent token's, those of its extension."""
-    where = [] if tenant.is_operator else [calls.c.tenant == tenant.name]
-    return where if tenant.agent is None else [*where, calls.c.extension == tenant.agent]
-
-
 EXPORT_BATCH = 1000  # records one read of an export takes
 
 
@@ -172,7 +165,7 @@ class RecordsService:
 
     async def cdr_list(self, filters: CdrFilters, tenant: Tenant) -> CdrPage:
         query = cdr.parse_query(filters, self.tz)
-        where = [*query.where, *_visible(tenant)]
+        where = [*query.where, *cdr.visible(tenant)]
         rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after)
         body = CdrPage(data=[cdr.serialise(r, self.tz) for r in rows], limit=query.limit)
         if query.page is not None:
@@ -188,7 +181,7 @@ class RecordsService:
         many there are. A call recorded meanwhile is newer than the first page: not in the export."""
         filters = CdrFilters.model_construct(**dict(selection), limit=batch, page=None, scroll_id=None)
         query = cdr.parse_query(filters, self.tz)
-        where = [*query.where, *_visible(tenant)]
+        where = [*query.where, *cdr.visible(tenant)]
         yield cdr_export.header()
         after = None
         while True:
@@ -206,7 +199,7 @@ class RecordsService:
         return cdr.serialise(record, self.tz)
 
     async def active_calls(self, tenant: Tenant) -> list[LiveCall]:
-        where = _visible(tenant)
+        where = cdr.visible(tenant)
         return [
             LiveCall(
                 call_id=r["call_id"], extension=r["extension"], destination=r["phone"], hotline=r["hotline"],

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .cdr import epoch, fmt_time
+from .cdr import epoch, fmt_time, visible
 from .db import calls
 from .errors import ApiError
 from .schema.stats import Stats, StatsFigures, StatsGroup, StatsQuery
@@ -89,12 +89,6 @@ def period(query: StatsQuery, tz: ZoneInfo) -> Period:
         grouping = " with group_by=hour" if query.group_by is StatsGroupBy.HOUR else ""
         raise ApiError("INVALID_PARAMETER", f"from and to may be at most {most} days apart{grouping}")
     return Period(start, end, offsets(tz, start, end))
-
-
-def visible(tenant: Tenant) -> list:
-    """The calls this caller sees: its tenant's (the operator: all); an agent token's, those of its extension."""
-    where = [] if tenant.is_operator else [calls.c.tenant == tenant.name]
-    return where if tenant.agent is None else [*where, calls.c.extension == tenant.agent]
 
 
 def _number(value: int) -> sa.ColumnElement:
