@@ -75,7 +75,8 @@ def fill(url: str, n: int, per_call: int, seed: int, revision: str) -> dict:
     t0 = time.perf_counter()
     _migrate(url, revision)
     w = made.world(seed)
-    columns = [c.name for c in calls_table.columns]
+    present = _columns(url)  # the schema at `revision`: a later one may have columns this one has not
+    columns = [c.name for c in calls_table.columns if c.name in present]
     rows = made.calls(w, n, columns)
     took["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -136,6 +137,25 @@ async def _fill_pg(url, columns, rows, presence, paused, side, took) -> int:
         return await con.fetchval("SELECT pg_database_size(current_database())")
     finally:
         await con.close()
+
+
+def _columns(url: str) -> set[str]:
+    if url.startswith("sqlite"):
+        con = sqlite3.connect(url.split("///", 1)[1])
+        try:
+            return {row[1] for row in con.execute("PRAGMA table_info(calls)")}
+        finally:
+            con.close()
+
+    async def pg():
+        import asyncpg
+        con = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1))
+        try:
+            return {r[0] for r in await con.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'calls'")}
+        finally:
+            await con.close()
+    return asyncio.run(pg())
 
 
 def _counts(url: str) -> dict:

@@ -1,14 +1,12 @@
 """The audit trail: every state-changing request, refused ones too, with who asked (the token's id, never the token),
 from where, what, on which call or extension, and how it ended. Written by the operation layer (http/operation.py)
 once per request; read through GET /v1/audit by `admin` tokens (a tenant's, its own entries); never changed through the
-API. Entries older than C2C_AUDIT_RETENTION_DAYS are removed in the background, a small batch at a time (two replicas
-removing the same old rows at once is harmless: each delete takes what is still there)."""
+API. Entries older than C2C_AUDIT_RETENTION_DAYS are removed in the background with the other kinds retention keeps
+(retention.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +21,6 @@ from .errors import ApiError
 from .schema.audit import AuditEntry, AuditFilters, AuditPage
 from .states import AuditAction
 from .tenants import Tenant
-
-log = logging.getLogger(__name__)
-
-PURGE_BATCH = 500  # rows one delete removes at most: short transactions beside the calls' writes
-PURGE_EVERY = 3600.0  # seconds between two rounds of removal
 
 
 @dataclass(frozen=True)
@@ -102,29 +95,3 @@ class AuditLog:
             client=r["client"] or "", action=AuditAction(r["action"]), call_id=r["call_id"] or "",
             extension=r["extension"] or "", target=r["target"] or "", status=r["status"], error=r["error"] or "",
             detail=json.loads(r["detail"]) if r["detail"] else {})
-
-    async def purge(self, before: float, batch: int = PURGE_BATCH) -> int:
-        """Remove up to `batch` entries older than `before`; how many went."""
-        oldest = sa.select(audit.c.id).where(audit.c.at < before).order_by(audit.c.id).limit(batch)
-
-        def work(conn: sa.Connection) -> int:
-            ids = [i for (i,) in conn.execute(oldest)]
-            if ids:
-                conn.execute(audit.delete().where(audit.c.id.in_(ids)))
-            return len(ids)
-
-        return await self.write(work)
-
-    async def keep(self, days: int, every: float = PURGE_EVERY, batch: int = PURGE_BATCH) -> None:
-        """Run for ever: every `every` seconds remove the entries older than `days`, batch by batch (0 days: keep
-        them all)."""
-        if days <= 0:
-            return
-        while True:
-            try:
-                before = time.time() - days * 86400
-                while await self.purge(before, batch) == batch:
-                    await asyncio.sleep(0)  # let the calls' writes in between batches
-            except Exception as exc:  # the database being away now is no reason to stop for good
-                log.warning("cannot remove old audit entries: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(every)

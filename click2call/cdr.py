@@ -21,6 +21,7 @@ from .stasis_app.controls import actions_of
 from .stasis_app.supervision import joined_of
 from .stasis_app.transfers import transfers_of
 from .stasis_app.call_flow import Leg
+from .tenants import Tenant
 
 
 def fmt_time(epoch: float | None, tz: ZoneInfo) -> str:
@@ -107,6 +108,12 @@ class CdrQuery:
     def where(self) -> list:
         """All of it as one WHERE (the phone filter an OR)."""
         return [*self.common, sa.or_(*self.either)] if self.either else self.common
+
+
+def visible(tenant: Tenant) -> list:
+    """The calls this caller sees: its tenant's (the operator: all); an agent token's, those of its extension."""
+    where = [] if tenant.is_operator else [calls.c.tenant == tenant.name]
+    return where if tenant.agent is None else [*where, calls.c.extension == tenant.agent]
 
 
 def epoch(when: date | datetime, tz: ZoneInfo, end: bool) -> float:

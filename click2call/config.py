@@ -265,7 +265,13 @@ class Settings(BaseSettings):
     # asterisk-conf: it retries while no replica runs the app); "": straight into the app
     agent_context: Annotated[str, _rule(_context)] = ""
     stream_heartbeat: Number(0.1, 600) = 15.0  # seconds between GET /v1/stream's heartbeats (an SSE comment)
-    audit_retention_days: Integer(0, 36500) = 365  # audit entries older than this are removed (0: kept for ever)
+    # Retention (retention.py), in days; 0: kept for ever. Removed in the background, a small batch at a time.
+    audit_retention_days: Integer(0, 36500) = 365  # audit entries
+    record_retention_days: Integer(0, 36500) = 0  # finished calls' records, and their recordings with them
+    recording_retention_days: Integer(0, 36500) = 0  # recordings (the record stays; the recording answers 410)
+    webhook_delivered_retention_days: Integer(0, 36500) = 30  # delivered webhook deliveries and their attempts
+    webhook_failed_retention_days: Integer(0, 36500) = 90  # failed (given up) deliveries and their attempts
+    stream_retention_days: Integer(0, 36500) = 7  # the live stream's event log (GET /v1/stream's resumption)
 
     @model_validator(mode="after")
     def _whole(self) -> "Settings":

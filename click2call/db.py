@@ -70,9 +70,16 @@ calls = sa.Table(
     sa.Column("joined", sa.Text),  # 0007: the legs that joined it (supervisors), JSON
     sa.Column("transfers", sa.Text),  # 0008: every transfer of the call (transfers.transfers_json), JSON
     sa.Column("transferred_to", sa.String(64)),  # 0008: the last transfer target that answered
+    sa.Column("recording_removed_at", sa.Float),  # 0013: its recording was removed by retention (410 from then on)
     sa.Index("ix_calls_created_at", "created_at", "call_id"),
     sa.Index("ix_calls_agent_sip_call_id", "agent_sip_call_id"),
     sa.Index("ix_calls_customer_sip_call_id", "customer_sip_call_id"),
+    sa.Index("ix_calls_recording_kept", "created_at",  # 0013: the recordings retention still has to look at
+             sqlite_where=sa.text("recording_url IS NOT NULL AND recording_removed_at IS NULL"),
+             postgresql_where=sa.text("recording_url IS NOT NULL AND recording_removed_at IS NULL")),
+    # 0012: what GET /v1/stats reads of a period's calls, so that it reads the index alone (stats.py)
+    sa.Index("ix_calls_stats", "created_at", "tenant", "status", "direction", "extension", "hotline", "ring_group",
+             "answered_at", "customer_created_at", "billsec"),
     # 0011: each filter that picks few calls out of many gives them newest first (a page stops at its limit, a
     # keyset page starts where the last one ended); the phone's also serves the sticky agent (a caller's last calls).
     sa.Index("ix_calls_extension_created", "extension", "created_at", "call_id"),
@@ -239,6 +246,7 @@ webhook_events = sa.Table(
     sa.Column("body", sa.Text, nullable=False),  # the exact JSON sent, so every retry sends the same bytes
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("call_id", "sequence", name="uq_webhook_events_call_sequence"),
+    sa.Index("ix_webhook_events_created_at", "created_at"),  # 0013: retention
 )
 
 # One delivery per (event, hook): its state and schedule; attempts keep the history.
@@ -258,6 +266,8 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.String(255)),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_deliveries_order", "hook_id", "call_id", "sequence"),
+    sa.Index("ix_deliveries_done", "status", "created_at"),  # 0013: retention, by status and age
+    sa.Index("ix_deliveries_event", "event_id"),  # 0013: an event is removed once no delivery refers to it
 )
 
 delivery_attempts = sa.Table(
@@ -273,6 +283,7 @@ delivery_attempts = sa.Table(
 
 DEFAULT_HOOK = "default"
 MIGRATION_LOCK = 0x6332_6D69  # "c2mi": the advisory lock held while a replica migrates the schema
+RETENTION_LOCK = 0x6332_7265  # "c2re": held by the replica running a retention pass (the others skip theirs)
 
 
 def async_url(url: str) -> str:

@@ -23,6 +23,7 @@ CODES: dict[str, tuple[int, str]] = {
     "DELIVERY_NOT_FOUND": (404, "No such webhook delivery"),
     "RECORDING_NOT_FOUND": (404, "No such recording"),
     "RECORDING_IN_PROGRESS": (409, "The call is still being recorded"),
+    "RECORDING_EXPIRED": (410, "The recording was removed by retention"),
     "USER_BUSY": (409, "The extension is busy"),
     "USER_NOT_REGISTERED": (409, "User not registered extension with Softphone or IP Phone"),
     "CALL_REJECTED": (409, "The extension declined the call"),

@@ -31,6 +31,14 @@ class Metrics:
         self.node_events = Gauge("click2call_node_events_connected", "1 while this replica has the node's ARI event "
                                  "stream (it runs the node and Asterisk is reachable)", ["node"], registry=r)
         self.tasks = Gauge("click2call_asyncio_tasks", "asyncio tasks alive (a leak shows as growth)", registry=r)
+        # retention.py: what its passes removed on this replica (a pass runs on one replica at a time: the sum over
+        # the replicas is the cluster's); bytes: a recording's file size, a row's stored values' length
+        self.retention_rows = Counter("click2call_retention_removed_rows", "Rows (recordings: files) removed by "
+                                      "retention, by kind", ["kind"], registry=r)
+        self.retention_bytes = Counter("click2call_retention_removed_bytes", "Bytes removed by retention, by kind",
+                                       ["kind"], registry=r)
+        self.retention_passes = Counter("click2call_retention_passes", "Retention passes run by this replica "
+                                        "(skipped: another replica was running one)", ["result"], registry=r)
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
 
     def render(self) -> bytes:

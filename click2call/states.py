@@ -126,7 +126,7 @@ class Scope(StrEnum):
     Each API operation needs one (http/routes.py)."""
 
     CALLS_WRITE = "calls:write"  # click-to-call (sync, async, v2), hangup
-    CALLS_READ = "calls:read"  # calls in progress, CDRs, the live stream, the agents' monitor
+    CALLS_READ = "calls:read"  # calls in progress, CDRs, statistics, the live stream, the agents' monitor
     RECORDINGS_READ = "recordings:read"
     CONTROL = "control"  # transfer, park, hold, unhold, mute, unmute, DTMF
     SUPERVISE = "supervise"  # listen, whisper, barge
@@ -139,6 +139,16 @@ class Scope(StrEnum):
 # An agent token (bound to one extension) has these unless configured narrower; never the others.
 AGENT_SCOPES = frozenset({Scope.CALLS_WRITE, Scope.CALLS_READ, Scope.RECORDINGS_READ, Scope.CONTROL,
                           Scope.AGENTS_WRITE})
+
+
+class StatsGroupBy(StrEnum):
+    """How GET /v1/stats groups calls: periods in C2C_TIMEZONE, or a column's values."""
+
+    HOUR = "hour"
+    DAY = "day"
+    HOTLINE = "hotline"
+    EXTENSION = "extension"  # the agent: an outbound call's, the agent who answered an inbound one
+    TENANT = "tenant"  # the operator's tokens only
 
 
 class AuditAction(StrEnum):
@@ -161,3 +171,17 @@ class AuditAction(StrEnum):
     HOOK_CREATE = "hook_create"
     HOOK_DELETE = "hook_delete"
     DELIVERY_RESEND = "delivery_resend"
+
+
+class Kept(StrEnum):
+    """What retention removes (retention.py), as its settings and metrics name it."""
+
+    RECORDS = "records"  # finished calls' records (with their recordings and requests)
+    RECORDINGS = "recordings"  # a recording's file; its record stays, marked (410 RECORDING_EXPIRED)
+    DELIVERED = "delivered_deliveries"  # webhook deliveries delivered, with their attempts
+    FAILED = "failed_deliveries"  # webhook deliveries given up, with their attempts
+    ATTEMPTS = "delivery_attempts"  # (counted apart; they go with their delivery)
+    WEBHOOK_EVENTS = "webhook_events"  # an outbox event no delivery refers to any more
+    STREAM_EVENTS = "stream_events"  # the live stream's log
+    AUDIT = "audit"
+    CALL_REQUESTS = "call_requests"  # (they go with their call's record)

@@ -559,6 +559,26 @@ class Sipp:
             time.sleep(0.02)
         return self
 
+    def poke(self, method: str, user: str, call_id: str) -> None:
+        """A lab-only request to this sipp in the call `call_id` (its scenario waits for `method`, e.g. LAB-HANGUP,
+        and acts: a test's way to say "now")."""
+        message = (f"{method} sip:{user}@{HOST}:{self.port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {HOST}:9;branch=z9hG4bK-lab-{os.urandom(4).hex()}\r\n"
+                   f"From: <sip:lab@{HOST}>;tag=lab\r\nTo: <sip:lab@{HOST}>\r\nCall-ID: {call_id}\r\n"
+                   f"CSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), (HOST, self.port))
+
+    def wait_exit(self, timeout: float, what: str) -> int:
+        """Wait for sipp (one call: the call) to end; its exit status (0: the call went as scripted). `what`: the
+        call, for the error."""
+        if self.proc is None:
+            raise LabError(f"{what}: not started")
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"{what}: the call still goes on after {timeout}s") from None
+
     def stop(self) -> None:
         """Kill the sipp process (and its process group); idempotent."""
         p, self.proc = self.proc, None
@@ -993,23 +1013,13 @@ class InboundCall(Sipp):
 
     def wait_ended(self, timeout: float = 10.0) -> int:
         """Wait for the call (and sipp) to end; returns sipp's exit status (0: the call went as scripted)."""
-        if self.proc is None:
-            raise LabError("the inbound call was not started")
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"carrier {self.caller} -> {self.hotline}: the call still goes on after {timeout}s "
-                           f"(got {self.statuses()}, BYE {self.got_bye})") from None
+        return self.wait_exit(timeout, f"carrier {self.caller} -> {self.hotline} (got {self.statuses()}, BYE "
+                                       f"{self.got_bye})")
 
     # -- what the carrier does ---------------------------------------------
     def hangup(self) -> None:
         """The customer hangs up now: CANCEL if the call is not answered yet, BYE if it is."""
-        message = (f"LAB-HANGUP sip:{self.hotline}@{HOST}:{self.port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {HOST}:9;branch=z9hG4bK-lab-{os.urandom(4).hex()}\r\n"
-                   f"From: <sip:lab@{HOST}>;tag=lab\r\nTo: <sip:lab@{HOST}>\r\nCall-ID: {self.call_id}\r\n"
-                   f"CSeq: 1 LAB-HANGUP\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(message.encode(), (HOST, self.port))
+        self.poke("LAB-HANGUP", self.hotline, self.call_id)
 
     def __repr__(self) -> str:
         return (f"<InboundCall {self.caller} -> {self.hotline} from {HOST}:{self.port} statuses {self.statuses()}"
@@ -1038,6 +1048,15 @@ def _lab_value(name: str, default: str | None = None, node: str | None = None) -
         return default
 
 
+def _phone_login(password: str | None, sip_port: int | None, node: str | None) -> tuple[str, int]:
+    """A lab phone's SIP password and the node's SIP port (lab.env's, unless given)."""
+    if password is None:
+        password = _lab_value("LAB_PHONE_PASSWORD", node=node)
+        if not password:
+            raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
+    return password, sip_port if sip_port is not None else int(_lab_value("LAB_SIP_PORT", "5060", node=node))
+
+
 def register(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
              password: str | None = None, *, expires: int = 3600,
              sip_port: int | None = None, rate: int = 200, timeout: float = 60.0,
@@ -1053,12 +1072,7 @@ def register(exts: Iterable[str | int], contact_port: int | Mapping[str, int],
     exts = [str(e) for e in exts]
     if not exts:
         return
-    if password is None:
-        password = _lab_value("LAB_PHONE_PASSWORD", node=node)
-        if not password:
-            raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
-    if sip_port is None:
-        sip_port = int(_lab_value("LAB_SIP_PORT", "5060", node=node))
+    password, sip_port = _phone_login(password, sip_port, node)
     ports = contact_port if isinstance(contact_port, Mapping) else {e: contact_port for e in exts}
     base = run_dir() / "sipp"
     base.mkdir(parents=True, exist_ok=True)
@@ -1230,12 +1244,7 @@ class PhoneCall(Sipp):
 
     def __init__(self, ext: str, number: str, *, target: str, audio_hz: float = 1500, refer_ms: int | None = None,
                  password: str | None = None, sip_port: int | None = None, node: str | None = None) -> None:
-        if password is None:
-            password = _lab_value("LAB_PHONE_PASSWORD", node=node)
-            if not password:
-                raise LabError("no phone password given and LAB_PHONE_PASSWORD not in lab.env")
-        if sip_port is None:
-            sip_port = int(_lab_value("LAB_SIP_PORT", "5060", node=node))
+        password, sip_port = _phone_login(password, sip_port, node)
         self.ext, self.number = str(ext), str(number)
         self.call_id = f"c2c-phone-{os.urandom(6).hex()}@{HOST}"
         variables: dict[str, object] = {"ext": self.ext, "target": str(target)}
@@ -1252,22 +1261,11 @@ class PhoneCall(Sipp):
 
     def refer(self) -> None:
         """Press Transfer now (a phone started without refer_ms waits for this)."""
-        message = (f"LAB-REFER sip:{self.ext}@{HOST}:{self.port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {HOST}:9;branch=z9hG4bK-lab-{os.urandom(4).hex()}\r\n"
-                   f"From: <sip:lab@{HOST}>;tag=lab\r\nTo: <sip:lab@{HOST}>\r\nCall-ID: {self.call_id}\r\n"
-                   f"CSeq: 1 LAB-REFER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(message.encode(), (HOST, self.port))
+        self.poke("LAB-REFER", self.ext, self.call_id)
 
     def wait_ended(self, timeout: float = 10.0) -> int:
         """Wait for the call (and sipp) to end; returns sipp's exit status (0: the call went as scripted)."""
-        if self.proc is None:
-            raise LabError("the phone's call was not started")
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"phone {self.ext} -> {self.number}: the call still goes on after {timeout}s"
-                           f"{self._tail(self.error_file)}") from None
+        return self.wait_exit(timeout, f"phone {self.ext} -> {self.number}{self._tail(self.error_file)}")
 
 
 # --------------------------------------------------------------------------

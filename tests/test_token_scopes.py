@@ -125,6 +125,7 @@ EXAMPLES = {  # a request each route would take as valid input (the refused ones
     ("POST", "/v1/call/{call_id}/park"): {"json": {"legs": "bleg"}},
     ("POST", "/v1/event"): {"json": {"event": "hangup", "callback_url": "http://127.0.0.1:9/hook"}},
     ("POST", "/v1/agent/{ext}/pause"): {"json": {"reason": "lunch"}},
+    ("GET", "/v1/stats"): {"params": {"from": "2026-11-01", "to": "2026-11-30"}},
 }
 
 
@@ -263,6 +264,11 @@ def test_an_agent_token_sees_and_acts_on_its_own_extension_only(served):
         refused(agent.get(f"/v1/cdr/{done_theirs['call_id']}"), 404, "CALL_NOT_FOUND")
         assert agent.get(f"/v1/recordings/{done_mine['call_id']}").content == b"RIFF....WAVE"
         refused(agent.get(f"/v1/recordings/{done_theirs['call_id']}"), 404, "RECORDING_NOT_FOUND")
+        around = {"from": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400)),
+                  "to": time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400)), "group_by": "extension"}
+        figures = agent.get("/v1/stats", params=around).json()
+        assert [(g["key"], g["calls"], g["in_progress"], g["answered"]) for g in figures["data"]] == [("101", 2, 1, 1)]
+        refused(agent.get("/v1/stats", params={**around, "extension": "102"}), 403, "AGENT_EXTENSION_ONLY")
         monitored = [a["extension"] for a in agent.get("/v1/monitor/agent").json()["data"]]
         assert monitored == ["101"]
 

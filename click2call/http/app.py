@@ -1,6 +1,6 @@
 """The ASGI application. Its lifespan owns the DB engine, the httpx client (ARI), the aiohttp sessions (webhooks),
-the ARI event task, the Stasis app, the webhook dispatcher, the live stream's tailer and the audit trail's removal of
-old entries."""
+the ARI event task, the Stasis app, the webhook dispatcher, the live stream's tailer and retention's removal of old
+rows and recordings."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from ..records import CallStore
 from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
 from ..replica import Replica
+from ..retention import Retention, RetentionDays
 from ..stasis_app import recording_check
 from ..stasis_app.ari import Ari
 from ..secret_box import SecretBox, SecretError
@@ -166,10 +167,15 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.metrics = metrics
             state.dispatcher = dispatcher
             state.stream = tailer = Tailer(engine)  # GET /v1/stream: one reader of the event log for every client
-            state.audit = audit = AuditLog(engine, write, settings.zoneinfo)
+            state.audit = AuditLog(engine, write, settings.zoneinfo)
             tasks = [asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
                      asyncio.create_task(tailer.run(), name="live-stream"),
-                     asyncio.create_task(audit.keep(settings.audit_retention_days), name="audit-retention")]
+                     asyncio.create_task(Retention(engine, write, RetentionDays(
+                         records=settings.record_retention_days, recordings=settings.recording_retention_days,
+                         delivered=settings.webhook_delivered_retention_days,
+                         failed=settings.webhook_failed_retention_days, stream=settings.stream_retention_days,
+                         audit=settings.audit_retention_days), metrics, state.recordings.remove).run(),
+                         name="retention")]
             if messages is not None:  # listening before any node is run: no call started for it is missed
                 tasks.append(asyncio.create_task(messages.run(), name="cluster-notifications"))
                 async with asyncio.timeout(10):

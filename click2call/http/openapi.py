@@ -27,6 +27,7 @@ INFO = {"title": "click2call", "version": __version__,
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer"}}
 ANSWERS = {200: "ok", 201: "created", 206: "a range of it", 400: "refused: the input", 401: "refused: the token",
            403: "refused: not this account's", 404: "not found", 409: "refused: the extension's or call's state",
+           410: "gone: removed by retention",
            429: "refused: too many", 502: "Asterisk could not place the call", 503: "unavailable"}
 WEBHOOK_HEADERS = {  # Standard Webhooks (webhooks/signing.py)
     "webhook-id": "the event's id, the same on every retry: de-duplicate on it",

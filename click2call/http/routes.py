@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from pathlib import Path
 
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
+from .. import stats as statistics
 from .. import validation
 from ..cluster import view
 from ..live_stream import Wanted
@@ -20,7 +22,8 @@ from ..metrics import CONTENT_TYPE_LATEST
 from ..schema.audit import AuditFilters, AuditPage
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
-from ..schema.cdr import Cdr, CdrFilters, CdrPage
+from ..schema.cdr import Cdr, CdrFilters, CdrPage, CdrSelection
+from ..schema.stats import Stats, StatsQuery
 from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody, TransferBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
 from ..states import AuditAction, CallAction, Scope
@@ -73,9 +76,23 @@ async def cdr_list(request: Request, caller: Caller, query: CdrFilters) -> CdrPa
     return await request.app.state.records.cdr_list(query, caller.tenant)
 
 
+async def cdr_export(request: Request, caller: Caller, query: CdrSelection) -> StreamingResponse:
+    """Call records as CSV (UTF-8 with BOM), newest first: GET /v1/cdr's filters, every matching record, streamed"""
+    name = time.strftime("cdr-%Y%m%d-%H%M%S.csv", time.gmtime())
+    return StreamingResponse(request.app.state.records.cdr_export(query, caller.tenant),
+                             media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 async def cdr_get(request: Request, caller: Caller) -> Cdr:
     """One call record by call_id or either leg's SIP Call-ID"""
     return await request.app.state.records.cdr_get(request.path_params["id"], caller.tenant)
+
+
+async def call_stats(request: Request, caller: Caller, query: StatsQuery) -> Stats:
+    """Call statistics of a period, per hour, day, hotline, extension or tenant (computed by the database)"""
+    state = request.app.state
+    return await statistics.compute(state.engine, caller.tenant, query, state.settings.zoneinfo)
 
 
 async def calls_in_progress(request: Request, caller: Caller) -> CallList:
@@ -331,7 +348,10 @@ OPERATIONS = [
     Operation("POST", "/v2/click2call", click2call_v2, {200: V2Success}, CALL_FAILS, body=ClickToCallV2, limited=True,
               fail=V2Fail, scope=W, audit=A.CLICK_TO_CALL),
     Operation("GET", "/v1/cdr", cdr_list, {200: CdrPage}, (*READ_FAILS, 400), query=CdrFilters, scope=R),
+    Operation("GET", "/v1/cdr/export", cdr_export, {200: Media("text/csv")}, (*READ_FAILS, 400), query=CdrSelection,
+              scope=R),  # before /v1/cdr/{id}, which would take "export" for an id
     Operation("GET", "/v1/cdr/{id}", cdr_get, {200: Cdr}, (*READ_FAILS, 404), scope=R),
+    Operation("GET", "/v1/stats", call_stats, {200: Stats}, (*READ_FAILS, 400), query=StatsQuery, scope=R),
     Operation("GET", "/v1/call", calls_in_progress, {200: CallList}, READ_FAILS, scope=R),
     Operation("DELETE", "/v1/call/{call_id}", call_hangup, {200: Success}, (*READ_FAILS, 404), scope=W,
               audit=A.HANGUP),
@@ -371,7 +391,7 @@ OPERATIONS = [
                                                            "received (sent by EventSource when it reconnects)"},
               scope=R),
     Operation("GET", "/v1/recordings/{call_id}", recording, {200: Media("audio/wav"), 206: Media("audio/wav")},
-              (*READ_FAILS, 404, 409, 503), scope=Scope.RECORDINGS_READ),
+              (*READ_FAILS, 404, 409, 410, 503), scope=Scope.RECORDINGS_READ),
     Operation("GET", "/metrics", metrics, {200: Media("text/plain")}, auth=False),
     Operation("GET", "/healthz", healthz, {200: Health}, auth=False),
     Operation("GET", "/openapi.json", openapi_json, {200: Media("application/json", {"type": "object"})}, auth=False),

@@ -22,16 +22,20 @@ MAX_LIMIT = 500
 STATUSES = (*FINAL_STATUSES, CallStatus.IN_PROGRESS)
 
 
+YEARS = (1970, 9998)  # records start in 1970; a day can be stepped past a date up to 9998 in any zone
+
+
 def moment(value: Any, name: str) -> date | datetime:
     """A date (a whole day) or a datetime (in the service's time zone unless it names one)."""
     message = f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"
     text = fields.string(value, message)
     try:
-        if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").date()
-        return datetime.fromisoformat(text)
+        when = datetime.strptime(text, "%Y-%m-%d").date() if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
         refuse(message)
+    if not YEARS[0] <= when.year <= YEARS[1]:
+        refuse(f"{name} must be in the years {YEARS[0]} to {YEARS[1]}")
+    return when
 
 
 def status(value: Any, name: str) -> CallStatus:
@@ -59,8 +63,9 @@ Status = fields.field(status, {"type": "string", "enum": list(STATUSES),
                                "description": "upper or lower case"}, CallStatus)
 
 
-class CdrFilters(Query):
-    """GET /v1/cdr: filters and paging. Checked in the order of the fields."""
+class CdrSelection(Query):
+    """Which records: the filters of GET /v1/cdr, and all of GET /v1/cdr/export's. Checked in the order of the
+    fields."""
 
     start_date: Moment | None = Field(None, description="from (a date: its start), in C2C_TIMEZONE")
     end_date: Moment | None = Field(None, description="until (a date: its end), in C2C_TIMEZONE")
@@ -70,6 +75,11 @@ class CdrFilters(Query):
     customer_id: CustomerId | None = None
     status: Status | None = None
     min_duration: QueryInt(0, 10**7) | None = None
+
+
+class CdrFilters(CdrSelection):
+    """GET /v1/cdr: the filters and paging."""
+
     limit: QueryInt(1, MAX_LIMIT) = 50
     page: QueryInt(1, 10**6) | None = Field(None, description="page numbers (with total); without: scroll_id paging")
     scroll_id: Annotated[tuple[float, str] | None, WithJsonSchema({"type": "string"})] = Field(

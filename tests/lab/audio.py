@@ -141,6 +141,19 @@ class Heard:
 # ---- the capture ----
 
 
+def _wav_samples(response) -> list[array] | None:
+    """[the samples] of a stored recording (none at all for a silent one), once Asterisk has written it whole;
+    None: not yet."""
+    if response.status_code != 200:
+        return None
+    try:
+        with wave.open(io.BytesIO(response.content)) as w:
+            assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
+            return [array("h", w.readframes(w.getnframes()))]
+    except (wave.Error, EOFError):
+        return None
+
+
 def heard(ari, app: "AriApp | str", channel_id: str, seconds: float, *, spy: str = "out",
           hz: float = RING_HZ) -> Heard:
     """Record for `seconds` what Asterisk sends to the channel (spy="out": what its phone or carrier hears) or
@@ -162,14 +175,11 @@ def heard(ari, app: "AriApp | str", channel_id: str, seconds: float, *, spy: str
         ari.post(f"/recordings/live/{name}/stop")
         wall, after = time.monotonic() - started, rtp_txcount(ari, channel_id)
         # The stop is asynchronous: a file fetched while Asterisk still closes it can lack its WAVE header.
-        r = wait_for(lambda: (x := ari.get(f"/recordings/stored/{name}/file")).status_code == 200
-                     and x.content[8:12] == b"WAVE" and x, 10, f"stored recording {name}")
+        [samples] = wait_for(lambda: _wav_samples(ari.get(f"/recordings/stored/{name}/file")), 10,
+                             f"stored recording {name}")
         ari.delete(f"/recordings/stored/{name}")
     finally:
         ari.delete(f"/channels/{snoop_id}")
-    with wave.open(io.BytesIO(r.content)) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
-        samples = array("h", w.readframes(w.getnframes()))
     return Heard(samples, wall, None if sent is None or after is None else after - sent, hz, channel_id)
 
 

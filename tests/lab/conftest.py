@@ -29,13 +29,12 @@ import pytest
 
 from lab import labkit
 
-from .helpers import SECRET_KEY
+from .helpers import HOTLINE_TALKING, SECRET_KEY  # noqa: F401 (HOTLINE_TALKING: the tests import it from here)
 
 TOKEN = "lab-test-token"
 HOTLINE_A, HOTLINE_B = "02873000001", "02873000002"
 HOTLINE_C, HOTLINE_D = "02873000003", "02873000004"
 HOTLINE_BUSY = "02873000005"
-HOTLINE_TALKING = "02873000006"  # trunk-f: the carrier is the test's own (`talking_customer`, labkit.TalkingCarrier)
 EARLY_MEDIA_PCAP = "/usr/share/sip-tester/g711a.pcap"  # 7 s of speech, PCMA (payload type 8), from sip-tester
 API_PORT = 18080
 

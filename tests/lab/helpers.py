@@ -10,6 +10,8 @@ SECRET = "whsec_" + base64.b64encode(b"click2call-lab-webhook-secret-01").decode
 # The services' C2C_SECRET_KEY (hooks' secrets and API keys are stored encrypted with it); a Fernet key.
 SECRET_KEY = base64.urlsafe_b64encode(b"click2call-lab-secret-key-000001").decode()
 
+HOTLINE_TALKING = "02873000006"  # trunk-f: the carrier is the test's own (`talking_customer`, labkit.TalkingCarrier)
+
 _numbers = iter(range(100, 10_000))
 
 
@@ -51,6 +53,19 @@ def assert_cleaned_up(ari, call_id: str, timeout=15.0) -> None:
 def click(api, path="/v1/click2call", **params):
     params.setdefault("phone", unique_phone())
     return api.get(path, params=params)
+
+
+def talking_click(api, ext: str, phone: str) -> str:
+    """A click-to-call from `ext` to `phone` through the talking carrier's hotline (`talking_customer`): its call_id."""
+    r = api.get("/v1/click2call", params={"ext": ext, "phone": phone, "hotline": HOTLINE_TALKING})
+    assert r.status_code == 200, r.text
+    return r.json()["call_id"]
+
+
+def wait_connected(api, carrier, call_id: str, phone: str) -> None:
+    """The customer answered (the talking carrier's 200 OK ACKed) and the record says so."""
+    carrier.wait_answered(phone, 15)
+    wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
 
 
 def fail(response, status, code):

@@ -13,7 +13,7 @@ from click2call.tenants import derived_id, hash_token
 from lab import labkit
 
 from .conftest import HOTLINE_TALKING, TOKEN
-from .helpers import final_record, wait_for
+from .helpers import final_record, talking_click, wait_connected, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -24,12 +24,9 @@ def test_each_action_on_a_real_call_is_audited_with_its_token_and_result(ari, ap
     phone = f"0907{uuid.uuid4().int % 10**6:06d}"
     with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, 1500),
                         SUPERVISOR: ("uas_answer_audio", {"ring_ms": 300}, 2000)}):
-        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
+        call_id = talking_click(api, AGENT, phone)
         try:
-            talking_customer.wait_answered(phone, 15)
-            wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+            wait_connected(api, talking_customer, call_id, phone)
             assert api.post(f"/v1/call/{call_id}/hold", json={"legs": "bleg"}).status_code == 200
             again = api.post(f"/v1/call/{call_id}/hold", json={"legs": "bleg"})
             assert (again.status_code, again.json()["error"]) == (409, "ALREADY_HELD")

@@ -15,8 +15,8 @@ import pytest
 from lab import labkit
 
 from .audio import AUDIBLE_RMS, AriApp, Heard, heard, heard_rtp
-from .conftest import HOTLINE_TALKING, TOKEN
-from .helpers import final_record, wait_for
+from .conftest import TOKEN
+from .helpers import final_record, talking_click, wait_connected, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -64,13 +64,10 @@ def refused(response, status: int, code: str) -> None:
 def test_hold_mute_and_dtmf_change_who_hears_whom(ari, api, app, talking_customer):
     phone = unique_customer()
     with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
-        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
+        call_id = talking_click(api, AGENT, phone)
         customer, agent = f"{call_id}.customer", f"{call_id}.agent"
         refused(control(api, call_id, "hold", legs="bleg"), 409, "CALL_NOT_CONNECTED")  # the customer rings still
-        talking_customer.wait_answered(phone, 15)
-        wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+        wait_connected(api, talking_customer, call_id, phone)
         hears(ari, app, customer, AGENT_HZ)
         hears(ari, app, agent, CUSTOMER_HZ)
 
@@ -117,11 +114,8 @@ def test_hold_mute_and_dtmf_change_who_hears_whom(ari, api, app, talking_custome
 def test_a_customer_who_hangs_up_while_held_ends_the_call(ari, api, app, talking_customer):
     phone = unique_customer()
     with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}) as phones:
-        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
-        talking_customer.wait_answered(phone, 15)
-        wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+        call_id = talking_click(api, AGENT, phone)
+        wait_connected(api, talking_customer, call_id, phone)
         ok(control(api, call_id, "hold", legs="bleg"))
         assert ari.delete(f"/channels/{call_id}.customer").status_code == 204  # as if the customer hung up
         wait_for(lambda: phones[AGENT].requests("BYE"), 10, "the agent's leg hung up")
@@ -157,14 +151,11 @@ def test_listen_whisper_barge_switch_without_a_new_ring(ari, api, app, talking_c
                         SUPERVISOR: ("uas_answer_audio", {"ring_ms": 300}, SUPERVISOR_HZ)}) as phones, \
             labkit.RtpCapture(phones[AGENT].media_port) as agent_rtp, \
             labkit.RtpCapture(phones[SUPERVISOR].media_port) as supervisor_rtp:
-        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
+        call_id = talking_click(api, AGENT, phone)
         supervisor = f"{call_id}.supervisor-0"
         hangs_up.append(call_id)
         refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": SUPERVISOR}), 409, "CALL_NOT_CONNECTED")
-        talking_customer.wait_answered(phone, 15)
-        wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+        wait_connected(api, talking_customer, call_id, phone)
         source = talking_customer.media_source(phone)
         customer, agent = (talking_customer.rtp, source), (agent_rtp, None)
 
@@ -215,12 +206,9 @@ def test_listen_whisper_barge_switch_without_a_new_ring(ari, api, app, talking_c
 def test_a_supervisor_must_be_a_free_registered_extension(api, talking_customer, hangs_up):
     phone = unique_customer()
     with labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ)}):
-        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
+        call_id = talking_click(api, AGENT, phone)
         hangs_up.append(call_id)
-        talking_customer.wait_answered(phone, 15)
-        wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+        wait_connected(api, talking_customer, call_id, phone)
         refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": "139"}), 409, "USER_NOT_REGISTERED")
         refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": AGENT}), 409, "USER_BUSY")  # the agent itself
         refused(api.post(f"/v1/call/{call_id}/listen", json={"ext": "nosuchext"}), 404, "EXTENSION_NOT_FOUND")
@@ -242,12 +230,9 @@ def test_with_the_operators_setting_the_agent_hears_a_beep_when_a_supervisor_joi
             labkit.Phones({AGENT: ("uas_answer_audio", {"ring_ms": 300}, AGENT_HZ),
                            SUPERVISOR: ("uas_answer_audio", {"ring_ms": 300}, SUPERVISOR_HZ)}) as phones, \
             labkit.RtpCapture(phones[AGENT].media_port) as agent_rtp:
-        r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
+        call_id = talking_click(api, AGENT, phone)
         try:
-            talking_customer.wait_answered(phone, 15)
-            wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+            wait_connected(api, talking_customer, call_id, phone)
             source = talking_customer.media_source(phone)
             ok(control(api, call_id, "mute", legs="bleg"))
             wait_for(lambda: heard_rtp(agent_rtp, 0.6).rms < AUDIBLE_RMS, 10, "the agent hearing nothing")

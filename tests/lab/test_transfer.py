@@ -17,7 +17,7 @@ from lab import labkit
 from .audio import AriApp, heard
 from .callkit import ring_tone, talking
 from .conftest import HOTLINE_TALKING
-from .helpers import final_record, first_receipts, wait_for
+from .helpers import final_record, first_receipts, talking_click, wait_connected, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -75,12 +75,9 @@ def hang_up_leftovers(api):
 
 def connected_call(api, talking_customer) -> tuple[str, str]:
     phone = unique_customer()
-    r = api.get("/v1/click2call", params={"ext": AGENT, "phone": phone, "hotline": HOTLINE_TALKING})
-    assert r.status_code == 200, r.text
-    call_id = r.json()["call_id"]
+    call_id = talking_click(api, AGENT, phone)
     _placed.append(call_id)
-    talking_customer.wait_answered(phone, 15)
-    wait_for(lambda: api.get(f"/v1/cdr/{call_id}").json()["time_answered"], 10, "the call connected")
+    wait_connected(api, talking_customer, call_id, phone)
     return call_id, phone
 
 
@@ -228,9 +225,7 @@ def test_a_blind_refer_from_the_agents_phone_moves_the_customer_to_the_target(ar
                                     AGENT_HZ),
                         TARGET: ("uas_answer_audio", {"ring_ms": 1000}, TARGET_HZ)}) as phones:
         phone = unique_customer()
-        r = api.get("/v1/click2call", params={"ext": REFERRING, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
+        call_id = talking_click(api, REFERRING, phone)
         _placed.append(call_id)
         customer, target = f"{call_id}.customer", f"{call_id}.transfer-1"
         talking_customer.wait_answered(phone, 15)
@@ -256,9 +251,7 @@ def test_a_phone_that_hangs_up_right_after_its_refers_202_leaves_the_customer_wi
                                                          "bye_after_202": 1}, AGENT_HZ),
                         TARGET: ("uas_answer_audio", {"ring_ms": 1000}, TARGET_HZ)}) as phones:
         phone = unique_customer()
-        r = api.get("/v1/click2call", params={"ext": REFERRING, "phone": phone, "hotline": HOTLINE_TALKING})
-        assert r.status_code == 200, r.text
-        call_id = r.json()["call_id"]
+        call_id = talking_click(api, REFERRING, phone)
         _placed.append(call_id)
         customer, target = f"{call_id}.customer", f"{call_id}.transfer-1"
         talking_customer.wait_answered(phone, 15)

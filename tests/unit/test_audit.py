@@ -1,5 +1,5 @@
 """The audit trail's store on a real SQLite file and a real PostgreSQL: entries written through the group commit, read
-back with each filter and both kinds of paging, a tenant kept to its own, and old entries removed in small batches."""
+back with each filter and both kinds of paging, a tenant kept to its own; their removal is retention's (test_retention.py)."""
 
 from __future__ import annotations
 
@@ -87,29 +87,3 @@ async def test_paging_by_number_and_by_scroll_id_agree(log):
     with pytest.raises(ApiError) as exc:
         validation.parse(AuditFilters, {"scroll_id": "abc"})
     assert exc.value.code == "INVALID_PARAMETER"
-
-
-async def test_old_entries_are_removed_in_small_batches(log, engine):
-    now = time.time()
-    for n in range(5):
-        await log.record(Entry("crm", None, None, AuditAction.HANGUP, 200, call_id=f"old{n}", at=now - 400 * DAY))
-    await log.record(Entry("crm", None, None, AuditAction.HANGUP, 200, call_id="kept", at=now - 300 * DAY))
-    assert await log.purge(now - 365 * DAY, batch=2) == 2  # one batch takes at most its size
-
-    async def left() -> list[str]:
-        async with engine.connect() as conn:
-            return sorted(r for (r,) in await conn.execute(sa.select(audit.c.call_id)))
-    assert len(await left()) == 4
-    keeper = asyncio.create_task(log.keep(365, every=3600, batch=2))  # the lifespan's task: batches until done
-    try:
-        for _ in range(200):
-            if await left() == ["kept"]:
-                break
-            await asyncio.sleep(0.02)
-        assert await left() == ["kept"]
-    finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
-    await log.keep(0)  # 0 days: kept for ever (returns at once, nothing removed)
-    assert await left() == ["kept"]

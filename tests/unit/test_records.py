@@ -64,7 +64,8 @@ def test_cdr_filters_are_validated():
                          "limit": "10", "page": "2"}, UTC)
     assert (q.limit, q.page, len(q.where)) == (10, 2, 3)
     for bad in ({"start_date": "27/11/2026"}, {"status": "X"}, {"limit": "501"}, {"page": "0"},
-                {"customer_id": "a b"}, {"scroll_id": "bm90IGpzb24"}):
+                {"customer_id": "a b"}, {"scroll_id": "bm90IGpzb24"},
+                {"end_date": "9999-12-31"}, {"start_date": "0001-01-01 00:00:00"}):  # a day past 9999 overflowed: 500
         with pytest.raises(ApiError) as exc:
             cdr.parse_query(bad, UTC)
         assert exc.value.status == 400

@@ -20,14 +20,14 @@ On PostgreSQL an index is built under a lock that holds writes to calls back unt
 million calls; bench/RECORDS.md).
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0013 (after the statistics and retention indexes, so that its statistics cover theirs too)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -64,7 +64,7 @@ TYPICAL = {
     "ix_calls_live": "100 100 1",
     "ux_calls_busy_extension": "100 1",
     "ix_calls_token_active": "100 10",
-    # other helpers' indexes of issue 17, should this migration run after theirs
+    # 0012's and 0013's
     "ix_calls_stats": "1000000 1 1 1 1 1 1 1 1 1 1",
     "ix_calls_recording_kept": "250000 1",
 }
