@@ -572,8 +572,8 @@ def run_all(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     before = _before_tree(args.before, work / "before") if args.before else None
     pg = None
+    urls: dict[str, str] = {}
     try:
-        urls = {}
         if "sqlite" in args.databases:
             path = work / "calls.db"
             path.unlink(missing_ok=True)
@@ -601,6 +601,7 @@ def run_all(args) -> None:
     finally:
         if pg is not None:
             pg.stop()
+            Path(_meta_path(urls.get("postgresql", "postgresql://x/none"))).unlink(missing_ok=True)
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
 
