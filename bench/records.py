@@ -493,11 +493,11 @@ def report(paths: list[Path], out: Path) -> None:
         "service's own code (`RecordsService.cdr_list`, `cdr_get`, `active_calls`, `AgentsService.monitor`, the "
         "inbound survey's look-ups), each with parameters drawn anew at every run (numbers, ids, extensions, dates, "
         "positions in the year taken from the records). *before*: the code and schema of main before issue 17; "
-        "*after*: this branch (migration 0011). Milliseconds, one client, on this machine "
+        "*after*: this branch (migration 0014). Milliseconds, one client, on this machine "
         f"({any_run['machine'].get('cpu', '?')}, {any_run['machine']['cpus']} cores; other benchmarks ran beside "
         "it, so a p95 carries their noise). PostgreSQL 15 as tests/pgkit.py starts it, with shared_buffers=1GB, "
         "effective_cache_size=8GB, work_mem=16MB, after VACUUM ANALYZE (what autovacuum keeps); SQLite as the service "
-        "opens it (WAL), without ANALYZE (before: no statistics; after: those migration 0011 writes). The database "
+        "opens it (WAL), without ANALYZE (before: no statistics; after: those migration 0014 writes). The database "
         "files are in the page cache (the machine has the memory for them): these are the queries' costs, not the "
         "disk's.",
         "",

@@ -80,7 +80,7 @@ calls = sa.Table(
     # 0012: what GET /v1/stats reads of a period's calls, so that it reads the index alone (stats.py)
     sa.Index("ix_calls_stats", "created_at", "tenant", "status", "direction", "extension", "hotline", "ring_group",
              "answered_at", "customer_created_at", "billsec"),
-    # 0011: each filter that picks few calls out of many gives them newest first (a page stops at its limit, a
+    # 0014: each filter that picks few calls out of many gives them newest first (a page stops at its limit, a
     # keyset page starts where the last one ended); the phone's also serves the sticky agent (a caller's last calls).
     sa.Index("ix_calls_extension_created", "extension", "created_at", "call_id"),
     sa.Index("ix_calls_status_created", "status", "created_at", "call_id", "duration"),  # a total with min_duration
@@ -91,7 +91,7 @@ calls = sa.Table(
     sa.Index("ix_calls_duration", "duration"),
     sa.Index("ix_calls_extension_ended", "extension", "ended_at"),  # an agent's last call end (longest_idle)
     sa.Index("ix_calls_tenant_status", "tenant", "status", "created_at", "call_id", "duration"),  # a tenant's token
-    # 0011: the calls in progress, a few rows however many the year had (queries name the status as a literal)
+    # 0014: the calls in progress, a few rows however many the year had (queries name the status as a literal)
     sa.Index("ix_calls_live", "status", "created_at", sqlite_where=sa.text("status = 'IN_PROGRESS'"),
              postgresql_where=sa.text("status = 'IN_PROGRESS'")),
     # One click-to-call per extension at a time, across every replica: the database says USER_BUSY.

@@ -1,6 +1,6 @@
 """The record queries' shapes (issue 17), on a real SQLite file and a real PostgreSQL: the phone filter read as two
 indexed branches answers exactly what the OR over both columns answered (rows, order, total, both paging modes), and
-the hot filters' plans use their indexes (SQLite with the statistics migration 0011 writes; PostgreSQL with its own
+the hot filters' plans use their indexes (SQLite with the statistics migration 0014 writes; PostgreSQL with its own
 after ANALYZE, and sequential scans off, as a table this small may be read whole otherwise)."""
 
 from __future__ import annotations

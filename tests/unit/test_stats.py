@@ -320,7 +320,7 @@ async def test_the_query_reads_calls_through_an_index_on_created_at(engine, who)
         else:
             await conn.exec_driver_sql("ANALYZE")
             text = " ".join(str(r[-1]) for r in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-    indexes = ("ix_calls_stats", "ix_calls_created_at", "ix_calls_tenant_created")  # 0011 renamed the tenant's
+    indexes = ("ix_calls_stats", "ix_calls_created_at", "ix_calls_tenant_created")  # 0014 renamed the tenant's
     assert any(f"INDEX {name} (created_at>? AND created_at<?)" in text or f"{name} (tenant=? AND created_at>?" in text
                or f"Index Scan on {name}" in text or f"Index Only Scan using {name}" in text
                or f"Index Scan using {name}" in text for name in indexes), text

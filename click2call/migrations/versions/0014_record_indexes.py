@@ -19,14 +19,14 @@ statistics (autovacuum).
 On PostgreSQL an index is built under a lock that holds writes to calls back until it is made (some seconds each at a
 million calls; bench/RECORDS.md).
 
-Revision ID: 0011
+Revision ID: 0014
 Revises: 0013 (after the statistics and retention indexes, so that its statistics cover theirs too)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
