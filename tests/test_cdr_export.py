@@ -14,12 +14,10 @@ import csv
 import io
 import json
 import random
-import socket
 import uuid
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from click2call.db import GroupCommit, async_url, calls
@@ -28,8 +26,7 @@ from click2call.recordings import Recordings
 from click2call.retention import DAY, RetentionDays, Retention
 from click2call.schema.cdr import Cdr
 from click2call.tenants import hash_token
-from tests.conftest import SCOPE_VAR
-from tests.lab.conftest import Service, free_port, service_env
+from tests.offline import offline_service
 
 HOTLINE = "02873000001"
 ACME, AGENT, BETA, OPERATOR = ("acme-export-0123456789", "acme-agent-101-export-0123456789", "beta-export-0123456789",
@@ -62,21 +59,9 @@ def served(request, tmp_path_factory):
     work = tmp_path_factory.mktemp("export")
     url = f"sqlite:///{work}/calls.db" if request.param == "sqlite" else \
         request.getfixturevalue("postgres").new_database()
-    (work / "tenants.toml").write_text(TENANTS)
-    refusing = socket.socket()
-    refusing.bind(("127.0.0.1", 0))
-    env = service_env({}, C2C_ARI_URL=f"http://127.0.0.1:{refusing.getsockname()[1]}", C2C_ARI_PASSWORD="x",
-                      C2C_DATABASE_URL=url, C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_TENANTS_FILE=str(work / "tenants.toml"), C2C_API_TOKENS=OPERATOR,
-                      C2C_HOTLINES=f"{HOTLINE}=trunk-a", C2C_RECORDINGS_DIR=str(work / "rec"), C2C_RATE_LIMIT="0",
-                      C2C_TIMEZONE="Asia/Ho_Chi_Minh", **{SCOPE_VAR: "module"})
-    svc = Service(env, str(work / "svc.log"))
-    try:
-        svc.start(ready=False)
+    with offline_service(work, url, tenants=TENANTS, C2C_API_TOKENS=OPERATOR, C2C_HOTLINES=f"{HOTLINE}=trunk-a",
+                         C2C_TIMEZONE="Asia/Ho_Chi_Minh") as svc:
         yield svc, url, work
-    finally:
-        svc.stop()
-        refusing.close()
 
 
 def db(url: str, work):

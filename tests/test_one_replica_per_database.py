@@ -1,21 +1,19 @@
 """A replica without C2C_CLUSTER holds its database alone: a second one on the same SQLite file, or on the same
 PostgreSQL database, refuses to start and says why; a cluster needs PostgreSQL (no Asterisk needed here)."""
 
-import socket
 import subprocess
 import sys
 
 import pytest
 
 from tests.lab.conftest import Service, free_port, service_env
+from tests.offline import refusing_url
 
 
 @pytest.fixture
 def unreachable_ari():
-    refusing = socket.socket()  # bound, never listening: every connection to it is refused
-    refusing.bind(("127.0.0.1", 0))
-    yield f"http://127.0.0.1:{refusing.getsockname()[1]}"
-    refusing.close()
+    with refusing_url() as url:
+        yield url
 
 
 def replica(url: str, ari: str, tmp_path, name: str, **extra: str) -> Service:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 
@@ -24,8 +23,7 @@ from click2call.db import agent_presence, agents, async_url, audit, call_request
 from click2call.http.routes import OPERATIONS
 from click2call.states import Scope
 from click2call.tenants import derived_id, hash_token
-from tests.conftest import SCOPE_VAR
-from tests.lab.conftest import Service, free_port, service_env
+from tests.offline import offline_service
 
 HOTLINE = "02873000001"
 ALL_TOKEN = "acme-every-scope-0123456789"  # the tenants file's plain list: no scopes, everything the tenant may do
@@ -73,22 +71,10 @@ def served(request, tmp_path_factory):
     work = tmp_path_factory.mktemp("scopes")
     url = f"sqlite:///{work}/calls.db" if request.param == "sqlite" else \
         request.getfixturevalue("postgres").new_database()
-    (work / "tenants.toml").write_text(TENANTS)
-    refusing = socket.socket()
-    refusing.bind(("127.0.0.1", 0))
-    env = service_env({}, C2C_ARI_URL=f"http://127.0.0.1:{refusing.getsockname()[1]}", C2C_ARI_PASSWORD="x",
-                      C2C_DATABASE_URL=url, C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_TENANTS_FILE=str(work / "tenants.toml"),
-                      C2C_API_TOKENS=f"{OPERATOR_TOKEN};id=ops,{OPERATOR_AUDITOR};id=auditor;scopes=admin",
-                      C2C_HOTLINES=f"{HOTLINE}=trunk-a", C2C_RECORDINGS_DIR=str(work / "rec"), C2C_RATE_LIMIT="0",
-                      C2C_WEBHOOK_SECRET="whsec_QUJDREVGR0hJSktMTU5PUA==", **{SCOPE_VAR: "module"})
-    svc = Service(env, str(work / "svc.log"))
-    try:
-        svc.start(ready=False)
+    with offline_service(work, url, tenants=TENANTS, C2C_HOTLINES=f"{HOTLINE}=trunk-a",
+                         C2C_API_TOKENS=f"{OPERATOR_TOKEN};id=ops,{OPERATOR_AUDITOR};id=auditor;scopes=admin",
+                         C2C_WEBHOOK_SECRET="whsec_QUJDREVGR0hJSktMTU5PUA==") as svc:
         yield svc, url, work
-    finally:
-        svc.stop()
-        refusing.close()
 
 
 def db(url: str, work) -> "callable":

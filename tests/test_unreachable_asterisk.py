@@ -1,22 +1,14 @@
 """With Asterisk unreachable the service still starts, says it is not ready, and refuses calls with 503."""
 
-import socket
-
 import httpx
 
-from tests.lab.conftest import TOKEN, Service, free_port, service_env
+from tests.lab.conftest import TOKEN
+from tests.offline import offline_service
 
 
 def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
-    # A port bound but never listening: every connection to it is refused, and nothing else can take it.
-    refusing = socket.socket()
-    refusing.bind(("127.0.0.1", 0))
-    env = service_env({}, C2C_ARI_URL=f"http://127.0.0.1:{refusing.getsockname()[1]}", C2C_ARI_USER="x",
-                      C2C_ARI_PASSWORD="pw-SECRET-7731", C2C_DATABASE_URL=f"sqlite:///{tmp_path}/c.db",
-                      C2C_LISTEN=f"127.0.0.1:{free_port()}")
-    svc = Service(env, str(tmp_path / "svc.log"))
-    try:
-        svc.start(ready=False)
+    with offline_service(tmp_path, f"sqlite:///{tmp_path}/c.db", C2C_ARI_USER="x",
+                         C2C_ARI_PASSWORD="pw-SECRET-7731") as svc:
         base = svc.base
         assert httpx.get(f"{base}/healthz").status_code == 200
         ready = httpx.get(f"{base}/readyz")
@@ -29,20 +21,10 @@ def test_asterisk_unreachable_gives_503_in_the_api_shape(tmp_path):
             assert r.json() == {"status": "fail", "error": "SERVICE_UNAVAILABLE",
                                 "message": "The PBX (Asterisk ARI) is not reachable"}
         assert "pw-SECRET-7731" not in svc.log() and TOKEN not in svc.log()
-    finally:
-        svc.stop()
-        refusing.close()
 
 
 def test_rate_limit_per_token_answers_429_with_retry_after(tmp_path):
-    refusing = socket.socket()
-    refusing.bind(("127.0.0.1", 0))
-    env = service_env({}, C2C_ARI_URL=f"http://127.0.0.1:{refusing.getsockname()[1]}", C2C_ARI_PASSWORD="x",
-                      C2C_DATABASE_URL=f"sqlite:///{tmp_path}/c.db", C2C_LISTEN=f"127.0.0.1:{free_port()}",
-                      C2C_RATE_LIMIT="0.5", C2C_RATE_BURST="2")
-    svc = Service(env, str(tmp_path / "svc.log"))
-    try:
-        svc.start(ready=False)
+    with offline_service(tmp_path, f"sqlite:///{tmp_path}/c.db", C2C_RATE_LIMIT="0.5", C2C_RATE_BURST="2") as svc:
         ask = lambda token: httpx.get(svc.base + "/v1/click2call/async", params={"ext": "101", "phone": "0899"},  # noqa: E731
                                       headers={"Authorization": f"Bearer {token}"})
         assert [ask(TOKEN).status_code for _ in range(2)] == [503, 503]  # within the burst (ARI is down here)
@@ -53,6 +35,3 @@ def test_rate_limit_per_token_answers_429_with_retry_after(tmp_path):
         v2 = httpx.post(svc.base + "/v2/click2call", json={"mobile": "0899", "agent": "101"},
                         headers={"Authorization": f"Bearer {TOKEN}"})
         assert (v2.status_code, v2.json()["code"], v2.json()["error"]) == (429, "1", "RATE_LIMITED")
-    finally:
-        svc.stop()
-        refusing.close()
