@@ -109,9 +109,25 @@ class Executor:
                         "channelId": spec.channel_id(Party.CUSTOMER), "appArgs": Party.CUSTOMER},
             )
         except AriError as exc:
+            if exc.status == 409:  # it exists: ours (its id derives from the call_id), made by the replica that ran
+                return await self._customer_as_it_is(spec)  # the call until it handed the node over
             log.warning("call %s: customer leg not created: %s", spec.call_id, exc)
             return flow.CustomerFailed(exc.message, channel_exists=False)
         return None
+
+    async def _customer_as_it_is(self, spec: flow.CallSpec) -> flow.Event:
+        """The customer leg another replica created: where it got to (its StasisStart went to that replica)."""
+        try:
+            channel = await self.ari.request("GET", f"/channels/{spec.channel_id(Party.CUSTOMER)}")
+        except AriError as exc:
+            log.warning("call %s: customer leg made before the hand-over not read: %s", spec.call_id, exc)
+            return flow.CustomerFailed(exc.message, channel_exists=exc.status != 404)
+        state, sip = (channel or {}).get("state"), (channel or {}).get("protocol_id") or ""
+        if state == "Up":
+            return flow.Answered(Party.CUSTOMER, time.time(), sip)
+        if state in ("Ring", "Ringing"):
+            return flow.Ringing(Party.CUSTOMER, time.time(), sip)
+        return flow.CustomerReady()  # created, not dialled yet
 
     async def dial_customer(self, spec: flow.CallSpec) -> flow.Event | None:
         agent, customer = spec.channel_id(Party.AGENT), spec.channel_id(Party.CUSTOMER)
