@@ -33,6 +33,15 @@ CONNECTED_EVENTS = [("ringing", "agent"), ("answered", "agent"), ("ringing", "cu
 AGENT_BUSY = [AGENT_RINGS, [ChannelGone("agent", 17, "User busy", 1.0)]]
 
 
+def connected() -> flow.CallState:
+    """A click-to-call of SPEC whose customer answered: agent and customer talk (no record, no ARI)."""
+    state = flow.CallState(SPEC, created_at=1.0)
+    for event in (Start(), Originated(1.1), Answered("agent", 2.0), CustomerReady(), Answered("customer", 5.0)):
+        state, _ = flow.transition(state, event)
+    assert state.phase is flow.Phase.CONNECTED
+    return state
+
+
 REPLICA = "replica-1"
 
 

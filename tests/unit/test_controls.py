@@ -12,18 +12,9 @@ from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app import controls as c
 from click2call.stasis_app import inbound_flow as f
 
-from .factories import SPEC
+from .factories import SPEC, connected
 
 HOLD, UNHOLD, MUTE, UNMUTE, DTMF = list(CallAction)[:5]
-
-
-def connected() -> flow.CallState:
-    state = flow.CallState(SPEC, created_at=1.0)
-    for event in (flow.Start(), flow.Originated(1.1), flow.Answered(Party.AGENT, 2.0), flow.CustomerReady(),
-                  flow.Answered(Party.CUSTOMER, 5.0)):
-        state, _ = flow.transition(state, event)
-    assert state.phase is flow.Phase.CONNECTED
-    return state
 
 
 def ask(state, action, party=Party.CUSTOMER, digits="", ref=1):

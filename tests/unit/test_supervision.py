@@ -9,18 +9,10 @@ from click2call.stasis_app import call_flow as flow
 from click2call.stasis_app import controls as c
 from click2call.stasis_app import supervision as s
 
-from .factories import SPEC
+from .factories import SPEC, connected
 
 LISTEN, WHISPER, BARGE = CallAction.LISTEN, CallAction.WHISPER, CallAction.BARGE
 SUP, ROOM = "c1.supervisor-0", "c1.supervise-0"
-
-
-def connected() -> flow.CallState:
-    state = flow.CallState(SPEC, created_at=1.0)
-    for event in (flow.Start(), flow.Originated(1.1), flow.Answered(Party.AGENT, 2.0), flow.CustomerReady(),
-                  flow.Answered(Party.CUSTOMER, 5.0)):
-        state, _ = flow.transition(state, event)
-    return state
 
 
 def run(state, *events):

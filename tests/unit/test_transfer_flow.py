@@ -15,17 +15,9 @@ from click2call.stasis_app import inbound_flow as f
 from click2call.stasis_app import transfers as x
 from click2call.webhooks.events import events_between, payload
 
-from .factories import SPEC
+from .factories import SPEC, connected
 
 AGENT, CUSTOMER, TARGET, BRIDGE = "c1.agent", "c1.customer", "c1.transfer-1", "c1.bridge"
-
-
-def connected() -> flow.CallState:
-    state = flow.CallState(SPEC, created_at=1.0)
-    for event in (flow.Start(), flow.Originated(1.1), flow.Answered(Party.AGENT, 2.0), flow.CustomerReady(),
-                  flow.Answered(Party.CUSTOMER, 5.0)):
-        state, _ = flow.transition(state, event)
-    return state
 
 
 def run(state, *events, transition=flow.transition):
