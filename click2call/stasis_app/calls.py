@@ -542,8 +542,8 @@ class StasisApp:
                     await run.transfer_progress(agent, xfer.Progress.UNAVAILABLE)
                     return None
                 return xfer.TransferRequested(xfer.Mode.BLIND, Side.BLEG, ext=destination, at=time.time(), refer=True)
-            case xfer.StartTimer(name, seconds):
-                call.set_timer(name, self.park_timeout if name == xfer.PARK_TIMER else seconds)
+            case xfer.StartTimer(name):
+                call.set_timer(name, self.park_timeout)
             case xfer.CancelTimer(name):
                 call.cancel_timer(name)
             case _:

@@ -141,7 +141,6 @@ class Context:
     caller_id: str  # what the target sees: `"name" <number>` (the hotline's for an external number)
     ring_timeout: int
     held: frozenset[Party] = frozenset()  # controls: held parties (out of the bridge, MOH)
-    park_timeout: float = 10.0
 
 
 # ---- events ----
@@ -299,8 +298,9 @@ class TransferProgress:
 
 @dataclass(frozen=True)
 class StartTimer:
+    """The park timer: its length is C2C_PARK_TIMEOUT, the edge's setting."""
+
     name: str
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -428,7 +428,7 @@ def _park(t: Transfers, ctx: Context, request: ParkRequested) -> tuple[Transfers
     commands: list[Command] = [Hangup(leaving)]
     if party not in ctx.held:  # a held party is out of the bridge with its music already
         commands += [Unbridge(ctx.bridge, parked), Moh(parked, True)]
-    return t, [*commands, StartTimer(PARK_TIMER, ctx.park_timeout), control.Reply(request.ref)]
+    return t, [*commands, StartTimer(PARK_TIMER), control.Reply(request.ref)]
 
 
 def _answered(t: Transfers, ctx: Context, x: Transfer, at: float) -> tuple[Transfers, list[Command]]:

@@ -190,7 +190,7 @@ def test_the_transfer_body_takes_one_target_and_hold_only_when_attended():
 def test_park_then_a_transfer_picks_the_parked_customer_up():
     state, commands = run(connected(), x.ParkRequested(Side.BLEG, by="acme", at=10.0, ref=3))
     assert commands == [x.Hangup(AGENT), x.Unbridge(BRIDGE, CUSTOMER), x.Moh(CUSTOMER, True),
-                        x.StartTimer(x.PARK_TIMER, 10.0), c.Reply(3)]
+                        x.StartTimer(x.PARK_TIMER), c.Reply(3)]
     assert state.actions[-1] == c.Action(CallAction.PARK, Party.CUSTOMER, 10.0, "acme")
     state, commands = run(state, flow.ChannelGone(Party.AGENT, 16, "", 10.1))
     assert commands == [] and state.phase is flow.Phase.CONNECTED

@@ -16,7 +16,7 @@ from click2call.stasis_app import transfers as tr
 AGENT, CUSTOMER, BRIDGE, T1 = "c1.agent", "c1.customer", "c1.bridge", "c1.transfer-1"
 CID = '"0909123456" <0909123456>'
 CTX = tr.Context("c1", connected=True, bridge=BRIDGE, channels={Party.AGENT: AGENT, Party.CUSTOMER: CUSTOMER},
-                 trunk="trunk-a", caller_id=CID, ring_timeout=30, park_timeout=10.0)
+                 trunk="trunk-a", caller_id=CID, ring_timeout=30)
 
 
 def run(events, t=None, ctx=CTX):
@@ -145,7 +145,7 @@ def test_a_phone_that_hangs_up_after_its_refer_leaves_a_plain_blind_transfer():
 def test_park_music_until_a_transfer_picks_it_up():
     t, (parked,) = run([tr.ParkRequested(Side.BLEG, "acme", 10.0, 3)])
     assert parked == [tr.Hangup(AGENT), tr.Unbridge(BRIDGE, CUSTOMER), tr.Moh(CUSTOMER, True),
-                      tr.StartTimer(tr.PARK_TIMER, 10.0), c.Reply(3)]
+                      tr.StartTimer(tr.PARK_TIMER), c.Reply(3)]
     assert t.parked is Party.CUSTOMER and tr.survives(t, Party.AGENT)
     ctx = replace(CTX, connected=False)  # the agent's leg is gone
     t, (pick, ready, declined) = run([ask(), tr.TargetReady(1), tr.TargetGone(1, q850.USER_BUSY, "", 12.0)], t, ctx)
