@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -308,6 +309,30 @@ def catalogue(w: made.World, samples: list[dict]):
     q("survey", "inbound ring: each group agent's last call end, and the caller's sticky agent (7 days)",
       lambda r: (lambda t: ("survey", r.choice(t.groups)[1], sample(r, tenant=t.name)["phone"], 7))(
           r.choice(w.tenants)))
+    today = datetime.fromtimestamp(w.end - 1, TZ).date()
+
+    def days(n: int, group_by: str, **more) -> dict:
+        return {"from": str(today - timedelta(days=n - 1)), "to": str(today), "group_by": group_by, **more}
+
+    def some_tenant(r):
+        return ("tenant", r.choice(w.tenants).name)
+
+    # GET /v1/stats: what the console's dashboard draws (today, the last 7 days), then longer reports
+    q("stats today by hour", "stats: today, by hour (operator)", lambda r: ("stats", days(1, "hour"), op))
+    q("stats 7d by hour", "stats: the last 7 days, by hour (operator)", lambda r: ("stats", days(7, "hour"), op))
+    q("stats 7d by day tenant", "stats: a tenant's last 7 days, by day",
+      lambda r: ("stats", days(7, "day"), some_tenant(r)))
+    q("stats 7d per agent", "stats: a tenant's last 7 days, per extension",
+      lambda r: ("stats", days(7, "extension"), some_tenant(r)))
+    q("stats 7d per hotline", "stats: the last 7 days, per hotline (operator)",
+      lambda r: ("stats", days(7, "hotline"), op))
+    q("stats 7d agent", "stats: an agent token's last 7 days, by day",
+      lambda r: (lambda t: ("stats", days(7, "day"), ("agent", t.name, r.choice(t.extensions))))(
+          r.choice(w.tenants)))
+    q("stats 30d by day", "stats: the last 30 days, by day (operator)", lambda r: ("stats", days(30, "day"), op))
+    q("stats year by day", "stats: the whole year, by day (operator)", lambda r: ("stats", days(365, "day"), op))
+    q("stats year per tenant", "stats: the whole year, per tenant (operator)",
+      lambda r: ("stats", days(365, "tenant"), op))
     q("cdr by id", "GET /v1/cdr/{id}: call_id", lambda r: (lambda s: ("get", s["call_id"], ("tenant", s["tenant"])))(
         sample(r)))
     q("cdr by sip id", "GET /v1/cdr/{id}: the customer leg's SIP Call-ID",
@@ -344,7 +369,17 @@ class Runner:
         sa.event.listen(self.engine.sync_engine, "before_cursor_execute", self._capture)
         async with self.engine.connect() as conn:
             self.revision = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+        self.tallied = None
+        if importlib.util.find_spec("click2call.tallies"):  # what the service counts in the background after a start
+            from click2call.tallies import Tallies
+            t0 = time.perf_counter()
+            days = await Tallies(self.engine, self.write).count_days()
+            self.tallied = {"days": days, "s": time.perf_counter() - t0}
         return migrated
+
+    def knows(self, kind: str) -> bool:
+        """Whether this code has the read (the code before issue 17 has no statistics)."""
+        return kind != "stats" or importlib.util.find_spec("click2call.stats") is not None
 
     def _capture(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if self.captured is not None:
@@ -391,6 +426,11 @@ class Runner:
             return await self.records.cdr_get(key, self.tenant(who))
         if kind == "survey":
             return await self.survey(*args)
+        if kind == "stats":
+            from click2call import stats
+            from click2call.schema.stats import StatsQuery
+            params, who = args
+            return await stats.compute(self.engine, self.tenant(who), validation.parse(StatsQuery, params), TZ)
         raise ValueError(kind)
 
     async def survey(self, exts, caller, days):
@@ -442,7 +482,7 @@ async def measure(url: str, label: str, runs: int, budget: float, only: list[str
     results = []
     try:
         for name, what, make in catalogue(w, samples):
-            if only and name not in only:
+            if only and name not in only or not runner.knows(make(rng)[0]):
                 continue
             for _ in range(2):  # warm: the first run of a statement compiles it, and reads pages from disk
                 await runner.run(*make(rng))
@@ -464,7 +504,8 @@ async def measure(url: str, label: str, runs: int, budget: float, only: list[str
     finally:
         await runner.close()
     return {"label": label, "database": "sqlite" if url.startswith("sqlite") else "postgresql",
-            "revision": runner.revision, "code": runner.code, "migrated_s": migrated, "meta": meta,
+            "revision": runner.revision, "code": runner.code, "migrated_s": migrated, "tallied": runner.tallied,
+            "meta": meta,
             "results": results, "machine": _machine(url)}
 
 
@@ -517,6 +558,9 @@ def report(paths: list[Path], out: Path) -> None:
         before = by.get((db, "before"))
         if after:
             lines += ["", f"Migration to {after['revision']} on the filled database: {after['migrated_s']:.1f} s."]
+            if after.get("tallied"):
+                lines[-1] += (f" Then the tallies of its {after['tallied']['days']} ended days (tallies.py, what the "
+                              f"service counts in the background after its start): {after['tallied']['s']:.1f} s.")
         lines += ["", "| query | before p50 | before p95 | after p50 | after p95 | after max | rows |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         names = [r["name"] for r in (after or before)["results"]]

@@ -82,13 +82,14 @@ calls = sa.Table(
              "answered_at", "customer_created_at", "billsec"),
     # 0014: each filter that picks few calls out of many gives them newest first (a page stops at its limit, a
     # keyset page starts where the last one ended); the phone's also serves the sticky agent (a caller's last calls).
-    sa.Index("ix_calls_extension_created", "extension", "created_at", "call_id"),
+    sa.Index("ix_calls_extension_created", "extension", "created_at", "call_id", "duration"),  # 0017: duration
     sa.Index("ix_calls_status_created", "status", "created_at", "call_id", "duration"),  # a total with min_duration
     sa.Index("ix_calls_tenant_created", "tenant", "created_at", "call_id"),
     sa.Index("ix_calls_phone_created", "phone", "created_at", "call_id"),
     sa.Index("ix_calls_hotline_created", "hotline", "created_at", "call_id", "phone"),  # phone: its hotline side
     sa.Index("ix_calls_customer_created", "customer_id", "created_at", "call_id"),
-    sa.Index("ix_calls_duration", "duration"),
+    # 0017: a total's part duration band (tallies.py) counted in the index
+    sa.Index("ix_calls_duration", "duration", "created_at", "status", "tenant"),
     sa.Index("ix_calls_extension_ended", "extension", "ended_at"),  # an agent's last call end (longest_idle)
     sa.Index("ix_calls_tenant_status", "tenant", "status", "created_at", "call_id", "duration"),  # a tenant's token
     # 0014: the calls in progress, a few rows however many the year had (queries name the status as a literal)
@@ -104,6 +105,23 @@ calls = sa.Table(
 
 # The calls in progress, with the status as a literal: a bound value would not let the planners use ix_calls_live.
 LIVE = calls.c.status == sa.literal_column("'IN_PROGRESS'")
+
+# 0017: the calls of each UTC day that has ended, counted per tenant, status and duration band (tallies.py), so that a
+# CDR total over months is a sum of tallies, not a count of every record. A day is in tally_days once it is counted;
+# its tallies are written in the same transaction.
+call_tallies = sa.Table(
+    "call_tallies", metadata,
+    sa.Column("day", sa.Integer, primary_key=True),  # floor(created_at / 86400)
+    sa.Column("tenant", sa.String(64), primary_key=True),  # '' for calls of no tenant
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("band", sa.Integer, primary_key=True),  # tallies.BANDS: the band the duration falls in; -1: none
+    sa.Column("calls", sa.Integer, nullable=False),
+)
+tally_days = sa.Table(
+    "tally_days", metadata,
+    sa.Column("day", sa.Integer, primary_key=True),
+    sa.Column("counted_at", sa.Float, nullable=False),
+)
 
 # 0005: the cluster. Each Asterisk node's event stream is run by one replica at a time, under a lease that the
 # replica renews; `epoch` grows at every change of owner (the fence: a replica writes for a node's calls only

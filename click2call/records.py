@@ -15,7 +15,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import inbound_rows, q850
+from . import inbound_rows, q850, tallies
 from .cluster.bus import Kind, Message
 from .db import LIVE, GroupCommit, asterisk_nodes, call_requests, calls
 from .errors import ApiError
@@ -25,6 +25,7 @@ from .stasis_app import supervision as supervise
 from .stasis_app import transfers as xfer
 from .stasis_app.call_flow import CallSpec, CallState, Leg, Phase, final_status
 from .stasis_app.inbound_flow import InboundState
+from .tallies import Countable
 
 State = CallState | InboundState
 
@@ -346,9 +347,11 @@ class CallStore:
         return dict(found) if found else None
 
     async def search(self, where: list, limit: int, *, page: int | None = None,
-                     after: tuple[float, str] | None = None, either: list = ()) -> tuple[list[dict], int | None]:
+                     after: tuple[float, str] | None = None, either: list = (),
+                     counted: Countable | None = None) -> tuple[list[dict], int | None]:
         """Newest first. With `page`: that page and the total; otherwise keyset paging after `after`. `either`:
-        alternatives of which a record meets one (besides `where`), each read through its own index."""
+        alternatives of which a record meets one (besides `where`), each read through its own index. `counted`: the
+        same filters as tallies count them (the total then comes from them)."""
         offset = (page - 1) * limit if page is not None else 0
         if page is None and after is not None:
             where = [*where, _after(*after)]
@@ -365,7 +368,9 @@ class CallStore:
         query = sa.select(calls).join(keys, calls.c.call_id == keys.c.call_id).order_by(*_NEWEST)
         total = None
         async with self.engine.connect() as conn:
-            if page is not None:
+            if page is not None and counted is not None:
+                total = await tallies.total(conn, counted)
+            elif page is not None:
                 counts = [sa.select(sa.func.count()).select_from(calls).where(*conds) for conds in branches]
                 statement = counts[0] if len(counts) == 1 else sa.select(
                     sum((c.scalar_subquery() for c in counts[1:]), counts[0].scalar_subquery()))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import tallies
 from .db import (
     RETENTION_LOCK, GroupCommit, audit, call_requests, calls, deliveries, delivery_attempts, stream_events,
     webhook_events,
@@ -194,7 +195,9 @@ class Retention:
         asked = call_requests.delete().where(call_requests.c.call_id.in_(ids)).returning(*call_requests.c)
 
         def work(conn: sa.Connection) -> tuple[list, list]:
-            return conn.execute(gone).all(), conn.execute(asked).all()
+            records = conn.execute(gone).all()
+            tallies.forget(conn, {int(r.created_at // tallies.DAY) for r in records})
+            return records, conn.execute(asked).all()
 
         records, requests = await self.write(work)
         return len(found) == self.batch, {Kept.RECORDS: (len(records), sum(map(size, records))),

@@ -167,7 +167,7 @@ class RecordsService:
         query = cdr.parse_query(filters, self.tz)
         where = [*query.common, *cdr.visible(tenant)]
         rows, total = await self.store.search(where, query.limit, page=query.page, after=query.after,
-                                              either=query.either)
+                                              either=query.either, counted=cdr.countable(query, tenant))
         body = CdrPage(data=[cdr.serialise(r, self.tz) for r in rows], limit=query.limit)
         if query.page is not None:
             body.update(page=query.page, total=total)

@@ -40,6 +40,7 @@ from ..recordings import Recordings
 from ..service import ClickToCallService, RecordsService
 from ..replica import Replica
 from ..retention import Retention, RetentionDays
+from ..tallies import Tallies
 from ..stasis_app import recording_check
 from ..stasis_app.ari import Ari
 from ..secret_box import SecretBox, SecretError
@@ -175,7 +176,8 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
                          delivered=settings.webhook_delivered_retention_days,
                          failed=settings.webhook_failed_retention_days, stream=settings.stream_retention_days,
                          audit=settings.audit_retention_days), metrics, state.recordings.remove).run(),
-                         name="retention")]
+                         name="retention"),
+                     asyncio.create_task(Tallies(engine, write).run(), name="tallies")]
             if messages is not None:  # listening before any node is run: no call started for it is missed
                 tasks.append(asyncio.create_task(messages.run(), name="cluster-notifications"))
                 async with asyncio.timeout(10):

@@ -244,6 +244,8 @@ def joined_json(sup: Supervision) -> str | None:
 
 
 def joined_of(text: str | None) -> Supervision:
+    if not text or text == "[]":
+        return Supervision((), 0)
     supervisors = tuple(Supervisor(**{**x, "mode": CallAction(x["mode"])}) for x in json.loads(text or "[]"))
     snoops = max((x.snoop + 1 for x in supervisors if x.snoop is not None), default=0)
     return Supervision(supervisors, snoops)

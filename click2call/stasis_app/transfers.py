@@ -505,6 +505,8 @@ def transfers_json(t: Transfers) -> str | None:
 
 
 def transfers_of(text: str | None) -> tuple[Transfer, ...]:
+    if not text or text == "[]":
+        return ()
     out = []
     for item in json.loads(text or "[]"):
         item.pop("legs", None)

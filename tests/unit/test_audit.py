@@ -4,16 +4,13 @@ back with each filter and both kinds of paging, a tenant kept to its own; their 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 
 from click2call import validation
 from click2call.audit import AuditLog, Entry
-from click2call.db import GroupCommit, audit
+from click2call.db import GroupCommit
 from click2call.errors import ApiError
 from click2call.schema.audit import AuditFilters
 from click2call.states import AuditAction
