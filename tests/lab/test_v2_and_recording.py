@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 import time
@@ -9,6 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from click2call import ari_tls
+from click2call.config import Settings
+from click2call.db import GroupCommit, open_database
+from click2call.metrics import Metrics
+from click2call.records import CallStore
+from click2call.recordings import Recordings
+from click2call.retention import DAY, Retention, RetentionDays
+from click2call.stasis_app.ari import Ari
+from click2call.states import Kept
 
 from .conftest import HOTLINE_A, HOTLINE_B, TOKEN
 from .helpers import (
@@ -148,3 +159,50 @@ def test_an_asterisk_without_its_recording_directory_is_told_what_to_create(own_
     svc = own_service(C2C_RECORD="true")  # the directory is back: the check passes and says so
     wait_for(lambda: "Asterisk can record" in svc.log(), 10, "the start-up check's success")
     assert "Asterisk cannot record" not in svc.log()
+
+
+def test_a_recording_retention_removes_answers_410_and_is_gone_from_asterisk(own_service, carriers, ari, monkeypatch):
+    """Retention on a real recording: a pass run a day later, with recordings kept for one day, removes the local
+    copy and Asterisk's stored recording; the recording then answers 410 RECORDING_EXPIRED while the record stays."""
+    svc = own_service()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    phone = unique_phone()
+    call_id = httpx.get(svc.base + "/v1/click2call", params={"ext": "110", "phone": phone, "hotline": HOTLINE_A,
+                                                             "record": "true"}, headers=headers, timeout=30
+                        ).json()["call_id"]
+    invite_to(carriers[HOTLINE_A], phone)
+    wait_for(lambda: httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()["time_answered"], 5, "answer")
+    time.sleep(2)
+    httpx.delete(f"{svc.base}/v1/call/{call_id}", headers=headers, timeout=15)
+    url = final_record(httpx.Client(base_url=svc.base, headers=headers), call_id)["recording_url"]
+    assert httpx.get(url, headers=headers).status_code == 200  # fetched: the service's local copy exists too
+    assert ari.get(f"/recordings/stored/{call_id}").status_code == 200
+    kept = Path(svc.env["C2C_RECORDINGS_DIR"]) / f"{call_id}.wav"
+    assert kept.exists()
+
+    for name, value in svc.env.items():
+        if name.startswith("C2C_"):
+            monkeypatch.setenv(name, value)
+    removed = asyncio.run(_retention_pass_a_day_later())  # as the service's own hourly pass would, on its data
+    assert removed[Kept.RECORDINGS] == 1 and removed[Kept.RECORDS] == 0
+    assert ari.get(f"/recordings/stored/{call_id}").status_code == 404 and not kept.exists()
+    gone = httpx.get(url, headers=headers)
+    assert (gone.status_code, gone.json()["status"], gone.json()["error"]) == (410, "fail", "RECORDING_EXPIRED")
+    assert httpx.get(f"{svc.base}/v1/cdr/{call_id}", headers=headers).json()["recording_url"] == url
+
+
+async def _retention_pass_a_day_later() -> dict:
+    settings = Settings()
+    engine = await open_database(settings.database_url)
+    write = GroupCommit(engine)
+    tls = ari_tls.client_context(settings.ari_ca_file)
+    try:
+        async with httpx.AsyncClient(verify=tls) as client:
+            aris = {n.name: Ari(client, n.ari_url, n.ari_user, n.ari_password, settings.ari_app, None, tls)
+                    for n in settings.nodes}
+            recordings = Recordings(settings.recordings_dir, CallStore(engine, write=write), aris)
+            limits = RetentionDays(records=0, recordings=1, delivered=0, failed=0, stream=0, audit=0)
+            return await Retention(engine, write, limits, Metrics(), recordings.remove).run_pass(time.time() + 2 * DAY)
+    finally:
+        await write.close()
+        await engine.dispose()
