@@ -93,7 +93,8 @@ calls = sa.Table(
              "answered_at", "customer_created_at", "billsec"),
     # 0014: each filter that picks few calls out of many gives them newest first (a page stops at its limit, a
     # keyset page starts where the last one ended); the phone's also serves the sticky agent (a caller's last calls).
-    sa.Index("ix_calls_extension_created", "extension", "created_at", "call_id", "duration"),  # 0017: duration
+    # 0017: with duration and tenant (an extension with min_duration; an agent token's, its tenant's too)
+    sa.Index("ix_calls_extension_created", "extension", "created_at", "call_id", "duration", "tenant"),
     sa.Index("ix_calls_status_created", "status", "created_at", "call_id", "duration"),  # a total with min_duration
     sa.Index("ix_calls_tenant_created", "tenant", "created_at", "call_id"),
     sa.Index("ix_calls_phone_created", "phone", "created_at", "call_id"),

@@ -375,7 +375,7 @@ class CallStore:
                 statement = counts[0] if len(counts) == 1 else sa.select(
                     sum((c.scalar_subquery() for c in counts[1:]), counts[0].scalar_subquery()))
                 total = (await conn.execute(statement)).scalar_one()
-            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+            rows = list((await conn.execute(query)).mappings())  # read-only mappings: a page is not copied
         return rows, total
 
 

@@ -4,7 +4,8 @@ background after the start (a few seconds for a year); until a day is counted, i
 
 Two indexes gain a column so that what is still counted is counted in the index alone: the duration index leads a
 total's part duration band (a min_duration between two bands' bounds), with created_at, status and tenant; the
-extension's carries duration (an extension with min_duration).
+extension's carries duration and tenant (an extension with min_duration; an agent token's calls, which are its
+tenant's and its extension's).
 
 Revision ID: 0017
 Revises: 0014
@@ -21,7 +22,7 @@ depends_on = None
 WIDENED = [
     ("ix_calls_duration", ["duration"], ["duration", "created_at", "status", "tenant"], "1000000 100 1 1 1"),
     ("ix_calls_extension_created", ["extension", "created_at", "call_id"],
-     ["extension", "created_at", "call_id", "duration"], "1000000 3000 1 1 1"),
+     ["extension", "created_at", "call_id", "duration", "tenant"], "1000000 3000 1 1 1 1"),
 ]
 
 
