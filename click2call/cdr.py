@@ -147,28 +147,17 @@ def epoch(when: date | datetime, tz: ZoneInfo, end: bool) -> float:
 def parse_query(params: Mapping[str, str] | CdrFilters, tz: ZoneInfo) -> CdrQuery:
     f = params if isinstance(params, CdrFilters) else validation.parse(CdrFilters, params)
     c = calls.c
-    where = []
-    if f.start_date is not None:
-        where.append(c.created_at >= epoch(f.start_date, tz, end=False))
-    if f.end_date is not None:
-        where.append(c.created_at < epoch(f.end_date, tz, end=True))
-    if f.extension is not None:
-        where.append(c.extension == f.extension)
-    if f.hotline is not None:
-        where.append(c.hotline == f.hotline)
-    if f.customer_id is not None:
-        where.append(c.customer_id == f.customer_id)
-    if f.status is not None:
-        where.append(c.status == f.status)
-    if f.min_duration is not None:
-        where.append(c.duration >= f.min_duration)
+    # The filters of many records (a range, a status, a least duration): what tallies can count (tallies.py).
+    many = Countable(start=None if f.start_date is None else epoch(f.start_date, tz, end=False),
+                     end=None if f.end_date is None else epoch(f.end_date, tz, end=True),
+                     status=f.status, min_duration=f.min_duration)
+    where = many.records(many.start, many.end)
+    for column in ("extension", "hotline", "customer_id"):
+        if (value := getattr(f, column)) is not None:
+            where.append(c[column] == value)
     either = [c.phone == f.phone, c.hotline == f.phone] if f.phone is not None else []
-    countable = None
-    if f.page is not None and all(v is None for v in (f.extension, f.hotline, f.customer_id, f.phone)):
-        countable = Countable(
-            start=None if f.start_date is None else epoch(f.start_date, tz, end=False),
-            end=None if f.end_date is None else epoch(f.end_date, tz, end=True),
-            status=f.status, min_duration=f.min_duration)
+    few = any(getattr(f, name) is not None for name in ("extension", "hotline", "customer_id", "phone"))
+    countable = many if f.page is not None and not few else None
     return CdrQuery(where, f.limit, f.page, f.scroll_id, either, countable)
 
 
