@@ -534,12 +534,11 @@ def report(paths: list[Path], out: Path) -> None:
         "service's own code (`RecordsService.cdr_list`, `cdr_get`, `active_calls`, `AgentsService.monitor`, the "
         "inbound survey's look-ups), each with parameters drawn anew at every run (numbers, ids, extensions, dates, "
         "positions in the year taken from the records). *before*: the code and schema of main before issue 17; "
-        "*after*: this branch (migration 0014). Milliseconds, one client, on this machine "
-        f"({any_run['machine'].get('cpu', '?')}, {any_run['machine']['cpus']} cores; other benchmarks ran beside "
-        "it, so a p95 carries their noise). PostgreSQL 15 as tests/pgkit.py starts it, with shared_buffers=1GB, "
-        "effective_cache_size=8GB, work_mem=16MB, after VACUUM ANALYZE (what autovacuum keeps); SQLite as the service "
-        "opens it (WAL), without ANALYZE (before: no statistics; after: those migration 0014 writes). The database "
-        "files are in the page cache (the machine has the memory for them): these are the queries' costs, not the "
+        "*after*: main with migrations 0012-0017 (indexes, tallies), its tallies counted. Milliseconds, one client, "
+        f"on this machine ({any_run['machine'].get('cpu', '?')}, {any_run['machine']['cpus']} cores). "
+        "PostgreSQL 15 as tests/pgkit.py starts it, with shared_buffers=1GB, effective_cache_size=8GB, "
+        "work_mem=16MB, after VACUUM ANALYZE (what autovacuum keeps); SQLite as the service opens it (WAL), without "
+        "ANALYZE (before: no statistics; after: those migrations 0014 and 0017 write). The database files are in the page cache (the machine has the memory for them): these are the queries' costs, not the "
         "disk's.",
         "",
         "The CDR API has no `direction` filter: a CRM tells the directions apart in the answer (`direction`), and the "
@@ -576,15 +575,19 @@ def report(paths: list[Path], out: Path) -> None:
         lines.append("")
     lines += ["## Reading it", "",
               "Every filter that picks few records out of many (a number on either side, a customer_id, an "
-              "extension, a hotline, an agent token's own calls, the calls in progress, the inbound survey) now "
-              "reads only its own records through an index that gives them newest first, whatever the year holds. "
-              "What is left near or over 50 ms is a `total` counted over hundreds of thousands of records (the whole "
-              "year, a tenant's year, every ANSWERED call): it is counted in an index alone (no row is read: "
-              "`COVERING INDEX` / `Index Only Scan`, `Heap Fetches: 0` below), so its cost is that of counting so many "
-              "index entries, some 40-100 ns each; and a page of 500 records, which is mostly turning 500 records into "
-              "JSON. Going further would take a total that is not counted at each request (a bounded or estimated "
-              "total, or counts kept per day beside the records), which changes what the API answers: left for a "
-              "decision.", ""]
+              "extension, a hotline, an agent token's own calls, the calls in progress, the inbound survey) reads "
+              "only its own records through an index that gives them newest first, whatever the year holds. A "
+              "`total` over many records (the whole year, a tenant's year, every ANSWERED call, with or without "
+              "min_duration) is the sum of the tallies of the days it covers (tallies.py: per UTC day, tenant, status "
+              "and duration band, counted once a day has ended) plus counts of what they do not cover (the range's "
+              "part days, today), exact and independent of the year's size. A page of 500 records is mostly turning "
+              "500 records into JSON.",
+              "",
+              "Statistics (`stats ...`): the dashboard's reads (today by hour; the last 7 days by hour, by day, per "
+              "agent, per hotline) read the period's calls from the covering index, a few to some 30 ms. Longer "
+              "reports grow with the calls in their range, about 1 µs each (30 days, a whole year): a report asked "
+              "now and then, not a live read; per-day rollups in the service's time zone would make them flat, and "
+              "are left until someone needs a year's figures often.", ""]
     lines += ["## Plans (after)", "",
               "Each statement one run of the query sent, with its plan: SQLite's EXPLAIN QUERY PLAN, PostgreSQL's "
               "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF).", ""]

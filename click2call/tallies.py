@@ -133,9 +133,12 @@ def _runs(days: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _gaps(start: float | None, end: float | None, runs: list[tuple[int, int]]) -> list[tuple[float | None, float | None]]:
-    """The parts of [start, end) outside the runs (None: unbounded)."""
-    gaps: list[tuple[float | None, float | None]] = []
+Bound = float | None  # None: unbounded
+
+
+def _gaps(start: Bound, end: Bound, runs: list[tuple[int, int]]) -> list[tuple[Bound, Bound]]:
+    """The parts of [start, end) outside the runs."""
+    gaps: list[tuple[Bound, Bound]] = []
     at = start
     for lo, hi in runs:
         if at is None or at < lo * DAY:
