@@ -538,8 +538,8 @@ def report(paths: list[Path], out: Path) -> None:
         f"on this machine ({any_run['machine'].get('cpu', '?')}, {any_run['machine']['cpus']} cores). "
         "PostgreSQL 15 as tests/pgkit.py starts it, with shared_buffers=1GB, effective_cache_size=8GB, "
         "work_mem=16MB, after VACUUM ANALYZE (what autovacuum keeps); SQLite as the service opens it (WAL), without "
-        "ANALYZE (before: no statistics; after: those migrations 0014 and 0017 write). The database files are in the page cache (the machine has the memory for them): these are the queries' costs, not the "
-        "disk's.",
+        "ANALYZE (before: no statistics; after: those migrations 0014 and 0017 write). The database files are in "
+        "the page cache (the machine has the memory for them): these are the queries' costs, not the disk's.",
         "",
         "The CDR API has no `direction` filter: a CRM tells the directions apart in the answer (`direction`), and the "
         "phone filter matches the customer's number on either side.",
