@@ -135,6 +135,29 @@ tally_days = sa.Table(
     sa.Column("counted_at", sa.Float, nullable=False),
 )
 
+# 0017: the statistics' sums of each local day (of a time zone) that has ended, per tenant, direction and status
+# (stats.py), so that a month's or a year's figures by day or tenant are sums of these. stat_days lists the days
+# counted, for each zone: a day is counted, or not, whole.
+stat_tallies = sa.Table(
+    "stat_tallies", metadata,
+    sa.Column("day", sa.Integer, primary_key=True),  # floor((created_at + the zone's offset) / 86400)
+    sa.Column("zone", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(64), primary_key=True),  # '' for calls of no tenant
+    sa.Column("direction", sa.String(16), primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("waits", sa.Integer, nullable=False),  # calls with an answer time
+    sa.Column("wait_in", sa.Float),  # sums of answer time minus start, and minus the customer's dialling
+    sa.Column("wait_out", sa.Float),
+    sa.Column("talk", sa.BigInteger),  # sum of billsec
+)
+stat_days = sa.Table(
+    "stat_days", metadata,
+    sa.Column("day", sa.Integer, primary_key=True),
+    sa.Column("zone", sa.String(64), primary_key=True),
+    sa.Column("counted_at", sa.Float, nullable=False),
+)
+
 # 0005: the cluster. Each Asterisk node's event stream is run by one replica at a time, under a lease that the
 # replica renews; `epoch` grows at every change of owner (the fence: a replica writes for a node's calls only
 # while it still owns the node at the epoch it took it with).

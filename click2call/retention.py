@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import tallies
+from . import stats, tallies
 from .db import (
     RETENTION_LOCK, GroupCommit, audit, call_requests, calls, deliveries, delivery_attempts, stream_events,
     webhook_events,
@@ -196,7 +196,9 @@ class Retention:
 
         def work(conn: sa.Connection) -> tuple[list, list]:
             records = conn.execute(gone).all()
-            tallies.forget(conn, {int(r.created_at // tallies.DAY) for r in records})
+            days = {int(r.created_at // tallies.DAY) for r in records}
+            tallies.forget(conn, days)
+            stats.forget(conn, days)
             return records, conn.execute(asked).all()
 
         records, requests = await self.write(work)

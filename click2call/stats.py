@@ -24,15 +24,17 @@ local hour skipped in spring is not listed.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time as clock, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import tallies
 from .cdr import epoch, fmt_time, visible
-from .db import calls
+from .db import LIVE, GroupCommit, calls, stat_days, stat_tallies
 from .errors import ApiError
 from .schema.stats import Stats, StatsFigures, StatsGroup, StatsQuery
 from .states import CallStatus, Direction, StatsGroupBy
@@ -130,16 +132,17 @@ def _fold(rows) -> dict:
     found: dict = {}
     for r in rows:
         sums = found.setdefault(r["key"], dict.fromkeys(SUMS, 0))
-        n, status, inbound = r["n"], r["status"], r["direction"] == Direction.INBOUND
+        # (PostgreSQL sums the days' integer sums as numeric: Decimal)
+        n, status, inbound = int(r["n"]), r["status"], r["direction"] == Direction.INBOUND
         sums["calls"] += n
         sums[STATUS_FIGURES[CallStatus(status)]] += n
         sums["inbound" if inbound else "outbound"] += n
         if inbound and status not in (CallStatus.ANSWERED, CallStatus.IN_PROGRESS):
             sums["missed_inbound"] += n
         if status == CallStatus.ANSWERED:
-            sums["waits"] += r["waits"]
-            sums["wait_total"] += (r["wait_in"] if inbound else r["wait_out"]) or 0
-            sums["talk_total"] += r["talk"] or 0
+            sums["waits"] += int(r["waits"])
+            sums["wait_total"] += float((r["wait_in"] if inbound else r["wait_out"]) or 0)
+            sums["talk_total"] += int(r["talk"] or 0)
     return found
 
 
@@ -184,11 +187,42 @@ def _label(number: int, size: int) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """The query of a request: its period, the size of its periods (None: grouped by a column) and the statement."""
+    """The query of a request: its period, the size of its periods (None: grouped by a column), what it groups by and
+    filters on besides the period, and whether the days' sums (stat_tallies) can stand for the records."""
 
     span: Period
     size: int | None
-    statement: sa.Select
+    key: sa.ColumnElement
+    where: list
+    covering: bool  # read the period from ix_calls_stats
+    daily: bool
+    tally_key: sa.ColumnElement | None = None
+    tally_where: tuple = ()
+
+    def between(self, start: float, end: float) -> sa.Select:
+        """The statement over the records started in [start, end)."""
+        c = calls.c
+        statement = sa.select(self.key.label("key"), c.status, c.direction, *_sums()).where(
+            c.created_at >= start, c.created_at < end, *self.where).group_by(self.key, c.status, c.direction)
+        if self.covering:
+            # The period's range in the covering index. SQLite, without statistics of the real spread, would rather
+            # read a tenant's or every extension's calls through their own index and fetch each row (ten times the
+            # cost); one extension's calls are few, and its own index finds them.
+            statement = statement.with_hint(calls, "INDEXED BY ix_calls_stats", dialect_name="sqlite")
+        return statement
+
+    @property
+    def statement(self) -> sa.Select:
+        return self.between(self.span.start, self.span.end)
+
+    def tallied(self, zone: str, first: int, after: int) -> sa.Select:
+        """The same groups from the sums of the counted days [first, after)."""
+        t = stat_tallies.c
+        return sa.select(self.tally_key.label("key"), t.status, t.direction, sa.func.sum(t.calls).label("n"),
+                         sa.func.sum(t.waits).label("waits"), sa.func.sum(t.wait_in).label("wait_in"),
+                         sa.func.sum(t.wait_out).label("wait_out"), sa.func.sum(t.talk).label("talk")).where(
+            t.zone == zone, t.day >= first, t.day < after, *self.tally_where).group_by(
+            self.tally_key, t.status, t.direction)
 
 
 def plan(tenant: Tenant, query: StatsQuery, tz: ZoneInfo, dialect: str) -> Plan:
@@ -199,7 +233,7 @@ def plan(tenant: Tenant, query: StatsQuery, tz: ZoneInfo, dialect: str) -> Plan:
         raise ApiError("AGENT_EXTENSION_ONLY", f"this agent token sees only extension {tenant.agent}'s calls")
     span = period(query, tz)
     c = calls.c
-    where = [c.created_at >= span.start, c.created_at < span.end, *visible(tenant)]
+    where = visible(tenant)
     for name in ("direction", "hotline", "extension", "ring_group"):
         if (value := getattr(query, name)) is not None:
             where.append(c[name] == str(value))
@@ -210,21 +244,61 @@ def plan(tenant: Tenant, query: StatsQuery, tz: ZoneInfo, dialect: str) -> Plan:
         key = sa.func.coalesce(c.tenant, sa.literal_column("''"))
     else:
         key = c[str(query.group_by)]
-    statement = sa.select(key.label("key"), c.status, c.direction, *_sums()).where(*where).group_by(
-        key, c.status, c.direction)
-    if query.extension is None and tenant.agent is None:
-        # The period's range in the covering index. SQLite, without statistics of the real spread, would rather read
-        # a tenant's or every extension's calls through their own index and fetch each row (ten times the cost);
-        # one extension's calls are few, and its own index finds them.
-        statement = statement.with_hint(calls, "INDEXED BY ix_calls_stats", dialect_name="sqlite")
-    return Plan(span, size, statement)
+    covering = query.extension is None and tenant.agent is None
+    # The days' sums hold tenant, direction and status: they serve days and tenants, not hours, hotlines or agents.
+    daily = (query.group_by in (StatsGroupBy.DAY, StatsGroupBy.TENANT) and covering and query.hotline is None
+             and query.ring_group is None and _plain_midnights(span.offsets))
+    if not daily:
+        return Plan(span, size, key, where, covering, False)
+    t = stat_tallies.c
+    tally_where = [t.tenant == tenant.name] if not tenant.is_operator else []
+    if query.direction is not None:
+        tally_where.append(t.direction == str(query.direction))
+    return Plan(span, size, key, where, covering, True, t.day if size else t.tenant, tuple(tally_where))
+
+
+def _plain_midnights(zone: tuple[tuple[int, int], ...]) -> bool:
+    """No change of the zone's offset in the range skips or repeats a local midnight: each local day then starts at
+    its midnight, as datetime finds it (a zone that changes at midnight, as some have, is read from the records)."""
+    for (_, before), (at, after) in zip(zone, zone[1:]):
+        low, high = sorted((at + before, at + after))
+        if low // 86400 != high // 86400 or high % 86400 == 0:
+            return False
+    return True
+
+
+def _midnight(day: int, tz: ZoneInfo) -> float:
+    return datetime.combine(date(1970, 1, 1) + timedelta(days=day), clock(), tz).timestamp()
+
+
+async def _rows(conn, made: Plan, tz: ZoneInfo) -> list:
+    """The (key, status, direction) sums of the period: of its counted days from their sums, of the rest from the
+    records."""
+    span = made.span
+    ranges = [(span.start, span.end)]
+    rows: list = []
+    if made.daily:
+        first = _local_number(span.start, 86400, tz)
+        first += _midnight(first, tz) < span.start  # the first whole day
+        after = _local_number(span.end, 86400, tz)
+        counted = list((await conn.execute(sa.select(stat_days.c.day).where(
+            stat_days.c.zone == tz.key, stat_days.c.day >= first, stat_days.c.day < after).order_by(
+            stat_days.c.day))).scalars())
+        runs = tallies.consecutive(counted)
+        if runs and len(runs) <= tallies.MOST_PARTS:
+            rows += (await conn.execute(made.tallied(tz.key, runs[0][0], runs[-1][1]))).mappings().all()
+            edges = [span.start, *(_midnight(d, tz) for run in runs for d in run), span.end]
+            ranges = [(lo, hi) for lo, hi in zip(edges[::2], edges[1::2]) if lo < hi]
+    for lo, hi in ranges:
+        rows += (await conn.execute(made.between(lo, hi))).mappings().all()
+    return rows
 
 
 async def compute(engine: AsyncEngine, tenant: Tenant, query: StatsQuery, tz: ZoneInfo) -> Stats:
-    """GET /v1/stats: the figures of the calls `tenant` sees, per group, and in total. One query."""
+    """GET /v1/stats: the figures of the calls `tenant` sees, per group, and in total."""
     made = plan(tenant, query, tz, engine.dialect.name)
     async with engine.connect() as conn:
-        found = _fold((await conn.execute(made.statement)).mappings())
+        found = _fold(await _rows(conn, made, tz))
     zero = dict.fromkeys(SUMS, 0)
     span, size = made.span, made.size
     if size is not None:
@@ -235,3 +309,65 @@ async def compute(engine: AsyncEngine, tenant: Tenant, query: StatsQuery, tz: Zo
     total = {name: sum(g[name] for g in found.values()) for name in SUMS}
     return {"status": "success", "from": fmt_time(span.start, tz), "to": fmt_time(span.end, tz),
             "timezone": str(tz.key), "group_by": query.group_by, "total": figures(total), "data": data}
+
+
+# ---------------------------------------------------------------- the days' sums, counted in the background
+
+WIDEST = 14 * 3600  # no zone is further from UTC: a local day's calls started within a day of UTC and 14 hours
+
+
+def _count_day(day: int, tz: ZoneInfo, dialect: str, now: float):
+    """The work that sums one local day, in one transaction: nothing while a call that may be the day's is in
+    progress. The day's calls are those _bucket puts in it, the records' own reading."""
+    lo, hi = day * 86400 - WIDEST, (day + 1) * 86400 + WIDEST
+    c = calls.c
+    within = (c.created_at >= lo, c.created_at < hi)
+    tenant = sa.func.coalesce(c.tenant, sa.literal_column("''"))
+
+    def work(conn: sa.Connection) -> bool:
+        if conn.execute(sa.select(c.call_id).where(LIVE, *within).limit(1)).first() is not None:
+            return False
+        grouped = sa.select(sa.literal(day), sa.literal(tz.key), tenant, c.direction, c.status, *_sums()).where(
+            *within, _bucket(86400, offsets(tz, lo, hi), dialect) == day).group_by(tenant, c.direction, c.status)
+        conn.execute(stat_tallies.insert().from_select(
+            ["day", "zone", "tenant", "direction", "status", "calls", "waits", "wait_in", "wait_out", "talk"],
+            grouped))
+        conn.execute(stat_days.insert().values(day=day, zone=tz.key, counted_at=now))
+        return True
+
+    return work
+
+
+def forget(conn: sa.Connection, utc_days: set[int]) -> None:
+    """Records removed from these UTC days: the local days they may belong to, in any zone, are summed again."""
+    days = sorted({d + shift for d in utc_days for shift in (-1, 0, 1)})
+    if days:
+        conn.execute(stat_tallies.delete().where(stat_tallies.c.day.in_(days)))
+        conn.execute(stat_days.delete().where(stat_days.c.day.in_(days)))
+
+
+class DaySums:
+    """Sums the local days of the service's zone that have ended. Any replica may: two summing one day at once
+    collide on its key, and one of them rolls back."""
+
+    def __init__(self, engine: AsyncEngine, write: GroupCommit, tz: ZoneInfo) -> None:
+        self.engine = engine
+        self.write = write
+        self.tz = tz
+
+    async def count_days(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        async with self.engine.connect() as conn:
+            oldest = (await conn.execute(sa.select(sa.func.min(calls.c.created_at)))).scalar()
+            if oldest is None:
+                return 0
+            first = _local_number(oldest, 86400, self.tz)
+            done = set((await conn.execute(sa.select(stat_days.c.day).where(
+                stat_days.c.zone == self.tz.key, stat_days.c.day >= first))).scalars())
+        counted = 0
+        day = first
+        while (day + 1) * 86400 + WIDEST <= now - tallies.SETTLED:
+            if day not in done and await self.write(_count_day(day, self.tz, self.engine.dialect.name, now)):
+                counted += 1
+            day += 1
+        return counted

@@ -19,6 +19,7 @@ import bisect
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -85,7 +86,7 @@ async def total(conn: AsyncConnection, q: Countable) -> int:
     if q.end is not None:
         days = days.where(tally_days.c.day < after)
     counted = list((await conn.execute(days)).scalars())
-    runs = _runs(counted)
+    runs = consecutive(counted)
     gaps = _gaps(q.start, q.end, runs)
     if not runs or len(gaps) > MOST_PARTS:
         return await _count(conn, q.records(q.start, q.end))
@@ -122,15 +123,15 @@ async def _count(conn: AsyncConnection, where: list) -> int:
     return int((await conn.execute(_counting(where))).scalar_one())
 
 
-def _runs(days: list[int]) -> list[tuple[int, int]]:
+def consecutive(days: list[int]) -> list[tuple[int, int]]:
     """Consecutive days as [first, after) runs."""
-    runs: list[tuple[int, int]] = []
+    found: list[tuple[int, int]] = []
     for d in days:
-        if runs and runs[-1][1] == d:
-            runs[-1] = (runs[-1][0], d + 1)
+        if found and found[-1][1] == d:
+            found[-1] = (found[-1][0], d + 1)
         else:
-            runs.append((d, d + 1))
-    return runs
+            found.append((d, d + 1))
+    return found
 
 
 Bound = float | None  # None: unbounded
@@ -175,6 +176,18 @@ def forget(conn: sa.Connection, days: set[int]) -> None:
         conn.execute(tally_days.delete().where(tally_days.c.day.in_(sorted(days))))
 
 
+async def keep_counting(count: Callable[[], Awaitable[int]], what: str, every: float = EVERY,
+                        first: float = FIRST) -> None:
+    """Count the days that have ended, pass after pass, for ever (cancel to stop)."""
+    await asyncio.sleep(first)
+    while True:
+        try:
+            await count()
+        except Exception as exc:  # the database away, or another replica counting the same day
+            log.warning("counting %s failed: %s: %s", what, type(exc).__name__, exc)
+        await asyncio.sleep(every)
+
+
 class Tallies:
     """Counts the days that have ended, in the background. Any replica may: two counting one day at once collide on
     its key, and one of them rolls back."""
@@ -182,15 +195,6 @@ class Tallies:
     def __init__(self, engine: AsyncEngine, write: GroupCommit) -> None:
         self.engine = engine
         self.write = write
-
-    async def run(self, every: float = EVERY, first: float = FIRST) -> None:
-        await asyncio.sleep(first)
-        while True:
-            try:
-                await self.count_days()
-            except Exception as exc:  # the database away, or another replica counting the same day
-                log.warning("counting calls per day failed: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(every)
 
     async def count_days(self, now: float | None = None) -> int:
         """Count every day that has ended and is not counted yet; how many were."""

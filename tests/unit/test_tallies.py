@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from click2call import tallies, validation
+from click2call import stats, tallies, validation
 from click2call.db import GroupCommit, call_tallies, calls, tally_days
 from click2call.metrics import Metrics
 from click2call.records import CallStore
 from click2call.schema.cdr import CdrFilters
+from click2call.schema.stats import StatsQuery
 from click2call.service import RecordsService
 from click2call.tenants import Tenant
 from click2call.retention import Retention, RetentionDays
@@ -125,6 +126,7 @@ async def test_records_removed_by_retention_leave_exact_totals(engine, write, tm
     async with engine.begin() as conn:
         await conn.execute(calls.insert(), rows)
     await Tallies(engine, write).count_days(now=NOW)
+    assert await stats.DaySums(engine, write, UTC).count_days(now=NOW) >= 20
     keep = RetentionDays(records=10, recordings=0, delivered=0, failed=0, stream=0, audit=0)
     removed = await Retention(engine, write, keep, Metrics(), remove_recording=None, batch=50, pause=0).run_pass(NOW)
     left = [r for r in rows if r["created_at"] >= NOW - 10 * DAY]
@@ -132,6 +134,14 @@ async def test_records_removed_by_retention_leave_exact_totals(engine, write, tm
     await check(engine, left, seed=8)  # the day cut in two is counted from its records again
     assert await Tallies(engine, write).count_days(now=NOW) == 1  # ... and tallied again in the next pass
     await check(engine, left, seed=9)
+    # the statistics' day sums too: the days around the cut are summed again from what is left
+    first = datetime.fromtimestamp(NOW - 20 * DAY, UTC).date()
+    ask = validation.parse(StatsQuery, {"from": str(first), "to": str(first + timedelta(days=18))})
+    figures = await stats.compute(engine, Tenant(None, ()), ask, UTC)
+    until = datetime.combine(first + timedelta(days=19), datetime.min.time(), UTC).timestamp()
+    assert figures["total"]["calls"] == sum(1 for r in left if r["created_at"] < until)
+    assert await stats.DaySums(engine, write, UTC).count_days(now=NOW) >= 1
+    assert (await stats.compute(engine, Tenant(None, ()), ask, UTC))["total"] == figures["total"]
 
 
 def test_band_of_a_duration():

@@ -1,6 +1,8 @@
 """Call tallies (tallies.py): the calls of each ended UTC day counted per tenant, status and duration band, so that a
-CDR total over months is a sum of tallies. The days already in the database are counted by the service in the
-background after the start (a few seconds for a year); until a day is counted, its records are counted as before.
+CDR total over months is a sum of tallies; and the statistics' sums of each ended local day (stats.py), so that a
+month's or a year's figures by day or tenant are sums of those. The days already in the database are counted by the
+service in the background after the start (seconds for a year); until a day is counted, its records are read as
+before.
 
 Two indexes gain a column so that what is still counted is counted in the index alone: the duration index leads a
 total's part duration band (a min_duration between two bands' bounds), with created_at, status and tenant; the
@@ -40,6 +42,25 @@ def upgrade() -> None:
         sa.Column("day", sa.Integer, primary_key=True),
         sa.Column("counted_at", sa.Float, nullable=False),
     )
+    op.create_table(
+        "stat_tallies",
+        sa.Column("day", sa.Integer, primary_key=True),
+        sa.Column("zone", sa.String(64), primary_key=True),
+        sa.Column("tenant", sa.String(64), primary_key=True),
+        sa.Column("direction", sa.String(16), primary_key=True),
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("calls", sa.Integer, nullable=False),
+        sa.Column("waits", sa.Integer, nullable=False),
+        sa.Column("wait_in", sa.Float),
+        sa.Column("wait_out", sa.Float),
+        sa.Column("talk", sa.BigInteger),
+    )
+    op.create_table(
+        "stat_days",
+        sa.Column("day", sa.Integer, primary_key=True),
+        sa.Column("zone", sa.String(64), primary_key=True),
+        sa.Column("counted_at", sa.Float, nullable=False),
+    )
     for name, _, columns, _ in WIDENED:
         op.drop_index(name, "calls")
         op.create_index(name, "calls", columns)
@@ -68,5 +89,7 @@ def downgrade() -> None:
     for name, old, _, _ in WIDENED:
         op.drop_index(name, "calls")
         op.create_index(name, "calls", old)
+    op.drop_table("stat_days")
+    op.drop_table("stat_tallies")
     op.drop_table("tally_days")
     op.drop_table("call_tallies")
