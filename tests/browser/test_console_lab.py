@@ -27,7 +27,7 @@ def place_call(page, ext: str, phone: str, customer_id: str = "") -> str:
 
 
 def test_a_call_from_the_form_is_followed_on_the_floor_and_hung_up_there(service, api, page):
-    signed_in(page, service.base, TOKEN)
+    signed_in(page, TOKEN, service.base)
     floor = page.context.new_page()  # the supervisor's floor beside the form (the same session)
     floor.set_default_timeout(10_000)
     floor.goto(f"{service.base}/console#/floor")
@@ -60,17 +60,33 @@ def test_a_call_from_the_form_is_followed_on_the_floor_and_hung_up_there(service
     floor.set_viewport_size({"width": 1280, "height": 800})
     assert axe(floor) == []
 
+    # the call's other buttons: the customer held and taken back, from the row's "More"
+    row.locator("details.more > summary").click()
+    toast = floor.locator("#toast")
+    row.locator("[data-test=hold]").click()
+    toast.filter(has_text="Hold customer: done.").wait_for()
+    row.locator("[data-test=unhold]").click()
+    toast.filter(has_text="Resume customer: done.").wait_for()
+    row.locator("[data-test=unhold]").click()  # not held any more: refused, in words
+    toast.filter(has_text="not on hold").wait_for()
+    # an agent paused and resumed from its row (the stream brings the change back)
+    agent.locator("[data-test=pause]").click()
+    agent.and_(floor.locator("[data-paused=true]")).wait_for()
+    agent.locator("[data-test=pause]").click()
+    agent.and_(floor.locator("[data-paused=false]")).wait_for()
+
     row.locator("[data-test=hangup]").click()
     row.wait_for(state="detached")  # it leaves the floor
     agent.and_(floor.locator("[data-call-state=IDLE]")).wait_for()
     page.locator("[data-test=progress-step][data-event=hangup]").wait_for()
     record = final_record(api, call_id)
     assert (record["status"], record["hangup_by"], record["customer_id"]) == ("ANSWERED", "api", "crm-browser-1")
+    assert [(a["action"], a["legs"]) for a in record["actions"]] == [("hold", "bleg"), ("unhold", "bleg")]
     floor.close()
 
 
 def test_a_refused_call_is_said_in_words_and_hostile_input_stays_text(service, page):
-    signed_in(page, service.base, TOKEN)
+    signed_in(page, TOKEN, service.base)
     place = page.locator("[data-test=call-submit]")
     page.goto(f"{service.base}/console#/call")
     error = page.locator("[data-test=call-error]")
@@ -89,7 +105,7 @@ def test_a_refused_call_is_said_in_words_and_hostile_input_stays_text(service, p
 
 @pytest.mark.parametrize("page", ["vi"], indirect=True)
 def test_the_floor_with_a_call_in_vietnamese(service, api, page):
-    signed_in(page, service.base, TOKEN, "vi")
+    signed_in(page, TOKEN, service.base, "vi")
     page.locator("[data-test=stream-status][data-live=true]").wait_for()
     r = api.get("/v1/click2call/async", params={"ext": "101", "phone": unique_phone(), "hotline": HOTLINE_A})
     call_id = r.json()["call_id"]
