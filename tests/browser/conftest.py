@@ -4,7 +4,7 @@ own browser download is not used), against the real service (the lab's fixtures,
 - `browser`: one headless Chromium for the run.
 - `page`: a new page (its own cookies) that fails the test on any error in the browser console (a script error, a CSP
   violation, a module that did not load); a refused request (4xx) is not one: the page shows those itself.
-- `signed_in(page, token)`: signs in through the form, as a person would (on the lab's service, or `base`).
+- `signed_in(page, base, token)`: signs in through the form, as a person would.
 - `screenshot(page, name)`: tests/browser/screenshots/<name>-<lang>-<width>.png (gitignored).
 - `axe(page)`: axe-core's serious and critical violations on the page as it is.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.conftest import API_PORT, api, carriers, lab, phones, service
+from tests.lab.conftest import api, carriers, lab, phones, service
 
 __all__ = ["api", "carriers", "lab", "phones", "service"]  # the lab's fixtures, for the tests here
 
@@ -91,11 +91,9 @@ def page(browser, request):
         pytest.fail("the browser reported: " + "; ".join(problems), pytrace=False)
 
 
-def signed_in(page, token: str, base: str | None = None, lang: str = "en") -> None:
-    """Open the console of the service at `base` (default: the page's own, else the lab's session service), choose
-    the language, sign in with `token` through the form; wait for the signed-in shell."""
-    if base is None:
-        base = page.url.split("/console")[0] if page.url.startswith("http") else f"http://127.0.0.1:{API_PORT}"
+def signed_in(page, base: str, token: str, lang: str = "en") -> None:
+    """Open the console of the service at `base`, choose the language, sign in with `token` through the form; wait
+    for the signed-in shell."""
     page.goto(f"{base}/console#/floor")
     page.locator("[data-test=token]").wait_for()
     page.evaluate("(l) => localStorage.setItem('c2c.lang', l)", lang)

@@ -27,7 +27,7 @@ def place_call(page, ext: str, phone: str, customer_id: str = "") -> str:
 
 
 def test_a_call_from_the_form_is_followed_on_the_floor_and_hung_up_there(service, api, page):
-    signed_in(page, TOKEN, service.base)
+    signed_in(page, service.base, TOKEN)
     floor = page.context.new_page()  # the supervisor's floor beside the form (the same session)
     floor.set_default_timeout(10_000)
     floor.goto(f"{service.base}/console#/floor")
@@ -86,7 +86,7 @@ def test_a_call_from_the_form_is_followed_on_the_floor_and_hung_up_there(service
 
 
 def test_a_refused_call_is_said_in_words_and_hostile_input_stays_text(service, page):
-    signed_in(page, TOKEN, service.base)
+    signed_in(page, service.base, TOKEN)
     place = page.locator("[data-test=call-submit]")
     page.goto(f"{service.base}/console#/call")
     error = page.locator("[data-test=call-error]")
@@ -105,7 +105,7 @@ def test_a_refused_call_is_said_in_words_and_hostile_input_stays_text(service, p
 
 @pytest.mark.parametrize("page", ["vi"], indirect=True)
 def test_the_floor_with_a_call_in_vietnamese(service, api, page):
-    signed_in(page, TOKEN, service.base, "vi")
+    signed_in(page, service.base, TOKEN, "vi")
     page.locator("[data-test=stream-status][data-live=true]").wait_for()
     r = api.get("/v1/click2call/async", params={"ext": "101", "phone": unique_phone(), "hotline": HOTLINE_A})
     call_id = r.json()["call_id"]

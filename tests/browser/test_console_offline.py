@@ -62,7 +62,7 @@ def test_sign_in_and_out(served, page):
 
 def test_a_change_without_the_csrf_token_is_refused_from_the_page(served, page):
     svc, url = served
-    signed_in(page, OPERATOR, svc.base)
+    signed_in(page, svc.base, OPERATOR)
     answers = page.evaluate("""async () => {
         const send = (headers) => fetch('/v1/agent/101/pause', {method: 'POST', headers: {'Content-Type':
             'application/json', ...headers}, body: JSON.stringify({reason: 'x'})}).then(async (r) => [r.status,
@@ -77,7 +77,7 @@ def test_a_change_without_the_csrf_token_is_refused_from_the_page(served, page):
 
 def test_a_hostile_customer_id_is_shown_as_text(served, page):
     svc, url = served
-    signed_in(page, OPERATOR, svc.base)
+    signed_in(page, svc.base, OPERATOR)
     page.locator("[data-test=no-calls]").wait_for()
     page.locator("[data-test=stream-status][data-live=true]").wait_for()  # what is logged from now on comes live
     row = call_row("101", "0899000101")
@@ -115,7 +115,7 @@ def test_pages_are_accessible_in_both_languages_at_both_widths(served, page, lan
         page.set_viewport_size({"width": width, "height": height})
         assert axe(page) == []
         screenshot(page, "sign-in")
-    signed_in(page, OPERATOR, svc.base, lang)
+    signed_in(page, svc.base, OPERATOR, lang)
     for name in ("floor", "call"):
         page.goto(f"{svc.base}/console#/{name}")
         page.locator(f"main[data-page={name}] h1").wait_for()
