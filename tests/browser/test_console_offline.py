@@ -150,3 +150,18 @@ def test_an_agent_s_console_is_its_own_extension_s(served, page):
     assert ext.input_value() == "101" and ext.get_attribute("readonly") is not None
     assert page.locator("[data-test=call-hotline] option").all_text_contents() == [HOTLINE]
     db(url, lambda conn: conn.execute(sa.delete(calls).where(calls.c.call_id == theirs["call_id"])))
+
+
+@pytest.mark.parametrize("page", ["vi"], indirect=True)
+def test_vietnamese_first_when_the_browser_prefers_it(served, page):
+    svc, _ = served
+    page.goto(f"{svc.base}/console")
+    page.locator("[data-test=sign-in]").filter(has_text="Đăng nhập").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "vi"
+    page.locator("[data-test=token]").fill(OPERATOR)
+    page.locator("[data-test=sign-in]").click()
+    page.locator("[data-test=lang]").select_option("en")  # a choice is kept over the browser's preference
+    page.locator("[data-test=sign-out]").filter(has_text="Sign out").wait_for()
+    page.reload()
+    page.locator("[data-test=sign-out]").filter(has_text="Sign out").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "en"
