@@ -127,7 +127,7 @@ def ask(client: httpx.Client, op, token: str) -> tuple[int, dict]:
 
 def test_each_scope_allows_exactly_its_operations(served):
     svc, url, _ = served
-    guarded = [op for op in OPERATIONS if op.auth]
+    guarded = [op for op in OPERATIONS if op.auth and not op.any_scope]  # any_scope: who am I, the console session
     assert guarded and all(isinstance(op.scope, Scope) for op in guarded), "every route with a token has a scope"
     assert {op.scope for op in guarded} == set(Scope), "every scope opens some route"
     before = db(url, counts)
@@ -145,6 +145,9 @@ def test_each_scope_allows_exactly_its_operations(served):
                 assert str(op.scope) in body["message"], body
                 if op.audit is not None:
                     refused_changes.append((f"only-{scope.replace(':', '-')}", str(op.audit)))
+        for scope in Scope:  # who am I (the console's first question): any valid token, whatever its scopes
+            me = client.get("/v1/me", headers={"Authorization": f"Bearer {scoped_token(scope)}"}).json()
+            assert (me["tenant"], me["scopes"], me["operator"]) == ("acme", [str(scope)], False), me
     # Of the allowed ones, only state changes were let through; below, the refused ones changed nothing.
     allowed_changes = sum(1 for op in guarded if op.audit is not None)
 
