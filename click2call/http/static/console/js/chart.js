@@ -29,7 +29,7 @@ export function barChart(host, { labels, series, height = 240, caption }) {
       { values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : "")) },
     ],
     series: [{}, ...order.map((i) => ({
-      label: series[i].label, stroke: series[i].colour, fill: series[i].colour, width: 0,
+      label: series[i].label, stroke: series[i].colour, fill: series[i].colour, width: 0, points: { show: false },
       paths: uPlot.paths.bars({ size: [0.7, 48] }),
     }))],
   };

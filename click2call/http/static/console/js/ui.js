@@ -58,7 +58,10 @@ export function notice(root) {
     fail(err) {
       box.classList.add("error");
       box.setAttribute("role", "alert");
-      box.textContent = err && err.code ? errorText(err) : String((err && err.message) || err);
+      // The words for the code, and the API's own message when it says more (which value, and why).
+      const words = err && err.code ? errorText(err) : "";
+      const detail = (err && err.message) || "";
+      box.textContent = words && detail && !words.includes(detail) ? `${words} ${detail}` : words || detail || String(err);
     },
     clear() { box.classList.remove("error"); box.textContent = ""; },
   };

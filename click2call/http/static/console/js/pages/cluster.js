@@ -73,7 +73,7 @@ const seconds = (v) => (v === null || v === undefined ? "" : v.toFixed(1));
 
 // What needs a person's eyes: nodes not reached, nodes whose owner is not a live replica, replicas gone quiet.
 export function problems(cluster) {
-  const live = new Set(cluster.replicas.filter((r) => r.live).map((r) => r.name));
+  const live = new Set(cluster.replicas.filter((r) => r.live).map((r) => r.id));  // a node's owner is a replica id
   const found = [];
   const unreached = cluster.nodes.filter((n) => !n.reachable).length;
   const unowned = cluster.nodes.filter((n) => !n.owner || (cluster.replicas.length && !live.has(n.owner))).length;
@@ -112,12 +112,15 @@ export default {
       if (cluster) {
         status.clear();
         show(cluster);
+        body.dataset.state = "ready";
       }
       timer = setTimeout(load, EVERY);
     }
 
     function show(cluster) {
       const found = problems(cluster);
+      const names = new Map(cluster.replicas.map((r) => [r.id, r.name]));
+      const owner = (n) => (n.owner ? (names.has(n.owner) ? `${names.get(n.owner)} (${n.owner})` : n.owner) : t("cluster.nobody"));
       body.replaceChildren(
         el("section", { "aria-labelledby": "cluster-health" },
           el("h2", { id: "cluster-health" }, t("cluster.health")),
@@ -134,7 +137,7 @@ export default {
               { label: t("cluster.ari"), cell: (n) => n.ari_url },
               { label: t("cluster.reachable"), cell: (n) => (n.reachable ? yes(true) : `${yes(false)}: ${n.ari_error || ""}`),
                 test: "node-reachable" },
-              { label: t("cluster.owner"), cell: (n) => n.owner || t("cluster.nobody"), test: "node-owner" },
+              { label: t("cluster.owner"), cell: owner, test: "node-owner" },
               { label: t("cluster.lease"), cell: (n) => seconds(n.lease_expires_in), num: true },
               { label: t("cluster.epoch"), cell: (n) => String(n.epoch), num: true },
               { label: t("cluster.registered"), cell: (n) => (n.registered_extensions ?? ""), num: true,

@@ -141,6 +141,7 @@ export default {
         ]);
       } catch (err) {
         if (alive) status.fail(err);
+        body.dataset.state = "error";
         return;
       }
       if (!alive) return;
@@ -240,9 +241,8 @@ export default {
 
     // Live: a call's end changes the figures; the stream says when (at most one reload every few seconds).
     let timer = null;
-    const stop = ctx.events ? ctx.events((event) => {
-      const name = event && (event.event || event.type);
-      if (name && !["hangup", "cdr", "missed", "ringing"].includes(name)) return;
+    const stop = ctx.events ? ctx.events((name) => {
+      if (!["ringing", "cdr", "missed"].includes(name)) return;  // a call started, ended (its record), missed
       if (!timer) timer = setTimeout(() => { timer = null; if (alive) load(); }, 3000);
     }) : null;
 

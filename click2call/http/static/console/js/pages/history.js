@@ -92,6 +92,9 @@ const strings = {
     "status.ANSWERED": "Answered", "status.NO_ANSWER": "No answer", "status.BUSY": "Busy",
     "status.FAILED": "Failed", "status.CANCELLED": "Cancelled", "status.IN_PROGRESS": "In progress",
     "direction.inbound": "Inbound", "direction.outbound": "Outbound",
+    "error.RECORDING_NOT_FOUND": "This call has no recording.",
+    "error.RECORDING_EXPIRED": "The recording was removed after its retention period; the call's record is kept.",
+    "error.RECORDING_IN_PROGRESS": "The call is still being recorded.",
   },
   vi: {
     "nav.history": "Lịch sử",
@@ -174,6 +177,9 @@ const strings = {
     "status.ANSWERED": "Đã trả lời", "status.NO_ANSWER": "Không trả lời", "status.BUSY": "Máy bận",
     "status.FAILED": "Thất bại", "status.CANCELLED": "Đã huỷ", "status.IN_PROGRESS": "Đang diễn ra",
     "direction.inbound": "Gọi vào", "direction.outbound": "Gọi ra",
+    "error.RECORDING_NOT_FOUND": "Cuộc gọi này không có ghi âm.",
+    "error.RECORDING_EXPIRED": "Bản ghi âm đã bị xoá khi hết thời hạn lưu; bản ghi cuộc gọi vẫn được giữ.",
+    "error.RECORDING_IN_PROGRESS": "Cuộc gọi vẫn đang được ghi âm.",
   },
 };
 register(strings);
@@ -234,7 +240,9 @@ export default {
     });
     form.addEventListener("reset", () => setTimeout(() => form.requestSubmit(), 0));
 
+    // data-state (loading, ready, error) says when what is shown is the answer to the last request.
     async function load() {
+      list.dataset.state = "loading";
       status.say(t("history.loading"));
       const query = { ...state.filters, limit: state.limit };
       if (state.mode === "page") query.page = state.page;
@@ -244,11 +252,13 @@ export default {
         answer = await api("/v1/cdr", { query });
       } catch (err) {
         if (alive) status.fail(err);
+        list.dataset.state = "error";
         return;
       }
       if (!alive) return;
       status.clear();
       showList(answer);
+      list.dataset.state = "ready";
     }
 
     function showList(answer) {
@@ -316,16 +326,19 @@ export default {
     }
 
     async function openCall(id) {
+      detail.dataset.state = "loading";
       let call;
       try {
         call = await api(`/v1/cdr/${encodeURIComponent(id)}`);
       } catch (err) {
         if (alive) status.fail(err);
+        detail.dataset.state = "error";
         return;
       }
       if (!alive) return;
       status.clear();
       showCall(call);
+      detail.dataset.state = "ready";
     }
 
     function showCall(c) {

@@ -60,6 +60,9 @@ const strings = {
     "hooks.attempt_ms": "Time (ms)",
     "hooks.no_answer": "no answer",
     "delivery.pending": "pending", "delivery.delivered": "delivered", "delivery.failed": "failed",
+    "error.HOOK_URL_REFUSED": "Webhooks may not be sent to this address.",
+    "error.HOOK_NOT_FOUND": "This webhook is not there any more.",
+    "error.DELIVERY_NOT_FOUND": "This delivery is not there any more.",
   },
   vi: {
     "nav.hooks": "Webhook",
@@ -112,6 +115,9 @@ const strings = {
     "hooks.attempt_ms": "Thời gian (ms)",
     "hooks.no_answer": "không có phản hồi",
     "delivery.pending": "đang chờ", "delivery.delivered": "đã gửi", "delivery.failed": "thất bại",
+    "error.HOOK_URL_REFUSED": "Không được phép gửi webhook tới địa chỉ này.",
+    "error.HOOK_NOT_FOUND": "Webhook này không còn nữa.",
+    "error.DELIVERY_NOT_FOUND": "Lần gửi này không còn nữa.",
   },
 };
 register(strings);
@@ -169,12 +175,15 @@ export default {
       loadHooks();
     });
 
+    // data-state (loading, ready, error) says when what is shown is the answer to the last request.
     async function loadHooks() {
+      list.dataset.state = "loading";
       let reply;
       try {
         reply = await api("/v1/event");
       } catch (err) {
         if (alive) status.fail(err);
+        list.dataset.state = "error";
         return;
       }
       if (!alive) return;
@@ -195,6 +204,7 @@ export default {
         ],
       }));
       if (open && !hooks.some((hk) => hk.id === open.id)) closeDeliveries();
+      list.dataset.state = "ready";
     }
 
     function actions(hk) {
@@ -238,11 +248,13 @@ export default {
 
     async function showDeliveries(hk) {
       open = hk;
+      deliveries.dataset.state = "loading";
       let reply;
       try {
         reply = await api(`/v1/event/${encodeURIComponent(hk.id)}/deliveries`);
       } catch (err) {
         if (alive) status.fail(err);
+        deliveries.dataset.state = "error";
         return;
       }
       if (!alive || open !== hk) return;
@@ -272,6 +284,7 @@ export default {
           ],
         }));
       deliveries.hidden = false;
+      deliveries.dataset.state = "ready";
       if (focusBack) heading.focus();
     }
 
