@@ -264,6 +264,7 @@ class Settings(BaseSettings):
     # a dialplan context agent legs are originated into, which hands them to the app ([click2call-stasis] in
     # asterisk-conf: it retries while no replica runs the app); "": straight into the app
     agent_context: Annotated[str, _rule(_context)] = ""
+    console_session_hours: Number(0.01, 24 * 90) = 12.0  # how long a web console's sign-in lasts
     stream_heartbeat: Number(0.1, 600) = 15.0  # seconds between GET /v1/stream's heartbeats (an SSE comment)
     # Retention (retention.py), in days; 0: kept for ever. Removed in the background, a small batch at a time.
     audit_retention_days: Integer(0, 36500) = 365  # audit entries

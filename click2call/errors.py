@@ -16,6 +16,7 @@ CODES: dict[str, tuple[int, str]] = {
     "EXTENSION_NOT_ALLOWED": (403, "The extension is not one of this account's extensions"),
     "FORBIDDEN": (403, "This token may not do that"),
     "SCOPE_REQUIRED": (403, "This token lacks the scope this operation needs"),
+    "CSRF_REQUIRED": (403, "A console session's change needs its X-CSRF-Token header"),
     "AGENT_EXTENSION_ONLY": (403, "An agent token acts only for its own extension"),
     "EXTENSION_NOT_FOUND": (404, "The extension does not exist on the PBX"),
     "CALL_NOT_FOUND": (404, "No such call"),

@@ -171,6 +171,8 @@ class AuditAction(StrEnum):
     HOOK_CREATE = "hook_create"
     HOOK_DELETE = "hook_delete"
     DELIVERY_RESEND = "delivery_resend"
+    SESSION_CREATE = "session_create"  # a web console's sign-in (console_session.py)
+    SESSION_DELETE = "session_delete"  # its sign-out
 
 
 class Kept(StrEnum):

@@ -200,11 +200,13 @@ class Directory:
         self.groups = {g.name: g for g in every}  # names are unique (checked at load: check_groups)
         self.hotline_groups = {number: g for g in every for number in g.hotlines}
         self._digests: list[tuple[bytes, Credential]] = []
+        self._ids: dict[str, tuple[str, Credential]] = {}  # token id -> (digest hex, credential): console sessions
         for tenant, specs in ((operator, tuple(operator_token(t) for t in operator_tokens)), *tenants):
             for spec in specs:
                 narrowed = replace(tenant, agent=spec.extension) if spec.extension is not None else tenant
                 credential = Credential(spec.id, narrowed, spec.scopes if spec.scopes is not None else frozenset(Scope))
                 self._digests.append((bytes.fromhex(spec.digest.removeprefix("sha256:")), credential))
+                self._ids[spec.id] = (spec.digest.removeprefix("sha256:"), credential)
 
     def identify(self, presented: str) -> Credential | None:
         digest = hashlib.sha256(presented.encode()).digest()
@@ -213,6 +215,10 @@ class Directory:
             if hmac.compare_digest(digest, stored):
                 found = credential
         return found
+
+    def by_id(self, token_id: str) -> tuple[str, Credential] | None:
+        """A configured token by its id: its digest (hex) and credential; None once it is removed."""
+        return self._ids.get(token_id)
 
     def authenticate(self, presented: str) -> Tenant | None:
         found = self.identify(presented)

@@ -87,7 +87,7 @@ def _operation(op: Operation, refs: dict, shared: bool) -> dict:
     doc["responses"].update({str(status): {"description": ANSWERS[status], "content": _content(op.fail, refs)}
                              for status in op.fails})
     # The scope a token needs, as a role of the bearer scheme (OpenAPI 3.1 lets non-OAuth schemes list roles).
-    doc["security"] = [{"bearer": [str(op.scope)]}] if op.auth else []
+    doc["security"] = [{"bearer": [str(op.scope)] if op.scope else []}] if op.auth else []
     return doc
 
 

@@ -1,7 +1,8 @@
 """One API operation: its route, its handler and the models it speaks (schema/). The same declaration parses the
 request, serialises the answer and is documented in the OpenAPI document (http/openapi.py), so neither can drift.
 
-A request is answered in this order: the Bearer token (401), the token's scope for the operation (403
+A request is answered in this order: the Bearer token or console session (401), a session's CSRF token on a change
+(403 CSRF_REQUIRED), the token's scope for the operation (403
 SCOPE_REQUIRED), the rate limit of click-to-calls (429), the input (400, the model's first refusal), then the handler,
 which calls one service function and returns a body of the operation's first answer model (or a Response of its own:
 a file, the metrics). A state-changing operation names its audit action: every request of it that carries a valid
@@ -53,33 +54,39 @@ class Operation:
     body: type[BaseModel] | None = None  # the JSON body, likewise
     body_required: bool = True  # False: an empty body is the body model's defaults ({})
     headers: dict[str, str] = field(default_factory=dict)  # request headers it reads (name -> description), documented
-    auth: bool = True  # a Bearer token is needed (401)
+    auth: bool = True  # a Bearer token (or a console session standing for one) is needed (401)
     scope: Scope | None = None  # the scope its token needs (403 SCOPE_REQUIRED); every operation with auth has one
+    any_scope: bool = False  # ...but for these: any valid token, whatever its scopes (who am I, the console session)
     audit: AuditAction | None = None  # a state-changing operation: each request is recorded in the audit trail
     limited: bool = False  # counts against the token's click-to-call rate (429)
+    wildcard: bool = False  # the last path parameter takes the rest of the path, slashes too (a static file's)
     fail: type = Fail
     summary: str = field(init=False, default="")
 
     def __post_init__(self) -> None:  # the handler's docstring says what it does
         object.__setattr__(self, "summary", (self.handler.__doc__ or "").strip().split("\n")[0])
-        if self.auth and self.scope is None:
-            raise ValueError(f"{self.method} {self.path}: an operation with a token needs a scope")
+        if self.auth and (self.scope is None) != self.any_scope:
+            raise ValueError(f"{self.method} {self.path}: an operation with a token needs a scope, or any_scope")
 
     @property
     def path_params(self) -> list[str]:
         return re.findall(r"{(\w+)}", self.path)
 
     def route(self) -> Route:
-        return Route(self.path, self._endpoint, methods=[self.method], name=f"{self.method} {self.path}")
+        path = re.sub(r"{(\w+)}$", r"{\1:path}", self.path) if self.wildcard else self.path
+        return Route(path, self._endpoint, methods=[self.method], name=f"{self.method} {self.path}")
 
     async def _endpoint(self, request: Request) -> Response:
         caller: Caller | None = None
         inputs: dict[str, Any] = {}
         try:
-            caller = require_token(request, request.app.state.directory) if self.auth else None
+            state = request.app.state
+            caller = require_token(request, state.directory, getattr(state, "sessions", None)) if self.auth else None
             if caller is not None:
                 token_id_var.set(caller.token_id)  # lines logged while serving it name the token (by id)
-                caller.require(self.scope)
+                caller.require_csrf(request, self.audit is not None)
+                if self.scope is not None:
+                    caller.require(self.scope)
             if self.limited:
                 request.app.state.limits.request(caller.key, time.monotonic())
             if self.query is not None:

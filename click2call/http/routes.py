@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import logging
 import time
 from pathlib import Path
 
@@ -17,12 +19,14 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from .. import stats as statistics
 from .. import validation
 from ..cluster import view
+from ..console_session import COOKIE
 from ..live_stream import Wanted
 from ..metrics import CONTENT_TYPE_LATEST
 from ..schema.audit import AuditFilters, AuditPage
 from ..schema.agents import AgentMonitor, AgentPaused, MonitorQuery, PauseBody
 from ..schema.cluster import Cluster, ClusterReplica
 from ..schema.cdr import Cdr, CdrFilters, CdrPage, CdrSelection
+from ..schema.console import ConsoleSession, Me, SessionCreate
 from ..schema.stats import Stats, StatsQuery
 from ..schema.call_control import DtmfBody, LegsBody, SuperviseBody, TransferBody
 from ..schema.click_to_call import ClickToCall, ClickToCallV2
@@ -33,8 +37,10 @@ from ..errors import ApiError
 from ..schema.responses import (
     CallList, DeliveryList, Health, HookCreated, HookList, Ok, Ready, Success, TransferStarted, V2Fail, V2Success,
 )
-from . import openapi
+from . import audit_fields, openapi
 from .operation import Caller, Media, Operation
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = {  # what /docs loads: Swagger UI (vendored, scripts/vendor-swagger-ui.sh) and our start-up script
@@ -46,6 +52,19 @@ DOCS_ASSETS = {  # what /docs loads: Swagger UI (vendored, scripts/vendor-swagge
 DOCS_POLICY = {"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                           "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
                                           "form-action 'none'; frame-ancestors 'none'"}
+
+CONSOLE = STATIC / "console"  # the web console: ES modules and stylesheets, no build step (README "Web console")
+CONSOLE_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
+                 ".txt": "text/plain; charset=utf-8"}
+# Nothing inline and nothing from elsewhere: an injected script or style cannot run, the page cannot be framed.
+CONSOLE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; media-src 'self'; font-src 'self'; manifest-src 'self'; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",  # asked again each time: an upgraded service serves its own modules at once
+}
 
 
 async def click2call_sync(request: Request, caller: Caller, query: ClickToCall) -> Success:
@@ -315,6 +334,69 @@ async def audit_list(request: Request, caller: Caller, query: AuditFilters) -> A
     return await request.app.state.audit.search(query, caller.tenant)
 
 
+async def session_create(request: Request, caller: None, body: SessionCreate) -> ConsoleSession | JSONResponse:
+    """Sign in to the web console with an API token: sets the session cookie (HttpOnly, SameSite=Strict) standing
+    for it; answers the CSRF token the session's changes send as X-CSRF-Token"""
+    state = request.app.state
+    client = request.client.host if request.client else ""
+    state.limits.request(f"console-sign-in {client}", time.monotonic())  # guesses are limited per address
+    found = state.directory.identify(body.token)
+    if found is None:
+        raise ApiError("UNAUTHORIZED", "this token is not valid")
+    digest = hashlib.sha256(body.token.encode()).hexdigest()
+    cookie, session = state.sessions.issue(found, digest)
+    answer = ConsoleSession(status="success", token_id=found.id, csrf=session.csrf)
+    caller = Caller(found.tenant, digest[:32], found.id, found.scopes, session)
+    try:  # known from here on: the sign-in is in the audit trail (a wrong token has no id to record)
+        await state.audit.record(audit_fields.entry(AuditAction.SESSION_CREATE, request, caller, {}, answer, 200, None))
+    except Exception as exc:
+        log.error("audit entry not written (sign-in of token %s): %s: %s", found.id, type(exc).__name__, exc)
+    response = JSONResponse(answer)
+    response.set_cookie(COOKIE, cookie, max_age=int(state.sessions.lifetime), path="/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+async def session_get(request: Request, caller: Caller) -> ConsoleSession:
+    """The console's live session (how a reloaded page gets its CSRF token); 401 without one"""
+    if caller.session is None:
+        raise ApiError("UNAUTHORIZED", "no console session: sign in")
+    return ConsoleSession(status="success", token_id=caller.token_id, csrf=caller.session.csrf)
+
+
+async def session_delete(request: Request, caller: Caller) -> Ok | JSONResponse:
+    """Sign out of the web console: the cookie is expired (needs the CSRF token)"""
+    if caller.session is None:
+        raise ApiError("UNAUTHORIZED", "no console session: sign in")
+    response = JSONResponse(Ok(status="success"))
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+async def me(request: Request, caller: Caller) -> Me:
+    """Who this token (or console session) is: tenant, scopes, agent extension, hotlines, time zone"""
+    tenant = caller.tenant
+    return Me(status="success", token_id=caller.token_id, tenant=tenant.name or "", operator=tenant.is_operator,
+              scopes=sorted(caller.scopes), extension=tenant.agent, hotlines=[h.number for h in tenant.hotlines],
+              timezone=request.app.state.settings.timezone)
+
+
+async def console(request: Request, caller: None) -> FileResponse:
+    """The web console (sign in with an API token)"""
+    return await console_file(request, caller)
+
+
+async def console_file(request: Request, caller: None) -> FileResponse:
+    """A file of the web console: its scripts, stylesheets and vendored parts (and its page at /console/)"""
+    name = request.path_params.get("path") or "index.html"
+    root = CONSOLE.resolve()
+    path = (root / name).resolve()
+    kind = CONSOLE_TYPES.get(path.suffix)
+    if kind is None or not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, "no such file")
+    return FileResponse(path, media_type=kind, headers=CONSOLE_HEADERS)
+
+
 async def agent_pause(request: Request, caller: Caller, body: PauseBody) -> AgentPaused:
     """Pause an agent: inbound ring groups skip it (click-to-call, which the agent starts, still works)"""
     return await request.app.state.agents.pause(request.path_params["ext"], caller.tenant, True, body.reason)
@@ -407,6 +489,16 @@ OPERATIONS = [
               scope=Scope.AGENTS_WRITE, audit=A.RESUME),
     Operation("GET", "/v1/monitor/agent", monitor_agents, {200: AgentMonitor}, (*READ_FAILS, 400),
               query=MonitorQuery, scope=R),
+    Operation("GET", "/v1/me", me, {200: Me}, (401, 429), any_scope=True),
+    # The web console: its session stands for a token (console_session.py); a change needs its CSRF token.
+    Operation("POST", "/console/session", session_create, {200: ConsoleSession}, (400, 401, 429), body=SessionCreate,
+              auth=False),
+    Operation("GET", "/console/session", session_get, {200: ConsoleSession}, (401, 429), any_scope=True),
+    Operation("DELETE", "/console/session", session_delete, {200: Ok}, (401, 403, 429), any_scope=True,
+              audit=A.SESSION_DELETE),
+    Operation("GET", "/console", console, {200: Media("text/html")}, (404,), auth=False),
+    Operation("GET", "/console/{path}", console_file, {200: Media(tuple(t.split(";")[0] for t in CONSOLE_TYPES.values()))}, (404,),
+              auth=False, wildcard=True),
 ]
 
 routes = [op.route() for op in OPERATIONS]

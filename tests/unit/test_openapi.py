@@ -14,7 +14,8 @@ def test_spec_is_valid_openapi():
 
 
 def test_spec_and_routes_agree():
-    served = {(r.path, m.lower()) for r in routes for m in r.methods if m != "HEAD"}
+    # a path convertor ({path:path}, a console file's) is documented as the plain parameter
+    served = {(r.path.replace(":path}", "}"), m.lower()) for r in routes for m in r.methods if m != "HEAD"}
     described = {(path, method) for path, ops in PATHS.items() for method in ops}
     assert served == described
 

@@ -74,7 +74,7 @@ def test_a_missing_scope_is_refused_naming_it():
 
 def test_every_route_with_a_token_declares_a_scope_and_state_changes_an_audit_action():
     for op in OPERATIONS:
-        assert (op.scope is not None) is op.auth, op.path
+        assert (op.scope is not None) is (op.auth and not op.any_scope), op.path  # any_scope: /v1/me, the session
         changes = op.method != "GET" or op.path.startswith("/v1/click2call")  # TEL4VN's click-to-call is a GET
         assert (op.audit is not None) is (changes and op.auth), f"{op.method} {op.path}"
     with pytest.raises(ValueError, match="needs a scope"):
