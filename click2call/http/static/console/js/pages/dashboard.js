@@ -232,7 +232,7 @@ export default {
       if (rows.length) {
         // Appended once the section is in the page (uPlot measures its host).
         queueMicrotask(() => alive && charts.push(barChart(host, {
-          labels: rows.map(name), caption: t("dash.agents_caption"),
+          labels: rows.map((g) => g.key || "–"), caption: t("dash.agents_caption"),  // the table names "–"
           series: [{ label: t("stat.calls"), values: rows.map((g) => g.calls), colour: COLOURS.calls }],
         })));
       }
