@@ -145,6 +145,9 @@ def test_each_scope_allows_exactly_its_operations(served):
                 assert str(op.scope) in body["message"], body
                 if op.audit is not None:
                     refused_changes.append((f"only-{scope.replace(':', '-')}", str(op.audit)))
+        for scope in Scope:  # who am I (the console's first question): any valid token, whatever its scopes
+            me = client.get("/v1/me", headers={"Authorization": f"Bearer {scoped_token(scope)}"}).json()
+            assert (me["tenant"], me["scopes"], me["operator"]) == ("acme", [str(scope)], False), me
     # Of the allowed ones, only state changes were let through; below, the refused ones changed nothing.
     allowed_changes = sum(1 for op in guarded if op.audit is not None)
 

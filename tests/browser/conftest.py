@@ -7,6 +7,10 @@ own browser download is not used), against the real service (the lab's fixtures,
 - `signed_in(page, base, token)`: signs in through the form, as a person would.
 - `screenshot(page, name)`: tests/browser/screenshots/<name>-<lang>-<width>.png (gitignored).
 - `axe(page)`: axe-core's serious and critical violations on the page as it is.
+
+Run on their own (`pytest tests/browser`; scripts/test.sh runs them after the rest): the lab's fixtures imported here
+are a second copy of tests/lab's, and two lab sessions in one run would share Asterisk and the service's port.
+A run of the whole tree leaves these tests out.
 """
 
 from __future__ import annotations
@@ -28,6 +32,14 @@ AXE = HERE / "vendor" / "axe-core" / "axe.min.js"
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 # Chromium's words for a response it got, not a fault of the page: a 401 before signing in, a refusal shown.
 ANSWERED = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Left out unless the run names tests/browser (or a file in it)."""
+    if collection_path.suffix != ".py":
+        return None
+    asked = [Path(a.split("::")[0]).resolve() for a in config.args]
+    return not any(HERE == p or HERE in p.parents for p in asked) or None
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +92,8 @@ def page(browser, request):
 
 
 def signed_in(page, base: str, token: str, lang: str = "en") -> None:
-    """Open the console, choose the language, sign in with `token` through the form; wait for the floor."""
+    """Open the console of the service at `base`, choose the language, sign in with `token` through the form; wait
+    for the signed-in shell."""
     page.goto(f"{base}/console#/floor")
     page.locator("[data-test=token]").wait_for()
     page.evaluate("(l) => localStorage.setItem('c2c.lang', l)", lang)

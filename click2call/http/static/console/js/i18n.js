@@ -83,12 +83,16 @@ export function fmtDuration(seconds) {
   return hours ? `${hours}:${two(minutes)}:${two(s % 60)}` : `${minutes}:${two(s % 60)}`;
 }
 
+const DETAILED = new Set(["INVALID_PARAMETER", "MISSING_PARAMETER"]);
+
 // What went wrong, in words a person understands; the API's own message when there are none for its code.
 export function errorText(error) {
   const code = error && (error.code || error.error);
   const key = `error.${code}`;
   const text = t(key);
-  return text !== key ? text : (error && error.message) || t("error.UNKNOWN");
+  if (text === key) return (error && error.message) || t("error.UNKNOWN");
+  // a refused input: the API's message names the field and the rule, which no general sentence can
+  return DETAILED.has(code) && error.message ? `${text} (${error.message})` : text;
 }
 
 register({

@@ -18,6 +18,7 @@ const strings = {
     "call.ev.transfer": "Transfer: {cause}", "call.ev.supervision": "Supervision: {cause}",
     "call.status.ANSWERED": "answered", "call.status.NO_ANSWER": "not answered", "call.status.BUSY": "busy",
     "call.status.FAILED": "failed", "call.status.CANCELLED": "cancelled",
+    "call.failed": "The call was not connected: {status} ({cause}).",
   },
   vi: {
     "nav.call": "Gọi", "call.title": "Gọi bằng một cú nhấp", "call.ext": "Máy nhánh nhân viên",
@@ -35,6 +36,7 @@ const strings = {
     "call.ev.supervision": "Giám sát: {cause}",
     "call.status.ANSWERED": "có trả lời", "call.status.NO_ANSWER": "không trả lời", "call.status.BUSY": "máy bận",
     "call.status.FAILED": "thất bại", "call.status.CANCELLED": "đã hủy",
+    "call.failed": "Cuộc gọi không kết nối được: {status} ({cause}).",
   },
 };
 
@@ -49,6 +51,18 @@ function describe(name, data, t) {
   if (name === "cdr") return t("call.ev.cdr");
   if (name === "transfer" || name === "supervision") return t(`call.ev.${name}`, {cause: data.cause || data.state});
   return null;
+}
+
+// Asterisk's hang-up causes (Q.850 names) a refused call ends with -> the API's words for them.
+const CAUSES = {USER_BUSY: "USER_BUSY", CALL_REJECTED: "CALL_REJECTED", NO_ANSWER: "NO_ANSWER",
+                NO_USER_RESPONSE: "NO_ANSWER", SUBSCRIBER_ABSENT: "USER_NOT_REGISTERED"};
+
+// Why a call placed by the form ended unanswered, in words.
+function failure(data, t) {
+  const code = CAUSES[data.cause] || (data.status === "CANCELLED" ? "CANCELLED" : null);
+  if (code) return errorText({code});
+  const status = t(`call.status.${data.status}`);
+  return t("call.failed", {status: status.startsWith("call.") ? data.status : status, cause: data.cause || ""});
 }
 
 async function render(root, {api, me, events, t, h}) {
@@ -120,6 +134,7 @@ async function render(root, {api, me, events, t, h}) {
     progress.append(h("li", {"data-test": "progress-step", "data-event": name, "data-leg": data.leg || ""},
       h("time", {}, fmtTime(data.timestamp, false)), " ", text));
     if (name === "hangup" || name === "cdr") hangup.hidden = true;
+    if (name === "hangup" && data.status !== "ANSWERED") error.textContent = failure(data, t);
   }
   const unsubscribe = events((name, data) => {
     if (!data || !data.call_id) return;
