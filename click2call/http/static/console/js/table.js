@@ -4,7 +4,8 @@ import { el } from "./ui.js";
 
 // columns: [{label, cell(row) -> text or node, num: true for figures (right-aligned), test: data-test of the cell}]
 // rowAttrs(row) -> the <tr>'s attributes (e.g. {dataset: {test: "call-row", callId: ...}}).
-export function table({ caption, columns, rows, rowAttrs, empty, test }) {
+// wrap: cells may wrap (a table with long texts), instead of each line kept whole.
+export function table({ caption, columns, rows, rowAttrs, empty, test, wrap }) {
   const head = el("tr", {}, columns.map((c) => el("th", { scope: "col", class: c.num ? "num" : null }, c.label)));
   const body = rows.length
     ? rows.map((row) => el("tr", rowAttrs ? rowAttrs(row) : {},
@@ -13,6 +14,6 @@ export function table({ caption, columns, rows, rowAttrs, empty, test }) {
           dataset: c.test ? { test: c.test } : null },
         c.cell(row)))))
     : [el("tr", {}, el("td", { colspan: columns.length, class: "empty" }, empty || ""))];
-  return el("div", { class: "table-wrap", tabindex: 0, dataset: test ? { test } : null },
+  return el("div", { class: wrap ? "table-wrap wrap" : "table-wrap", tabindex: 0, dataset: test ? { test } : null },
     el("table", {}, caption ? el("caption", {}, caption) : null, el("thead", {}, head), el("tbody", {}, body)));
 }

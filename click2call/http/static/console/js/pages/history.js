@@ -92,6 +92,12 @@ const strings = {
     "status.ANSWERED": "Answered", "status.NO_ANSWER": "No answer", "status.BUSY": "Busy",
     "status.FAILED": "Failed", "status.CANCELLED": "Cancelled", "status.IN_PROGRESS": "In progress",
     "direction.inbound": "Inbound", "direction.outbound": "Outbound",
+    "side.aleg": "agent", "side.bleg": "customer",
+    "action.hold": "hold", "action.unhold": "unhold", "action.mute": "mute", "action.unmute": "unmute",
+    "action.dtmf": "DTMF", "action.listen": "listen", "action.whisper": "whisper", "action.barge": "barge",
+    "action.transfer": "transfer", "action.park": "park",
+    "transfer.blind": "blind", "transfer.attended": "attended",
+    "transfer.started": "under way", "transfer.answered": "answered", "transfer.failed": "failed",
     "error.RECORDING_NOT_FOUND": "This call has no recording.",
     "error.RECORDING_EXPIRED": "The recording was removed after its retention period; the call's record is kept.",
     "error.RECORDING_IN_PROGRESS": "The call is still being recorded.",
@@ -177,6 +183,12 @@ const strings = {
     "status.ANSWERED": "Đã trả lời", "status.NO_ANSWER": "Không trả lời", "status.BUSY": "Máy bận",
     "status.FAILED": "Thất bại", "status.CANCELLED": "Đã huỷ", "status.IN_PROGRESS": "Đang diễn ra",
     "direction.inbound": "Gọi vào", "direction.outbound": "Gọi ra",
+    "side.aleg": "nhân viên", "side.bleg": "khách hàng",
+    "action.hold": "giữ máy", "action.unhold": "bỏ giữ máy", "action.mute": "tắt tiếng", "action.unmute": "bật tiếng",
+    "action.dtmf": "DTMF", "action.listen": "nghe", "action.whisper": "nhắc", "action.barge": "tham gia",
+    "action.transfer": "chuyển", "action.park": "đỗ cuộc gọi",
+    "transfer.blind": "chuyển thẳng", "transfer.attended": "có hỏi ý",
+    "transfer.started": "đang chuyển", "transfer.answered": "đã trả lời", "transfer.failed": "thất bại",
     "error.RECORDING_NOT_FOUND": "Cuộc gọi này không có ghi âm.",
     "error.RECORDING_EXPIRED": "Bản ghi âm đã bị xoá khi hết thời hạn lưu; bản ghi cuộc gọi vẫn được giữ.",
     "error.RECORDING_IN_PROGRESS": "Cuộc gọi vẫn đang được ghi âm.",
@@ -383,9 +395,11 @@ export default {
       if (l.agent) rows.push({ kind: "agent", name: t("history.leg.agent"), ...l.agent });
       if (l.customer) rows.push({ kind: "customer", name: t("history.leg.customer"), ...l.customer });
       (l.agents || []).forEach((a, i) => rows.push({ kind: "agents", name: t("history.leg.agents", { n: i + 1, ext: a.extension }), ...a }));
-      (l.supervisors || []).forEach((s) => rows.push({ kind: "supervisor", name: t("history.leg.supervisor", { ext: s.extension, mode: s.mode }), ...s }));
+      (l.supervisors || []).forEach((s) => rows.push({ kind: "supervisor",
+        name: t("history.leg.supervisor", { ext: s.extension, mode: t(`action.${s.mode}`) }), ...s }));
       (l.transfers || []).forEach((x) => rows.push({ kind: "transfer", time_created: x.time_started,
-        name: t("history.leg.transfer", { n: x.transfer, target: x.target, mode: x.mode, status: x.status }), ...x }));
+        name: t("history.leg.transfer", { n: x.transfer, target: x.target, mode: t(`transfer.${x.mode}`),
+                                          status: t(`transfer.${x.status}`) }), ...x }));
       return rows;
     }
 
@@ -401,8 +415,8 @@ export default {
 
     const actionColumns = () => [
       { label: t("history.time"), cell: (a) => time(a.time), rowHeader: true },
-      { label: t("history.action"), cell: (a) => a.action + (a.digits ? ` ${a.digits}` : "") + (a.ext ? ` (${a.ext})` : "") },
-      { label: t("history.side"), cell: (a) => a.legs },
+      { label: t("history.action"), cell: (a) => t(`action.${a.action}`) + (a.digits ? ` ${a.digits}` : "") + (a.ext ? ` (${a.ext})` : "") },
+      { label: t("history.side"), cell: (a) => t(`side.${a.legs}`) },
       { label: t("history.by"), cell: (a) => a.by || t("history.operator") },
     ];
 

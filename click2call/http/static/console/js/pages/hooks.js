@@ -53,7 +53,7 @@ const strings = {
     "hooks.when": "Delivered / next try",
     "hooks.resend": "Resend",
     "hooks.resend_label": "Resend the {event} delivery of call {call}",
-    "hooks.history": "Attempts",
+    "hooks.history": "Every attempt",
     "hooks.attempt_at": "At",
     "hooks.attempt_status": "HTTP status",
     "hooks.attempt_error": "Error",
@@ -108,7 +108,7 @@ const strings = {
     "hooks.when": "Đã gửi / lần thử tới",
     "hooks.resend": "Gửi lại",
     "hooks.resend_label": "Gửi lại sự kiện {event} của cuộc gọi {call}",
-    "hooks.history": "Các lần thử",
+    "hooks.history": "Từng lần thử",
     "hooks.attempt_at": "Lúc",
     "hooks.attempt_status": "Mã HTTP",
     "hooks.attempt_error": "Lỗi",
@@ -267,20 +267,20 @@ export default {
             t("hooks.reload")),
           el("button", { type: "button", class: "secondary", onclick: closeDeliveries }, t("hooks.close"))),
         table({
-          test: "delivery-table", rows: reply.data, empty: t("hooks.no_deliveries"),
+          test: "delivery-table", wrap: true, rows: reply.data, empty: t("hooks.no_deliveries"),
           rowAttrs: (d) => ({ dataset: { test: "delivery-row", deliveryId: d.id, status: d.status } }),
           columns: [
             { label: t("hooks.event"), cell: (d) => d.event, rowHeader: true },
-            { label: t("hooks.call"), cell: (d) => d.call_id },
             { label: t("hooks.status"), cell: (d) => t(`delivery.${d.status}`), test: "delivery-status" },
+            { label: t("hooks.actions"), cell: (d) => (d.status === "pending" ? "" : el("button", {
+              type: "button", dataset: { test: "delivery-resend" }, onclick: () => resend(hk, d),
+              "aria-label": t("hooks.resend_label", { event: d.event, call: d.call_id }) }, t("hooks.resend"))) },
             { label: t("hooks.attempts"), cell: (d) => String(d.attempts), num: true, test: "delivery-attempts" },
             { label: t("hooks.answer"), cell: (d) => (d.attempts ? answer(d.last_status_code, d.last_error) : ""),
               test: "delivery-answer" },
             { label: t("hooks.when"), cell: (d) => when(d.delivered_at || d.next_attempt_at) },
+            { label: t("hooks.call"), cell: (d) => d.call_id },
             { label: t("hooks.history"), cell: (d) => attempts(d) },
-            { label: t("hooks.actions"), cell: (d) => (d.status === "pending" ? "" : el("button", {
-              type: "button", dataset: { test: "delivery-resend" }, onclick: () => resend(hk, d),
-              "aria-label": t("hooks.resend_label", { event: d.event, call: d.call_id }) }, t("hooks.resend"))) },
           ],
         }));
       deliveries.hidden = false;
