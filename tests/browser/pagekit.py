@@ -29,12 +29,18 @@ HOTLINE, HOTLINE_2 = "02873000001", "02873000002"
 ZONE = "Asia/Ho_Chi_Minh"
 OPERATOR = "operator-pages-0123456789"
 ACME, BETA = "acme-pages-0123456789", "beta-pages-0123456789"
+AGENT = "acme-agent-101-pages-0123456789"  # acme's agent token, bound to extension 101
 TENANTS = f"""
 [[tenant]]
 name = "acme"
 tokens = ["{hash_token(ACME)}"]
 extension_pattern = "1[0-9][0-9]"
 hotlines = ["{HOTLINE}", "{HOTLINE_2}"]
+
+  [[tenant.token]]
+  id = "agent-101"
+  token = "{hash_token(AGENT)}"
+  extension = "101"
 
 [[tenant]]
 name = "beta"

@@ -63,6 +63,8 @@ def expected(rows: list[dict]) -> dict:
              for r in answered]
     return {
         "calls": len(rows), "in_progress": len(rows) - len(ended), "answered": len(answered),
+        **{status.lower(): sum(r["status"] == status for r in ended)
+           for status in ("NO_ANSWER", "BUSY", "CANCELLED", "FAILED")},
         "missed_inbound": sum(r["direction"] == "inbound" and r["status"] != "ANSWERED" for r in ended),
         "inbound": sum(r["direction"] == "inbound" for r in rows), "outbound": sum(r["direction"] == "outbound" for r in rows),
         "answer_rate": round(len(answered) / len(ended), 4) if ended else None,
@@ -176,9 +178,13 @@ def test_the_dashboard_is_accessible_in_both_languages(served, records, page):
 
 def test_the_dashboard_counts_the_calls_placed(own_service, page):
     """Three calls through the lab's Asterisk on a service of the test's own (a new database): two answered
-    (the carrier hangs up after 1.5 s), one the customer's side refuses busy; the page shows exactly those."""
+    (the carrier hangs up after 1.5 s), one the customer's side refuses busy. The page, open before the calls, follows
+    them from the event stream (no reload) and shows exactly those."""
     svc = own_service()
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    open_dashboard(page, svc.base, TOKEN)
+    summary = page.locator("[data-test=summary]")
+    assert figure(summary, "stat-calls", period="today") == "0"
     finals = []
     with httpx.Client(base_url=svc.base, headers=headers, timeout=30) as client:
         for ext, hotline in (("108", HOTLINE_B), ("109", HOTLINE_B), ("108", HOTLINE_BUSY)):  # one at a time per agent
@@ -187,8 +193,11 @@ def test_the_dashboard_counts_the_calls_placed(own_service, page):
             finals.append(final_record(client, r.json()["call_id"], timeout=30))
     assert [f["status"] for f in finals] == ["ANSWERED", "ANSWERED", "BUSY"], finals
 
-    open_dashboard(page, svc.base, TOKEN)
-    summary = page.locator("[data-test=summary]")
+    def settled():
+        want = {"calls": "3", "in_progress": "0", "busy": "1"}
+        return page.locator("[data-test=dashboard][data-state=ready]").count() == 1 and \
+            all(figure(summary, f"stat-{name}", period="today") == n for name, n in want.items())
+    wait_for(settled, 15, "the open dashboard to count the three calls")
     shown = {name: figure(summary, f"stat-{name}", period="today") for name in ("calls", "answered", "in_progress")}
     assert shown == {"calls": "3", "answered": "2", "in_progress": "0"}
     assert number(figure(summary, "stat-answer_rate", period="today")) == pytest.approx(0.6667)

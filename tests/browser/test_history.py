@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import WIDTHS, axe, screenshot, signed_in
-from tests.browser.pagekit import (ACME, BETA, HOTLINE, HOTLINE_2, OPERATOR, SERVICE_ENV, TENANTS, call, call_ids,
+from tests.browser.pagekit import (ACME, AGENT, BETA, HOTLINE, HOTLINE_2, OPERATOR, SERVICE_ENV, TENANTS, call, call_ids,
                                    day_key, days_ago, eventful, insert, wav)
 from tests.lab.conftest import HOTLINE_A as LAB_HOTLINE, TOKEN
 from tests.lab.helpers import final_record, invite_to, unique_phone, wait_for
@@ -194,6 +194,18 @@ def test_a_tenant_never_sees_another_tenants_calls(served, records, page):
     page.locator("[data-test=sign-out]").click()
     open_history(page, svc.base, ACME)
     search(page, customer_id="beta-only")
+    assert call_ids(page) == []
+
+
+def test_an_agent_sees_its_own_extensions_calls(served, records, page):
+    svc, _, _ = served
+    open_history(page, svc.base, AGENT)
+    assert page.locator("[data-test=filter-extension]").input_value() == "101"
+    search(page, limit="100")
+    mine = [c["call_id"] for c in sorted(records["acme"], key=lambda c: (c["created_at"], c["call_id"]), reverse=True)
+            if c["extension"] == "101"]
+    assert call_ids(page) == mine
+    search(page, extension="102")  # another agent's: none, rather than an error
     assert call_ids(page) == []
 
 

@@ -2,7 +2,8 @@
 // index with our own labels, so the hours and days are those of the service's time zone (the API's keys), not the
 // browser's. uPlot styles its elements through the CSSOM, which the console's CSP allows; its stylesheet is linked.
 import uPlot from "../vendor/uplot/uPlot.esm.js";
-import { el, sheet } from "./ui.js";
+import { h } from "./dom.js";
+import { sheet } from "./ui.js";
 
 // Colours per status, told apart without relying on hue alone (the legend names them and the table beside each
 // chart gives every number).
@@ -34,13 +35,13 @@ export function barChart(host, { labels, series, height = 240, caption }) {
     }))],
   };
   const data = [labels.map((_, i) => i), ...order.map((i) => shown[i])];
-  const box = el("div", { class: "chart-canvas", "aria-hidden": "true" });
-  const legend = el("ul", { class: "chart-legend" }, series.map((s) => {
-    const swatch = el("span", { class: "swatch" });
+  const box = h("div", { class: "chart-canvas", "aria-hidden": "true" });
+  const legend = h("ul", { class: "chart-legend" }, series.map((s) => {
+    const swatch = h("span", { class: "swatch" });
     swatch.style.backgroundColor = s.colour;  // CSSOM, allowed by style-src 'self' (an attribute would not be)
-    return el("li", {}, swatch, s.label);
+    return h("li", {}, swatch, s.label);
   }));
-  const figure = el("figure", { class: "chart" }, box, legend, caption ? el("figcaption", {}, caption) : null);
+  const figure = h("figure", { class: "chart" }, box, legend, caption ? h("figcaption", {}, caption) : null);
   host.append(figure);
   const plot = new uPlot(opts, data, box);
   const resize = new ResizeObserver(() => plot.setSize({ width: width(host), height }));

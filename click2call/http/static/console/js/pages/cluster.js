@@ -1,7 +1,8 @@
 // Cluster (operator only): each Asterisk node (reached or not and why, its owner replica, lease, registered
 // extensions, calls) and each replica (last seen, live), from GET /v1/cluster, read again every few seconds.
 import { t, register } from "../i18n.js";
-import { el, sheet, notice } from "../ui.js";
+import { h } from "../dom.js";
+import { sheet, notice } from "../ui.js";
 import { table } from "../table.js";
 
 const EVERY = 5000;  // ms between reads: an owner change shows within a lease's renewal or so
@@ -95,9 +96,9 @@ export default {
     let alive = true;
     let timer = null;
     const status = notice(root);
-    const body = el("div", { dataset: { test: "cluster" } });
-    root.append(el("h1", {}, t("cluster.title")),
-      el("div", { class: "buttons" }, el("button", { type: "button", onclick: () => load() }, t("cluster.refresh"))),
+    const body = h("div", { dataset: { test: "cluster" } });
+    root.append(h("h1", {}, t("cluster.title")),
+      h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => load() }, t("cluster.refresh"))),
       status.node, body);
 
     async function load() {
@@ -122,13 +123,13 @@ export default {
       const names = new Map(cluster.replicas.map((r) => [r.id, r.name]));
       const owner = (n) => (n.owner ? (names.has(n.owner) ? `${names.get(n.owner)} (${n.owner})` : n.owner) : t("cluster.nobody"));
       body.replaceChildren(
-        el("section", { "aria-labelledby": "cluster-health" },
-          el("h2", { id: "cluster-health" }, t("cluster.health")),
-          el("p", { class: found.length ? "unhealthy" : "healthy",
+        h("section", { "aria-labelledby": "cluster-health" },
+          h("h2", { id: "cluster-health" }, t("cluster.health")),
+          h("p", { class: found.length ? "unhealthy" : "healthy",
                     dataset: { test: "cluster-health", healthy: String(!found.length) } },
             found.length ? t("cluster.unhealthy", { problems: found.join("; ") }) : t("cluster.healthy"))),
-        el("section", { "aria-labelledby": "cluster-nodes" },
-          el("h2", { id: "cluster-nodes" }, t("cluster.nodes")),
+        h("section", { "aria-labelledby": "cluster-nodes" },
+          h("h2", { id: "cluster-nodes" }, t("cluster.nodes")),
           table({
             test: "node-table", rows: cluster.nodes, empty: t("cluster.no_nodes"),
             rowAttrs: (n) => ({ dataset: { test: "node-row", node: n.name, reachable: String(n.reachable) } }),
@@ -145,8 +146,8 @@ export default {
               { label: t("cluster.calls"), cell: (n) => String(n.calls_in_progress), num: true, test: "node-calls" },
             ],
           })),
-        el("section", { "aria-labelledby": "cluster-replicas" },
-          el("h2", { id: "cluster-replicas" }, t("cluster.replicas")),
+        h("section", { "aria-labelledby": "cluster-replicas" },
+          h("h2", { id: "cluster-replicas" }, t("cluster.replicas")),
           table({
             test: "replica-table", rows: cluster.replicas, empty: t("cluster.no_replicas"),
             rowAttrs: (r) => ({ dataset: { test: "replica-row", replica: r.name, live: String(r.live) } }),

@@ -3,14 +3,16 @@
 // aggregates, never the records themselves) and is shown as text beside the charts, so it can be read (and tested)
 // without the canvas. Days and hours are the service's time zone's (/v1/me), like the API's keys.
 import { t, register, lang, fmtDuration } from "../i18n.js";
-import { el, field, select, sheet, notice, whoami } from "../ui.js";
+import { h } from "../dom.js";
+import { field, select, sheet, notice, whoami } from "../ui.js";
 import { table } from "../table.js";
 import { barChart, COLOURS } from "../chart.js";
 
 const OUTCOMES = ["answered", "no_answer", "busy", "cancelled", "failed", "in_progress"];
 // The summary's figures, in order, with how each is shown.
 const FIGURES = [
-  ["calls", "count"], ["answered", "count"], ["answer_rate", "rate"], ["missed_inbound", "count"],
+  ["calls", "count"], ["answered", "count"], ["no_answer", "count"], ["busy", "count"], ["cancelled", "count"],
+  ["failed", "count"], ["answer_rate", "rate"], ["missed_inbound", "count"],
   ["inbound", "count"], ["outbound", "count"], ["in_progress", "count"], ["wait_avg", "seconds"],
   ["talk_avg", "seconds"], ["talk_total", "duration"],
 ];
@@ -102,7 +104,8 @@ function shown(kind, v) {
 }
 
 function cell(test, kind, v, period) {
-  return el("span", { dataset: { test, value: v === null || v === undefined ? "" : String(v), period } }, shown(kind, v));
+  const data = { test, value: v === null || v === undefined ? "" : String(v), ...(period ? { period } : {}) };
+  return h("span", { dataset: data }, shown(kind, v));
 }
 
 export default {
@@ -121,11 +124,11 @@ export default {
     let agentPeriod = "today";
 
     const status = notice(root);
-    const refresh = el("button", { type: "button", dataset: { test: "dash-refresh" }, onclick: () => load() },
+    const refresh = h("button", { type: "button", dataset: { test: "dash-refresh" }, onclick: () => load() },
       t("dash.refresh"));
-    const updated = el("p", { class: "updated", dataset: { test: "dash-updated" } });
-    const body = el("div", { class: "dashboard", dataset: { test: "dashboard", state: "loading" } });
-    root.append(el("div", { class: "dash-head" }, el("h1", {}, t("dash.title")), refresh), updated, status.node, body);
+    const updated = h("p", { class: "updated", dataset: { test: "dash-updated" } });
+    const body = h("div", { class: "dashboard", dataset: { test: "dashboard", state: "loading" } });
+    root.append(h("div", { class: "dash-head" }, h("h1", {}, t("dash.title")), refresh), updated, status.node, body);
 
     async function load() {
       const day = today(zone);
@@ -155,13 +158,13 @@ export default {
     function show(day, week, hours, days, agents) {
       charts.forEach((c) => c.destroy());
       charts = [];
-      const hourChart = el("div", { class: "chart-host", dataset: { test: "chart-hour" } });
-      const dayChart = el("div", { class: "chart-host", dataset: { test: "chart-day" } });
+      const hourChart = h("div", { class: "chart-host", dataset: { test: "chart-hour" } });
+      const dayChart = h("div", { class: "chart-host", dataset: { test: "chart-day" } });
       body.replaceChildren(
         summary(hours.total, days.total),
-        el("section", { "aria-labelledby": "dash-hour" }, el("h2", { id: "dash-hour" }, t("dash.by_hour")), hourChart,
+        h("section", { "aria-labelledby": "dash-hour" }, h("h2", { id: "dash-hour" }, t("dash.by_hour")), hourChart,
           periods(hours.data, "hour", (k) => k.slice(11, 16))),
-        el("section", { "aria-labelledby": "dash-day" }, el("h2", { id: "dash-day" }, t("dash.by_day")), dayChart,
+        h("section", { "aria-labelledby": "dash-day" }, h("h2", { id: "dash-day" }, t("dash.by_day")), dayChart,
           periods(days.data, "day", (k) => k)),
         agentSection(agents));
       charts.push(byOutcome(hourChart, hours.data, (k) => k.slice(11, 13), t("dash.by_hour_caption", { day })));
@@ -177,8 +180,8 @@ export default {
 
     // Today's and the week's figures side by side: stat-<figure> cells, data-period today or week.
     function summary(todays, weeks) {
-      return el("section", { "aria-labelledby": "dash-summary", dataset: { test: "summary" } },
-        el("h2", { id: "dash-summary" }, t("dash.summary")),
+      return h("section", { "aria-labelledby": "dash-summary", dataset: { test: "summary" } },
+        h("h2", { id: "dash-summary" }, t("dash.summary")),
         table({
           columns: [
             { label: t("dash.figure"), cell: ([name]) => t(`stat.${name}`), rowHeader: true },
@@ -200,7 +203,7 @@ export default {
         { label: t("stat.answer_rate"), cell: (g) => cell("stat-answer_rate", "rate", g.answer_rate), num: true },
       ];
       // The week's seven rows are open; today's 24 hours fold away (the chart shows them).
-      return el("details", { class: "numbers", open: kind === "day" }, el("summary", {}, t(`dash.by_${kind}`)),
+      return h("details", { class: "numbers", open: kind === "day" }, h("summary", {}, t(`dash.by_${kind}`)),
         table({ columns, rows: data, test: `${kind}-table`,
                 rowAttrs: (g) => ({ dataset: { test: `${kind}-row`, key: g.key } }) }));
     }
@@ -210,10 +213,10 @@ export default {
       choice.dataset.test = "agent-period";
       choice.addEventListener("change", () => { agentPeriod = choice.value; load(); });
       const rows = agents.data.filter((g) => g.calls);
-      const host = el("div", { class: "chart-host", dataset: { test: "chart-agents" } });
+      const host = h("div", { class: "chart-host", dataset: { test: "chart-agents" } });
       const name = (g) => g.key || t("dash.unanswered");
-      const section = el("section", { "aria-labelledby": "dash-agents" },
-        el("h2", { id: "dash-agents" }, t("dash.agents")),
+      const section = h("section", { "aria-labelledby": "dash-agents" },
+        h("h2", { id: "dash-agents" }, t("dash.agents")),
         field(t("dash.period"), choice),
         host,
         table({

@@ -3,7 +3,8 @@
 // what was done to it, and its recording played in the page (the session cookie authenticates the audio's Range
 // requests like any other).
 import { t, register, fmtTime, fmtDuration } from "../i18n.js";
-import { el, field, select, sheet, notice, whoami } from "../ui.js";
+import { h } from "../dom.js";
+import { field, select, sheet, notice, whoami } from "../ui.js";
 import { table } from "../table.js";
 
 const STATUSES = ["ANSWERED", "NO_ANSWER", "BUSY", "FAILED", "CANCELLED", "IN_PROGRESS"];
@@ -212,34 +213,34 @@ export default {
     let alive = true;
 
     const controls = {
-      start_date: el("input", { type: "date", name: "start_date" }),
-      end_date: el("input", { type: "date", name: "end_date" }),
-      extension: el("input", { type: "text", name: "extension", autocomplete: "off",
+      start_date: h("input", { type: "date", name: "start_date" }),
+      end_date: h("input", { type: "date", name: "end_date" }),
+      extension: h("input", { type: "text", name: "extension", autocomplete: "off",
                                value: me && me.extension ? me.extension : null }),
-      phone: el("input", { type: "tel", name: "phone", autocomplete: "off" }),
-      customer_id: el("input", { type: "text", name: "customer_id", autocomplete: "off" }),
+      phone: h("input", { type: "tel", name: "phone", autocomplete: "off" }),
+      customer_id: h("input", { type: "text", name: "customer_id", autocomplete: "off" }),
       hotline: select("hotline", [["", t("history.any")], ...((me && me.hotlines) || []).map((x) => [x, x])], ""),
       status: select("status", [["", t("history.any")], ...STATUSES.map((s) => [s, t(`status.${s}`)])], ""),
-      min_duration: el("input", { type: "number", name: "min_duration", min: 0, step: 1, inputmode: "numeric" }),
+      min_duration: h("input", { type: "number", name: "min_duration", min: 0, step: 1, inputmode: "numeric" }),
       limit: select("limit", SIZES.map((n) => [n, n]), state.limit),
       mode: select("mode", [["page", t("history.paging.page")], ["scroll", t("history.paging.scroll")]], state.mode),
     };
-    const form = el("form", { class: "filters", dataset: { test: "cdr-filters" }, "aria-labelledby": "history-filters" },
-      el("h2", { id: "history-filters" }, t("history.filters")),
-      el("div", { class: "grid" },
+    const form = h("form", { class: "filters", dataset: { test: "cdr-filters" }, "aria-labelledby": "history-filters" },
+      h("h2", { id: "history-filters" }, t("history.filters")),
+      h("div", { class: "grid" },
         FILTERS.map((name) => field(t(`history.${name}`), controls[name])),
         field(t("history.limit"), controls.limit),
         field(t("history.paging"), controls.mode)),
-      el("div", { class: "buttons" },
-        el("button", { type: "submit", dataset: { test: "cdr-search" } }, t("history.search")),
-        el("button", { type: "reset", class: "secondary" }, t("history.reset"))));
+      h("div", { class: "buttons" },
+        h("button", { type: "submit", dataset: { test: "cdr-search" } }, t("history.search")),
+        h("button", { type: "reset", class: "secondary" }, t("history.reset"))));
     for (const [name, control] of Object.entries(controls)) control.dataset.test = `filter-${name}`;
 
     const status = notice(root);
-    const list = el("section", { "aria-labelledby": "history-results", dataset: { test: "cdr-list" } });
-    const detail = el("section", { class: "detail", hidden: true, "aria-labelledby": "history-detail",
+    const list = h("section", { "aria-labelledby": "history-results", dataset: { test: "cdr-list" } });
+    const detail = h("section", { class: "detail", hidden: true, "aria-labelledby": "history-detail",
                                    dataset: { test: "cdr-detail" } });
-    root.append(el("h1", {}, t("history.title")), form, status.node, list, detail);
+    root.append(h("h1", {}, t("history.title")), form, status.node, list, detail);
 
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -281,12 +282,12 @@ export default {
         { label: t("history.from"), cell: (c) => c.from_number },
         { label: t("history.to"), cell: (c) => c.to_number },
         { label: t("history.customer_id"), cell: (c) => c.customer_id, test: "cdr-customer" },
-        { label: t("history.status"), cell: (c) => el("span", { class: `status s-${c.status}`, dataset: { status: c.status } },
+        { label: t("history.status"), cell: (c) => h("span", { class: `status s-${c.status}`, dataset: { status: c.status } },
           t(`status.${c.status}`)), test: "cdr-status" },
         { label: t("history.duration"), cell: (c) => fmtDuration(c.duration), num: true },
         { label: t("history.billsec"), cell: (c) => fmtDuration(c.billsec), num: true, test: "cdr-billsec" },
         { label: t("history.recording"), cell: (c) => (c.recording_url ? t("history.has_recording") : "") },
-        { label: t("history.detail_of"), cell: (c) => el("button", {
+        { label: t("history.detail_of"), cell: (c) => h("button", {
           type: "button", class: "link", dataset: { test: "cdr-open" },
           "aria-label": t("history.open_call", { time: time(c.time_started) }), onclick: () => openCall(c.id),
         }, t("history.open")) },
@@ -297,8 +298,8 @@ export default {
                                pages: Math.max(1, Math.ceil(answer.total / answer.limit)) })
         : t("history.shown", { count: rows.length });
       list.replaceChildren(
-        el("h2", { id: "history-results" }, t("history.results")),
-        el("p", { dataset: { test: "cdr-summary", total: answer.total ?? "" } }, summary),
+        h("h2", { id: "history-results" }, t("history.results")),
+        h("p", { dataset: { test: "cdr-summary", total: answer.total ?? "" } }, summary),
         table({ columns, rows, empty: t("history.none"), test: "cdr-table",
                 rowAttrs: (c) => ({ dataset: { test: "call-row", callId: c.id, status: c.status } }) }),
         state.mode === "page" ? pager(answer) : scroller(answer));
@@ -312,28 +313,28 @@ export default {
         .filter((n) => n >= 1 && n <= pages).sort((a, b) => a - b);
       const items = [];
       numbers.forEach((n, i) => {
-        if (i && n - numbers[i - 1] > 1) items.push(el("li", { class: "gap", "aria-hidden": "true" }, "…"));
-        items.push(el("li", {}, el("button", {
+        if (i && n - numbers[i - 1] > 1) items.push(h("li", { class: "gap", "aria-hidden": "true" }, "…"));
+        items.push(h("li", {}, h("button", {
           type: "button", onclick: go(n), "aria-current": n === state.page ? "page" : null,
           "aria-label": t("history.page_n", { n }), dataset: { test: "page-number", page: n },
         }, n)));
       });
-      return el("nav", { class: "pager", "aria-label": t("history.pages") },
-        el("button", { type: "button", disabled: state.page <= 1, onclick: go(1) }, t("history.first")),
-        el("button", { type: "button", disabled: state.page <= 1, onclick: go(state.page - 1),
+      return h("nav", { class: "pager", "aria-label": t("history.pages") },
+        h("button", { type: "button", disabled: state.page <= 1, onclick: go(1) }, t("history.first")),
+        h("button", { type: "button", disabled: state.page <= 1, onclick: go(state.page - 1),
                        dataset: { test: "page-prev" } }, t("history.prev")),
-        el("ul", {}, items),
-        el("button", { type: "button", disabled: state.page >= pages, onclick: go(state.page + 1),
+        h("ul", {}, items),
+        h("button", { type: "button", disabled: state.page >= pages, onclick: go(state.page + 1),
                        dataset: { test: "page-next" } }, t("history.next")),
-        el("button", { type: "button", disabled: state.page >= pages, onclick: go(pages) }, t("history.last")));
+        h("button", { type: "button", disabled: state.page >= pages, onclick: go(pages) }, t("history.last")));
     }
 
     // Newer / older: the cursors walked so far, so "newer" steps back to the page before.
     function scroller(answer) {
-      return el("nav", { class: "pager", "aria-label": t("history.pages") },
-        el("button", { type: "button", disabled: state.cursors.length <= 1, dataset: { test: "page-newer" },
+      return h("nav", { class: "pager", "aria-label": t("history.pages") },
+        h("button", { type: "button", disabled: state.cursors.length <= 1, dataset: { test: "page-newer" },
                        onclick: () => { state.cursors.pop(); load(); } }, t("history.newer")),
-        el("button", { type: "button", disabled: !answer.scroll_id, dataset: { test: "page-older" },
+        h("button", { type: "button", disabled: !answer.scroll_id, dataset: { test: "page-older" },
                        onclick: () => { state.cursors.push(answer.scroll_id); load(); } }, t("history.older")));
     }
 
@@ -365,20 +366,20 @@ export default {
         if (name === "direction") return t(`direction.${v}`);
         return v === null || v === undefined ? "" : String(v);
       };
-      const back = el("button", { type: "button", class: "secondary", dataset: { test: "cdr-close" },
+      const back = h("button", { type: "button", class: "secondary", dataset: { test: "cdr-close" },
                                   onclick: () => { detail.hidden = true; list.hidden = false; form.hidden = false; } },
         t("history.close"));
-      const heading = el("h2", { id: "history-detail", tabindex: -1 }, t("history.detail", { id: c.id }));
+      const heading = h("h2", { id: "history-detail", tabindex: -1 }, t("history.detail", { id: c.id }));
       detail.replaceChildren(
         heading, back,
         recording(c),
-        el("h3", {}, t("history.fields")),
-        el("dl", { class: "record" }, fieldNames.map((name) => [
-          el("dt", {}, t(`field.${name}`)), el("dd", { dataset: { test: `cdr-field-${name}` } }, shown(name))])),
-        el("h3", {}, t("history.legs")),
+        h("h3", {}, t("history.fields")),
+        h("dl", { class: "record" }, fieldNames.map((name) => [
+          h("dt", {}, t(`field.${name}`)), h("dd", { dataset: { test: `cdr-field-${name}` } }, shown(name))])),
+        h("h3", {}, t("history.legs")),
         table({ columns: legColumns(), rows: legs(c), test: "cdr-legs",
                 rowAttrs: (leg) => ({ dataset: { test: "leg-row", leg: leg.kind } }) }),
-        el("h3", {}, t("history.actions")),
+        h("h3", {}, t("history.actions")),
         table({ columns: actionColumns(), rows: c.actions || [], empty: t("history.no_actions"), test: "cdr-actions",
                 rowAttrs: (a) => ({ dataset: { test: "action-row", action: a.action } }) }));
       list.hidden = true;
@@ -423,19 +424,19 @@ export default {
     // The recording, played in the page: <audio> asks /v1/recordings/{id} itself, with Range for seeking; the
     // session cookie goes along (same origin), so no token is ever put in a URL.
     function recording(c) {
-      const box = el("section", { class: "recording", "aria-label": t("history.recording") });
+      const box = h("section", { class: "recording", "aria-label": t("history.recording") });
       if (c.recording_url && c.status !== "IN_PROGRESS") {
         const src = `/v1/recordings/${encodeURIComponent(c.id)}`;
         box.append(
-          el("audio", { controls: true, preload: "metadata", src, "aria-label": t("history.play"),
+          h("audio", { controls: true, preload: "metadata", src, "aria-label": t("history.play"),
                         dataset: { test: "recording", billsec: c.billsec } }),
-          el("a", { href: src, download: `${c.id}.wav` }, t("history.download")));
+          h("a", { href: src, download: `${c.id}.wav` }, t("history.download")));
       } else if (c.recording_url) {
-        box.append(el("p", {}, t("history.recording_progress")));
+        box.append(h("p", {}, t("history.recording_progress")));
       } else if (c.recording_error) {
-        box.append(el("p", { dataset: { test: "recording-error" } }, t("history.recording_error", { error: c.recording_error })));
+        box.append(h("p", { dataset: { test: "recording-error" } }, t("history.recording_error", { error: c.recording_error })));
       } else {
-        box.append(el("p", {}, t("history.no_recording")));
+        box.append(h("p", {}, t("history.no_recording")));
       }
       return box;
     }

@@ -3,7 +3,8 @@
 // and a hook's deliveries (GET /v1/event/{id}/deliveries) with every attempt and the receiver's answer, and
 // resend (POST /v1/deliveries/{id}/resend).
 import { t, register, fmtTime } from "../i18n.js";
-import { el, field, select, sheet, notice } from "../ui.js";
+import { h } from "../dom.js";
+import { field, select, sheet, notice } from "../ui.js";
 import { table } from "../table.js";
 
 const EVENTS = ["ringing", "answered", "hangup", "cdr", "missed", "supervision", "transfer"];
@@ -137,26 +138,26 @@ export default {
     let open = null;  // the hook whose deliveries are shown
 
     const status = notice(root);
-    const list = el("section", { "aria-labelledby": "hooks-list", dataset: { test: "hook-list" } });
-    const deliveries = el("section", { hidden: true, "aria-labelledby": "hooks-deliveries",
+    const list = h("section", { "aria-labelledby": "hooks-list", dataset: { test: "hook-list" } });
+    const deliveries = h("section", { hidden: true, "aria-labelledby": "hooks-deliveries",
                                        dataset: { test: "deliveries" } });
-    const url = el("input", { type: "url", name: "callback_url", required: true, autocomplete: "off",
+    const url = h("input", { type: "url", name: "callback_url", required: true, autocomplete: "off",
                               dataset: { test: "hook-url" } });
     const event = select("event", EVENTS.map((e) => [e, e]), "cdr");
     event.dataset.test = "hook-event";
-    const secret = el("input", { type: "password", name: "secret", autocomplete: "new-password",
+    const secret = h("input", { type: "password", name: "secret", autocomplete: "new-password",
                                  dataset: { test: "hook-secret" } });
-    const apikey = el("input", { type: "password", name: "callback_apikey", autocomplete: "new-password",
+    const apikey = h("input", { type: "password", name: "callback_apikey", autocomplete: "new-password",
                                  dataset: { test: "hook-apikey" } });
-    const form = el("form", { class: "filters", "aria-labelledby": "hooks-add", dataset: { test: "hook-form" } },
-      el("h2", { id: "hooks-add" }, t("hooks.add")),
-      el("div", { class: "grid" },
+    const form = h("form", { class: "filters", "aria-labelledby": "hooks-add", dataset: { test: "hook-form" } },
+      h("h2", { id: "hooks-add" }, t("hooks.add")),
+      h("div", { class: "grid" },
         field(t("hooks.url"), url, t("hooks.url_hint")),
         field(t("hooks.event"), event),
         field(t("hooks.secret"), secret, t("hooks.secret_hint")),
         field(t("hooks.apikey"), apikey)),
-      el("div", { class: "buttons" }, el("button", { type: "submit", dataset: { test: "hook-add" } }, t("hooks.create"))));
-    root.append(el("h1", {}, t("hooks.title")), status.node, list, form, deliveries);
+      h("div", { class: "buttons" }, h("button", { type: "submit", dataset: { test: "hook-add" } }, t("hooks.create"))));
+    root.append(h("h1", {}, t("hooks.title")), status.node, list, form, deliveries);
 
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -188,7 +189,7 @@ export default {
       }
       if (!alive) return;
       const hooks = reply.data;
-      list.replaceChildren(el("h2", { id: "hooks-list" }, t("hooks.list")), table({
+      list.replaceChildren(h("h2", { id: "hooks-list" }, t("hooks.list")), table({
         test: "hook-table", rows: hooks, empty: t("hooks.none"),
         rowAttrs: (hk) => ({ dataset: { test: "hook-row", hookId: hk.id, event: hk.event } }),
         columns: [
@@ -209,19 +210,19 @@ export default {
 
     function actions(hk) {
       const names = { event: hk.event, url: hk.callback_url };
-      const box = el("div", { class: "row-actions" });
-      const show = el("button", { type: "button", dataset: { test: "hook-deliveries" },
+      const box = h("div", { class: "row-actions" });
+      const show = h("button", { type: "button", dataset: { test: "hook-deliveries" },
         "aria-label": t("hooks.show_deliveries", names), onclick: () => showDeliveries(hk) }, t("hooks.deliveries"));
-      const remove = el("button", { type: "button", class: "danger", dataset: { test: "hook-remove" },
+      const remove = h("button", { type: "button", class: "danger", dataset: { test: "hook-remove" },
         disabled: hk.configured, "aria-label": t("hooks.remove_label", names), onclick: () => confirm() },
         t("hooks.remove"));
       // Two steps in the row itself: a stray click removes nothing.
       function confirm() {
-        const yes = el("button", { type: "button", class: "danger", dataset: { test: "hook-remove-yes" },
+        const yes = h("button", { type: "button", class: "danger", dataset: { test: "hook-remove-yes" },
           "aria-label": t("hooks.remove_label", names), onclick: () => removeHook(hk) }, t("hooks.yes"));
-        const no = el("button", { type: "button", dataset: { test: "hook-remove-no" },
+        const no = h("button", { type: "button", dataset: { test: "hook-remove-no" },
           onclick: () => { box.replaceChildren(show, remove); remove.focus(); } }, t("hooks.no"));
-        box.replaceChildren(el("span", { role: "status" }, t("hooks.confirm")), yes, no);
+        box.replaceChildren(h("span", { role: "status" }, t("hooks.confirm")), yes, no);
         no.focus();
       }
       box.append(show, remove);
@@ -258,21 +259,21 @@ export default {
         return;
       }
       if (!alive || open !== hk) return;
-      const heading = el("h2", { id: "hooks-deliveries", tabindex: -1 },
+      const heading = h("h2", { id: "hooks-deliveries", tabindex: -1 },
         t("hooks.deliveries_of", { event: hk.event, url: hk.callback_url }));
       const focusBack = deliveries.hidden;
       deliveries.replaceChildren(heading,
-        el("div", { class: "buttons" },
-          el("button", { type: "button", dataset: { test: "deliveries-reload" }, onclick: () => showDeliveries(hk) },
+        h("div", { class: "buttons" },
+          h("button", { type: "button", dataset: { test: "deliveries-reload" }, onclick: () => showDeliveries(hk) },
             t("hooks.reload")),
-          el("button", { type: "button", class: "secondary", onclick: closeDeliveries }, t("hooks.close"))),
+          h("button", { type: "button", class: "secondary", onclick: closeDeliveries }, t("hooks.close"))),
         table({
           test: "delivery-table", wrap: true, rows: reply.data, empty: t("hooks.no_deliveries"),
           rowAttrs: (d) => ({ dataset: { test: "delivery-row", deliveryId: d.id, status: d.status } }),
           columns: [
             { label: t("hooks.event"), cell: (d) => d.event, rowHeader: true },
             { label: t("hooks.status"), cell: (d) => t(`delivery.${d.status}`), test: "delivery-status" },
-            { label: t("hooks.actions"), cell: (d) => (d.status === "pending" ? "" : el("button", {
+            { label: t("hooks.actions"), cell: (d) => (d.status === "pending" ? "" : h("button", {
               type: "button", dataset: { test: "delivery-resend" }, onclick: () => resend(hk, d),
               "aria-label": t("hooks.resend_label", { event: d.event, call: d.call_id }) }, t("hooks.resend"))) },
             { label: t("hooks.attempts"), cell: (d) => String(d.attempts), num: true, test: "delivery-attempts" },
@@ -291,8 +292,8 @@ export default {
     // Each attempt: when, the receiver's HTTP status (or why there was none) and how long it took.
     function attempts(d) {
       if (!d.history.length) return "";
-      return el("ol", { class: "attempts", dataset: { test: "attempts" } }, d.history.map((a) =>
-        el("li", { dataset: { test: "attempt", statusCode: a.status_code ?? "" } },
+      return h("ol", { class: "attempts", dataset: { test: "attempts" } }, d.history.map((a) =>
+        h("li", { dataset: { test: "attempt", statusCode: a.status_code ?? "" } },
           `${when(a.at)}: ${answer(a.status_code, a.error)} (${a.duration_ms} ms)`)));
     }
 
