@@ -60,6 +60,8 @@ click2call is running on http://{LISTEN} against the lab Asterisk (extensions 10
        -H 'Authorization: Bearer {token}'
   curl -s 'http://{LISTEN}/v1/click2call?ext=119&phone=0899098899' -H 'Authorization: Bearer {token}'   # USER_NOT_REGISTERED
 
+Web console: http://{LISTEN}/console (sign in with the token above)
+
 SIP each phone and carrier received: {labkit.run_dir()}/sipp/ ; Asterisk log: {labkit.run_dir()}/asterisk.log
 Ctrl-C to stop.
 """, flush=True)

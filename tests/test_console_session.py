@@ -102,6 +102,10 @@ def test_signing_in_sets_a_session_cookie_and_a_wrong_token_does_not(served):
             assert refused.status_code in (400, 401) and "set-cookie" not in refused.headers, refused.text
         assert client.post("/console/session", json={"token": "nope-0123456789"}).json()["error"] == "UNAUTHORIZED"
         assert client.post("/console/session", json={}).json()["error"] == "MISSING_PARAMETER"
+        # what a form of another site could send (text/plain, no CORS preflight): refused, no cookie
+        form = client.post("/console/session", content=f'{{"token": "{ACME}", "x": "="}}',
+                           headers={"Content-Type": "text/plain"})
+        assert (form.status_code, form.json()["error"]) == (400, "INVALID_PARAMETER") and "set-cookie" not in form.headers
 
         again = client.get("/console/session", headers=without_csrf(session))
         assert again.json() == {"status": "success", "token_id": "acme-crm", "csrf": body["csrf"]}

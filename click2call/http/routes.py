@@ -340,6 +340,10 @@ async def session_create(request: Request, caller: None, body: SessionCreate) ->
     state = request.app.state
     client = request.client.host if request.client else ""
     state.limits.request(f"console-sign-in {client}", time.monotonic())  # guesses are limited per address
+    # JSON only: a form of another site can post text/plain, never application/json without CORS asking first, so it
+    # cannot sign the browser in to the attacker's account (login CSRF)
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise ApiError("INVALID_PARAMETER", "send the token as JSON (Content-Type: application/json)")
     found = state.directory.identify(body.token)
     if found is None:
         raise ApiError("UNAUTHORIZED", "this token is not valid")

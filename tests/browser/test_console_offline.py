@@ -12,12 +12,24 @@ import sqlalchemy as sa
 
 from click2call.db import agent_presence, calls, stream_events
 from tests.browser.conftest import WIDTHS, axe, screenshot, signed_in
+from click2call.tenants import hash_token
 from tests.offline import offline_service
 from tests.test_token_scopes import call_row
 
 HOTLINE = "02873000001"
 OPERATOR = "operator-browser-0123456789"
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+AGENT = "acme-agent-101-browser-0123"
+TENANTS = f"""
+[[tenant]]
+name = "acme"
+extension_pattern = "1[0-9][0-9]"
+hotlines = ["{HOTLINE}"]
+  [[tenant.token]]
+  id = "agent-101"
+  token = "{hash_token(AGENT)}"
+  extension = "101"
+"""
 
 
 def db(url: str, work):
@@ -34,8 +46,8 @@ def db(url: str, work):
 def served(tmp_path_factory):
     work = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{work}/calls.db"
-    with offline_service(work, url, C2C_HOTLINES=f"{HOTLINE}=trunk-a", C2C_API_TOKENS=f"{OPERATOR};id=ops",
-                         C2C_TIMEZONE="Asia/Ho_Chi_Minh") as svc:
+    with offline_service(work, url, tenants=TENANTS, C2C_HOTLINES=f"{HOTLINE}=trunk-a",
+                         C2C_API_TOKENS=f"{OPERATOR};id=ops", C2C_TIMEZONE="Asia/Ho_Chi_Minh") as svc:
         yield svc, url
 
 
@@ -124,3 +136,32 @@ def test_pages_are_accessible_in_both_languages_at_both_widths(served, page, lan
             page.set_viewport_size({"width": width, "height": height})
             assert axe(page) == [], name
             screenshot(page, name)
+
+
+def test_an_agent_s_console_is_its_own_extension_s(served, page):
+    svc, url = served
+    theirs = call_row("102", "0899000102")
+    db(url, lambda conn: conn.execute(calls.insert(), [theirs]))
+    signed_in(page, svc.base, AGENT)
+    page.locator("[data-test=who]").filter(has_text="101").wait_for()
+    page.locator("[data-test=no-calls]").wait_for()  # another agent's call in progress is not shown
+    page.goto(f"{svc.base}/console#/call")
+    ext = page.locator("[data-test=call-ext]")
+    assert ext.input_value() == "101" and ext.get_attribute("readonly") is not None
+    assert page.locator("[data-test=call-hotline] option").all_text_contents() == [HOTLINE]
+    db(url, lambda conn: conn.execute(sa.delete(calls).where(calls.c.call_id == theirs["call_id"])))
+
+
+@pytest.mark.parametrize("page", ["vi"], indirect=True)
+def test_vietnamese_first_when_the_browser_prefers_it(served, page):
+    svc, _ = served
+    page.goto(f"{svc.base}/console")
+    page.locator("[data-test=sign-in]").filter(has_text="Đăng nhập").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "vi"
+    page.locator("[data-test=token]").fill(OPERATOR)
+    page.locator("[data-test=sign-in]").click()
+    page.locator("[data-test=lang]").select_option("en")  # a choice is kept over the browser's preference
+    page.locator("[data-test=sign-out]").filter(has_text="Sign out").wait_for()
+    page.reload()
+    page.locator("[data-test=sign-out]").filter(has_text="Sign out").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "en"
