@@ -1,6 +1,7 @@
 """The cluster page in Chromium against the real service (its Asterisk unreachable: a loopback port that refuses every
 connection): the operator sees the node, that it is not reached and why, its owner (this replica) and the replica;
-the page says the cluster needs attention. A tenant has no cluster page. Accessibility, both languages."""
+the page says the cluster needs attention. A tenant has no cluster page. Accessibility, both languages. On the lab:
+its node reached, its phones registered, nothing to attend to."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.browser.conftest import WIDTHS, axe, screenshot, signed_in
 from tests.browser.pagekit import ACME, OPERATOR, SERVICE_ENV, TENANTS
+from tests.lab.conftest import TOKEN
 from tests.offline import offline_service
 
 
@@ -62,3 +64,16 @@ def test_the_cluster_page_is_accessible_in_both_languages(served, page):
     for width, height in WIDTHS.values():
         page.set_viewport_size({"width": width, "height": height})
         screenshot(page, "cluster")
+
+
+def test_the_labs_node_is_reached_and_healthy(service, page):
+    """On the lab (its Asterisk up, the session's service running it): the node is reached, its phones registered,
+    and the page says nothing needs attention."""
+    node, = httpx.get(f"{service.base}/v1/cluster", headers={"Authorization": f"Bearer {TOKEN}"}).json()["nodes"]
+    signed_in(page, service.base, TOKEN)
+    page.locator("[data-test=nav-cluster]").click()
+    page.locator("[data-test=cluster][data-state=ready]").wait_for()
+    row = page.locator(f"[data-test=node-row][data-node='{node['name']}']")
+    assert row.get_attribute("data-reachable") == "true"
+    assert int(row.locator("[data-test=node-registered]").inner_text()) == node["registered_extensions"] > 0
+    assert page.locator("[data-test=cluster-health]").get_attribute("data-healthy") == "true"

@@ -24,6 +24,7 @@ from tests.offline import offline_service
 from tests.receiver import Receiver
 
 SECRET = "whsec_" + base64.b64encode(b"pages-browser-hook-secret-0001").decode()
+APIKEY = "Bearer crm-key-from-the-page-0123"
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +56,11 @@ def open_hooks(page, base: str, token: str, lang: str = "en") -> None:
     page.locator("[data-test=hook-list][data-state=ready]").wait_for()
 
 
-def add_hook(page, url: str, event: str, secret: str = "") -> None:
+def add_hook(page, url: str, event: str, secret: str = "", apikey: str = "") -> None:
     page.locator("[data-test=hook-form] [data-test=hook-url]").fill(url)
     page.locator("[data-test=hook-event]").select_option(event)
     page.locator("[data-test=hook-secret]").fill(secret)
+    page.locator("[data-test=hook-apikey]").fill(apikey)
     page.locator("[data-test=hook-add]").click()
 
 
@@ -93,14 +95,16 @@ def test_add_see_deliveries_resend_and_remove_a_hook(served, receiver, page):
     assert "secret" in page.locator("[data-test=notice]").inner_text()
     assert listed(svc.base, ACME) == []
 
-    add_hook(page, receiver.url("/crm"), "cdr", SECRET)
+    add_hook(page, receiver.url("/crm"), "cdr", SECRET, APIKEY)
     page.locator("[data-test=hook-row]").wait_for()
     hook, = listed(svc.base, ACME)
-    assert (hook["callback_url"], hook["event"], hook["has_secret"]) == (receiver.url("/crm"), "cdr", True)
+    assert (hook["callback_url"], hook["event"], hook["has_secret"], hook["has_callback_apikey"]) == \
+        (receiver.url("/crm"), "cdr", True, True)
     row = page.locator(f"[data-test=hook-row][data-hook-id='{hook['id']}']")
     assert row.locator("[data-test=hook-url]").inner_text() == receiver.url("/crm")
     assert page.locator("[data-test=hook-secret]").input_value() == ""  # not kept in the page
-    assert SECRET not in page.content()
+    assert page.locator("[data-test=hook-apikey]").input_value() == ""
+    assert SECRET not in page.content() and APIKEY not in page.content()
 
     delivery = failed_delivery(url, hook["id"])
     row.locator("[data-test=hook-deliveries]").click()
@@ -113,6 +117,7 @@ def test_add_see_deliveries_resend_and_remove_a_hook(served, receiver, page):
     shown.locator("[data-test=delivery-resend]").click()
     got = wait_for(lambda: receiver.received("/crm"), 15, "the resent delivery at the receiver")
     assert got[0]["headers"]["webhook-id"] == delivery["event_id"] and got[0]["json"] == delivery["body"]
+    assert got[0]["headers"]["authorization"] == APIKEY  # the hook's own, given in the page
 
     def delivered():
         page.locator("[data-test=deliveries-reload]").click()
