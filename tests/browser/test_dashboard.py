@@ -38,7 +38,7 @@ def records(served):
     over the hours gone by so far; beta's two. The six days before: a few a day. Eight days ago: one (not counted)."""
     _, url = served
     start, now = today_start(), time.time()
-    spread = lambda i, n: start + (now - 60 - start) * (i + 1) / (n + 1)  # noqa: E731 (today, before now)
+    spread = lambda i, n: start + (now - start) * (i + 1) / (n + 2)  # noqa: E731 (today, before now)
     today = [
         dict(status="ANSWERED", ext="101", talk=30, wait=3), dict(status="ANSWERED", ext="101", talk=40, wait=5),
         dict(status="ANSWERED", ext="102", talk=50, wait=4), dict(status="NO_ANSWER", ext="102"),

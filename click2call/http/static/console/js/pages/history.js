@@ -208,8 +208,9 @@ export default {
     sheet("../css/pages.css");
     const api = ctx.api;
     const me = await whoami(ctx);
-    // What is asked and where we are: kept for the page's life (the language switch re-renders the page).
-    const state = { filters: {}, limit: "50", mode: "page", page: 1, cursors: [null], view: null };
+    // What is asked and where we are, while the page is shown: the filters searched, the page number, or the
+    // scroll_ids walked so far (the last one is the page shown; "newer" goes back one).
+    const state = { filters: {}, limit: "50", mode: "page", page: 1, cursors: [null] };
     let alive = true;
 
     const controls = {
