@@ -6,7 +6,10 @@ A call recorded by the lab's Asterisk, played in the page: test_recorded_call_pl
 
 from __future__ import annotations
 
+import csv
+import io
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -96,6 +99,11 @@ def test_every_filter_finds_what_the_api_finds(served, records, page, filters):
     assert expected, "the filters match some calls"
     assert call_ids(page) == expected
     assert page.locator("[data-test=cdr-summary]").get_attribute("data-total") == str(answer["total"])
+    # The page's CSV link: the same calls, downloaded with the session cookie.
+    with page.expect_download() as download:
+        page.locator("[data-test=cdr-export]").click()
+    lines = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    assert [line["id"] for line in lines] == expected
 
 
 def test_paging_by_number_and_by_newer_older(served, records, page):

@@ -32,6 +32,7 @@ const strings = {
     "history.search": "Search",
     "history.reset": "Clear",
     "history.results": "Calls found",
+    "history.export": "Download these calls (CSV)",
     "history.none": "No call matches.",
     "history.loading": "Loading…",
     "history.total": "{total} calls, page {page} of {pages}",
@@ -123,6 +124,7 @@ const strings = {
     "history.search": "Tìm",
     "history.reset": "Xoá bộ lọc",
     "history.results": "Cuộc gọi tìm thấy",
+    "history.export": "Tải các cuộc gọi này (CSV)",
     "history.none": "Không có cuộc gọi nào khớp.",
     "history.loading": "Đang tải…",
     "history.total": "{total} cuộc gọi, trang {page} / {pages}",
@@ -298,9 +300,12 @@ export default {
         ? t("history.total", { total: answer.total, page: answer.page,
                                pages: Math.max(1, Math.ceil(answer.total / answer.limit)) })
         : t("history.shown", { count: rows.length });
+      // The export takes the same filters (GET /v1/cdr/export); the cookie authenticates the download.
+      const exported = `/v1/cdr/export?${new URLSearchParams(state.filters)}`;
       list.replaceChildren(
         h("h2", { id: "history-results" }, t("history.results")),
         h("p", { dataset: { test: "cdr-summary", total: answer.total ?? "" } }, summary),
+        h("p", {}, h("a", { href: exported, download: "", dataset: { test: "cdr-export" } }, t("history.export"))),
         table({ columns, rows, empty: t("history.none"), test: "cdr-table",
                 rowAttrs: (c) => ({ dataset: { test: "call-row", callId: c.id, status: c.status } }) }),
         state.mode === "page" ? pager(answer) : scroller(answer));
