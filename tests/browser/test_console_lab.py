@@ -82,6 +82,20 @@ def test_a_call_from_the_form_is_followed_on_the_floor_and_hung_up_there(service
     record = final_record(api, call_id)
     assert (record["status"], record["hangup_by"], record["customer_id"]) == ("ANSWERED", "api", "crm-browser-1")
     assert [(a["action"], a["legs"]) for a in record["actions"]] == [("hold", "bleg"), ("unhold", "bleg")]
+    # ... and the history page has it, with its record: answered, hung up from the console, held and taken back
+    floor.goto(f"{service.base}/console#/history")
+    floor.locator("[data-test=cdr-list][data-state=ready]").wait_for()
+    floor.locator("[data-test=filter-customer_id]").fill("crm-browser-1")
+    floor.locator("[data-test=cdr-search]").click()
+    found = floor.locator(f"[data-test=call-row][data-call-id='{call_id}']")
+    assert found.get_attribute("data-status") == "ANSWERED"
+    found.locator("[data-test=cdr-open]").click()
+    detail = floor.locator("[data-test=cdr-detail][data-state=ready]")
+    assert detail.locator("[data-test=cdr-field-extension]").inner_text() == SLOW_AGENT
+    assert detail.locator("[data-test=cdr-field-billsec]").inner_text() == \
+        f"{record['billsec'] // 60}:{record['billsec'] % 60:02d}"
+    assert [detail.locator("[data-test=action-row]").nth(i).get_attribute("data-action") for i in range(2)] == [
+        "hold", "unhold"]
     floor.close()
 
 

@@ -7,7 +7,7 @@ before.
 Two indexes gain a column so that what is still counted is counted in the index alone: the duration index leads a
 total's part duration band (a min_duration between two bands' bounds), with created_at, status and tenant; the
 extension's carries duration and tenant (an extension with min_duration; an agent token's calls, which are its
-tenant's and its extension's).
+tenant's and its extension's); the hotline's carries tenant and status (a tenant's hotline with a status).
 
 Revision ID: 0017
 Revises: 0014
@@ -25,6 +25,8 @@ WIDENED = [
     ("ix_calls_duration", ["duration"], ["duration", "created_at", "status", "tenant"], "1000000 100 1 1 1"),
     ("ix_calls_extension_created", ["extension", "created_at", "call_id"],
      ["extension", "created_at", "call_id", "duration", "tenant"], "1000000 3000 1 1 1 1"),
+    ("ix_calls_hotline_created", ["hotline", "created_at", "call_id", "phone"],
+     ["hotline", "created_at", "call_id", "phone", "tenant", "status"], "1000000 50000 1 1 1 1 1"),
 ]
 
 
