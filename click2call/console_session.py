@@ -20,9 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .db import GroupCommit, console_signouts
 from .tenants import Credential, Directory
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class Session:
     digest: str  # the token's SHA-256 (hex): what rate limits and call caps are kept under, as for the token itself
     expires: float  # epoch seconds
     csrf: str
+    nonce: str = ""  # names the session: signing out ends it on every replica (SignOuts)
 
 
 def _b64(data: bytes) -> str:
@@ -69,7 +73,7 @@ class Sessions:
         nonce = secrets.token_urlsafe(16)
         payload = _b64(json.dumps({"tid": credential.id, "exp": expires, "n": nonce}, separators=(",", ":")).encode())
         cookie = f"{payload}.{self._sign(payload, digest)}"
-        return cookie, Session(credential, digest, expires, self._csrf(nonce))
+        return cookie, Session(credential, digest, expires, self._csrf(nonce), nonce)
 
     def check(self, cookie: str) -> Session | None:
         """The live session a cookie holds; None when it is forged, expired or its token is gone."""
@@ -88,7 +92,7 @@ class Sessions:
         digest, credential = found
         if not hmac.compare_digest(signature, self._sign(payload, digest)) or expires <= self._clock():
             return None
-        return Session(credential, digest, expires, self._csrf(nonce))
+        return Session(credential, digest, expires, self._csrf(nonce), nonce)
 
     def _sign(self, payload: str, digest: str) -> str:
         return _b64(hmac.new(self._key, f"{payload}.{digest}".encode(), hashlib.sha256).digest())
@@ -99,3 +103,35 @@ class Sessions:
 
 def csrf_ok(session: Session, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), session.csrf.encode())
+
+
+class SignOuts:
+    """Sessions signed out of before their expiry. A cookie is signed, not stored, so a copy taken before the sign-out
+    would stand until it expires: the session's nonce is kept here until then, and every replica refuses it."""
+
+    def __init__(self, engine: AsyncEngine, write: GroupCommit, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.write = write
+        self._clock = clock
+        self._ended: set[str] = set()  # known here: not asked again
+
+    async def end(self, session: Session) -> None:
+        def work(conn: sa.Connection) -> None:
+            conn.execute(console_signouts.delete().where(console_signouts.c.until < self._clock()))  # the expired
+            found = conn.execute(sa.select(console_signouts.c.nonce).where(
+                console_signouts.c.nonce == session.nonce)).first()
+            if found is None:
+                conn.execute(console_signouts.insert().values(nonce=session.nonce, until=session.expires))
+
+        await self.write(work)
+        self._ended.add(session.nonce)
+
+    async def ended(self, session: Session) -> bool:
+        if session.nonce in self._ended:
+            return True
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(sa.select(console_signouts.c.nonce).where(
+                console_signouts.c.nonce == session.nonce))).first()
+        if found is not None:
+            self._ended.add(session.nonce)
+        return found is not None

@@ -159,6 +159,13 @@ stat_days = sa.Table(
     sa.Column("counted_at", sa.Float, nullable=False),
 )
 
+# 0019: web console sessions signed out of before they expired (console_session.SignOuts), kept until they would.
+console_signouts = sa.Table(
+    "console_signouts", metadata,
+    sa.Column("nonce", sa.String(32), primary_key=True),
+    sa.Column("until", sa.Float, nullable=False),
+)
+
 # 0005: the cluster. Each Asterisk node's event stream is run by one replica at a time, under a lease that the
 # replica renews; `epoch` grows at every change of owner (the fence: a replica writes for a node's calls only
 # while it still owns the node at the epoch it took it with).
@@ -332,6 +339,8 @@ delivery_attempts = sa.Table(
     sa.Column("status_code", sa.Integer),
     sa.Column("error", sa.String(255)),
     sa.Column("duration_ms", sa.Integer, nullable=False),
+    # 0018: the start of what a receiver answered with other than 2xx (its text: why it refused, to whoever debugs)
+    sa.Column("answer", sa.String(255)),
     sa.Index("ix_delivery_attempts_delivery", "delivery_id"),
 )
 

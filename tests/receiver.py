@@ -21,6 +21,7 @@ class Answer:
     status: int = 200
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"ok"
 
 
 class Receiver:
@@ -68,7 +69,7 @@ class Receiver:
         headers = [(b"content-type", b"text/plain")] + [(k.lower().encode(), v.encode())
                                                           for k, v in answer.headers.items()]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"ok"})
+        await send({"type": "http.response.body", "body": answer.body})
 
     def start(self) -> "Receiver":
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",

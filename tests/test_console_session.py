@@ -222,3 +222,21 @@ def test_the_console_is_served_with_its_security_headers(served):
         for path in ("/console/../routes.py", "/console/%2e%2e/routes.py", "/console/js", "/console/nope.js",
                      "/console/js/../../routes.py", "/console/vendor/uplot/LICENSE"):
             assert client.get(path).status_code == 404, path
+
+
+def test_signing_out_ends_the_session_a_copy_of_its_cookie_too(served):
+    """After DELETE /console/session, the cookie the browser held (and any copy of it) is refused; another session
+    of the same token goes on."""
+    svc, _ = served
+    with httpx.Client(base_url=svc.base) as client:
+        _, kept = sign_in(client, OPERATOR)
+        _, left = sign_in(client, OPERATOR)
+        assert client.get("/v1/cdr", headers=without_csrf(left)).status_code == 200
+        assert client.delete("/console/session", headers=without_csrf(left)).status_code == 403  # CSRF first
+        r = client.delete("/console/session", headers=left)
+        assert r.status_code == 200 and "c2c_session=" in r.headers["set-cookie"]  # the browser's copy expired
+        for ask in (lambda h: client.get("/v1/cdr", headers=h), lambda h: client.get("/console/session", headers=h),
+                    lambda h: client.post("/v1/agent/101/pause", headers=h)):
+            gone = ask(left)
+            assert (gone.status_code, gone.json()["error"]) == (401, "UNAUTHORIZED"), gone.text
+        assert client.get("/v1/cdr", headers=without_csrf(kept)).status_code == 200

@@ -27,7 +27,7 @@ from ..cluster import bus, nodes, view
 from ..cluster.guard import Guard
 from ..cluster.leases import Leases, NodeStatus, SoleOwner
 from ..config import ConfigError, Settings
-from ..console_session import Sessions, derive_key
+from ..console_session import Sessions, SignOuts, derive_key
 from ..db import GroupCommit, open_database
 from ..endpoints import check_extension
 from ..errors import ApiError
@@ -154,6 +154,7 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
             state.draining = draining or threading.Event()  # set on SIGTERM while C2C_DRAIN_SECONDS run
             state.directory = directory
             state.sessions = Sessions(derive_key(settings.secret_keys), directory, settings.console_session_hours)
+            state.signouts = SignOuts(engine, write)
             state.engine = engine
             state.replica = replica
             state.leases = leases

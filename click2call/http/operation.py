@@ -82,6 +82,8 @@ class Operation:
         try:
             state = request.app.state
             caller = require_token(request, state.directory, getattr(state, "sessions", None)) if self.auth else None
+            if caller is not None and caller.session is not None and await state.signouts.ended(caller.session):
+                raise ApiError("UNAUTHORIZED", "the console session has ended: sign in again")
             if caller is not None:
                 token_id_var.set(caller.token_id)  # lines logged while serving it name the token (by id)
                 caller.require_csrf(request, self.audit is not None)

@@ -369,9 +369,11 @@ async def session_get(request: Request, caller: Caller) -> ConsoleSession:
 
 
 async def session_delete(request: Request, caller: Caller) -> Ok | JSONResponse:
-    """Sign out of the web console: the cookie is expired (needs the CSRF token)"""
+    """Sign out of the web console: the session ends on every replica (a copy of its cookie is refused too) and the
+    cookie is expired (needs the CSRF token)"""
     if caller.session is None:
         raise ApiError("UNAUTHORIZED", "no console session: sign in")
+    await request.app.state.signouts.end(caller.session)
     response = JSONResponse(Ok(status="success"))
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
     return response

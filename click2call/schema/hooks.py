@@ -60,6 +60,7 @@ class Attempt(TypedDict):
     status_code: int | None
     error: str
     duration_ms: int
+    answer: str  # the start of what the receiver answered, when not 2xx (one line, at most 255 characters)
 
 
 class Delivery(TypedDict):

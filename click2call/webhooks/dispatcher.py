@@ -45,7 +45,15 @@ _DUE = (
     .order_by(deliveries.c.next_attempt_at).limit(sa.bindparam("limit"))
 )
 _HOOK = sa.select(hooks).where(hooks.c.id == sa.bindparam("hook_id"))
-RESPONSE_READ = 64 * 1024  # bytes of a receiver's answer read (and ignored) so the connection can be reused
+RESPONSE_READ = 64 * 1024  # bytes of a receiver's answer read so the connection can be reused
+ANSWER_KEPT = 255  # characters of a refusal's text kept with its attempt
+
+
+def answer_text(body: bytes) -> str | None:
+    """The start of a receiver's answer as one line of printable text (None when it said nothing)."""
+    text = body[:ANSWER_KEPT * 4].decode("utf-8", errors="replace")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:ANSWER_KEPT] or None
 BATCH_DELAY = 0.005  # seconds the dispatcher gathers wake-ups before it reads the outbox again
 _CLAIM = deliveries.update().where(
     deliveries.c.id == sa.bindparam("_id"), deliveries.c.status == DeliveryStatus.PENDING,
@@ -243,7 +251,7 @@ class Dispatcher:
                    **signing.headers(target.secrets, item["event_id"], int(now), body)}
         if target.apikey:
             headers["authorization"] = target.apikey
-        status_code, error, wait, final = None, None, None, None
+        status_code, error, wait, final, answer = None, None, None, None, None
         # The slot bounds requests to receivers, not the writes of their outcomes (which wait for a commit).
         async with self.slots:
             started = time.monotonic()
@@ -256,7 +264,9 @@ class Dispatcher:
                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                     status_code = response.status
                     wait = retry_after(response.headers.get("retry-after"), now)
-                    await response.content.read(RESPONSE_READ)  # the rest, if any, closes the connection
+                    said = await response.content.read(RESPONSE_READ)  # the rest, if any, closes the connection
+                    if not 200 <= status_code < 300:
+                        answer = answer_text(said)
             except TimeoutError:
                 error = f"Timeout: no answer within {self.timeout:g} s"
             except (Refused, aiohttp.ClientError) as exc:
@@ -269,14 +279,14 @@ class Dispatcher:
             elapsed_ms = int((time.monotonic() - started) * 1000)
         outcome = Outcome(Verdict.FAILED) if final else decide(
             status_code, item["attempts"] + 1, now - item["created_at"], wait, self.policy)
-        await self._finish(item, outcome, status_code, error, now, elapsed_ms)
+        await self._finish(item, outcome, status_code, error, now, elapsed_ms, answer)
         return outcome.status is Verdict.DELIVERED
 
     async def _finish(self, item: dict, outcome: Outcome, status_code: int | None, error: str | None, now: float,
-                      elapsed_ms: int) -> None:
+                      elapsed_ms: int, answer: str | None = None) -> None:
         self.metrics.deliveries.labels(outcome.status).inc()
         attempt = dict(delivery_id=item["id"], attempted_at=now, status_code=status_code, error=error,
-                       duration_ms=elapsed_ms)
+                       duration_ms=elapsed_ms, answer=answer)
         # One shape for every outcome, so that the outcomes of many sends are one executemany.
         values = {"_id": item["id"], "_attempts": item["attempts"], "attempts": item["attempts"] + 1,
                   "last_status_code": status_code, "last_error": error, "status": DeliveryStatus.PENDING,

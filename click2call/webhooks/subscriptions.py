@@ -127,7 +127,7 @@ class HooksService:
                 )).mappings():
                     attempts.setdefault(a["delivery_id"], []).append(Attempt(
                         at=a["attempted_at"], status_code=a["status_code"], error=a["error"] or "",
-                        duration_ms=a["duration_ms"]))
+                        duration_ms=a["duration_ms"], answer=a["answer"] or ""))
         return [
             Delivery(id=r["id"], webhook_id=r["event_id"], event=r["event"], call_id=r["call_id"],
                      sequence=r["sequence"], status=r["status"], attempts=r["attempts"],

@@ -165,3 +165,35 @@ def test_vietnamese_first_when_the_browser_prefers_it(served, page):
     page.reload()
     page.locator("[data-test=sign-out]").filter(has_text="Sign out").wait_for()
     assert page.evaluate("document.documentElement.lang") == "en"
+
+
+def test_the_console_is_used_with_the_keyboard_alone(served, page):
+    """Signed in, moved between pages and a search run with Tab and Enter only; the focused control is visible."""
+    svc, _ = served
+    page.goto(f"{svc.base}/console")
+    page.locator("[data-test=token]").wait_for()
+
+    def tab_to(selector: str, most: int = 40) -> None:
+        for _ in range(most):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
+                outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+                assert outline != "none", f"{selector}: focused without a visible outline"
+                return
+        raise AssertionError(f"{selector} is not reached with Tab")
+
+    tab_to("[data-test=token]")
+    page.keyboard.type(OPERATOR)
+    page.keyboard.press("Enter")
+    page.locator("[data-test=calls]").or_(page.locator("[data-test=no-calls]")).wait_for()
+    tab_to("[data-test=nav-history]")
+    page.keyboard.press("Enter")
+    page.locator("[data-test=cdr-list][data-state=ready]").wait_for()
+    tab_to("[data-test=filter-status]")
+    page.keyboard.press("ArrowDown")  # the first status after "any"
+    chosen = page.locator("[data-test=filter-status]").input_value()
+    assert chosen
+    tab_to("[data-test=cdr-search]")
+    page.keyboard.press("Enter")
+    page.locator("[data-test=cdr-list][data-state=ready]").wait_for()
+    assert f"status={chosen}" in page.locator("[data-test=cdr-export]").get_attribute("href")

@@ -78,7 +78,8 @@ def failed_delivery(url: str, hook_id: str) -> dict:
                                                     body=json.dumps(body), created_at=now - 60))
         conn.execute(deliveries.insert().values(**delivery))
         conn.execute(delivery_attempts.insert().values(delivery_id=delivery["id"], attempted_at=now - 60,
-                                                       status_code=500, error="", duration_ms=12))
+                                                       status_code=500, error="", duration_ms=12,
+                                                       answer="<b>invalid signature</b> for this hook"))
     db(url, write)
     return {**delivery, "body": body}
 
@@ -113,6 +114,8 @@ def test_add_see_deliveries_resend_and_remove_a_hook(served, receiver, page):
     assert shown.get_attribute("data-status") == "failed"
     assert shown.locator("[data-test=delivery-answer]").inner_text() == "HTTP 500"
     assert shown.locator("[data-test=attempt]").evaluate_all("a => a.map(x => x.dataset.statusCode)") == ["500"]
+    # what the receiver said when it refused, shown as the text it is
+    assert shown.locator("[data-test=attempt-answer]").inner_text() == "<b>invalid signature</b> for this hook"
 
     shown.locator("[data-test=delivery-resend]").click()
     got = wait_for(lambda: receiver.received("/crm"), 15, "the resent delivery at the receiver")

@@ -37,8 +37,8 @@ async def test_a_failed_attempt_is_retried_with_the_same_webhook_id_and_body(sql
     for r in attempts:
         signing.verify(SECRET, r["headers"], r["body"])  # each attempt signed anew (its own timestamp)
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("delivered", 3, 200)
-    assert [(a["status_code"], a["error"].split(":")[0]) for a in delivery["history"]] == [
-        (500, ""), (None, "Timeout"), (200, "")]
+    assert [(a["status_code"], a["error"].split(":")[0], a["answer"]) for a in delivery["history"]] == [
+        (500, "", "ok"), (None, "Timeout", ""), (200, "", "")]  # a 2xx's answer is not kept
     assert delivery["webhook_id"] == attempts[0]["headers"]["webhook-id"]
 
 
@@ -112,7 +112,8 @@ async def test_retry_after_is_honoured(sqlite_engine, receiver):
 
 
 async def test_a_4xx_is_final_and_nothing_is_retried(sqlite_engine, receiver):
-    receiver.status["/rejects"] = 400
+    receiver.script["/rejects"] = [Answer(400, body="invalid signature:\n\x00 unknown hook ".encode() + b"\xff" * 3
+                                          + b"x" * 400)]
     async with Process(sqlite_engine) as proc:
         hook = await proc.hook(receiver.url("/rejects"), "ringing")
         call = await Call(proc.store).run([AGENT_RINGS])
@@ -120,6 +121,9 @@ async def test_a_4xx_is_final_and_nothing_is_retried(sqlite_engine, receiver):
         [delivery] = await proc.deliveries(hook["id"])
     assert sequences(receiver, "/rejects", call.call_id) == [1]
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("failed", 1, 400)
+    # what the receiver said is kept with the attempt, as one printable line of at most 255 characters
+    said = delivery["history"][0]["answer"]
+    assert said.startswith("invalid signature: unknown hook \ufffd\ufffd\ufffdxxx") and len(said) == 255
 
 
 async def test_a_delivery_leased_by_a_process_that_died_is_sent_once_its_lease_runs_out(sqlite_engine, receiver):

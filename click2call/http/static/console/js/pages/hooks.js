@@ -289,12 +289,14 @@ export default {
       if (focusBack) heading.focus();
     }
 
-    // Each attempt: when, the receiver's HTTP status (or why there was none) and how long it took.
+    // Each attempt: when, the receiver's HTTP status (or why there was none), how long it took, and what the
+    // receiver said when it refused.
     function attempts(d) {
       if (!d.history.length) return "";
       return h("ol", { class: "attempts", dataset: { test: "attempts" } }, d.history.map((a) =>
         h("li", { dataset: { test: "attempt", statusCode: a.status_code ?? "" } },
-          `${when(a.at)}: ${answer(a.status_code, a.error)} (${a.duration_ms} ms)`)));
+          `${when(a.at)}: ${answer(a.status_code, a.error)} (${a.duration_ms} ms)`,
+          a.answer ? h("q", { class: "receiver-answer", dataset: { test: "attempt-answer" } }, a.answer) : "")));
     }
 
     async function resend(hk, d) {
