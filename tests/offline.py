@@ -3,10 +3,17 @@ database and HTTP (scopes, exports, the behaviour while Asterisk is unreachable)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from click2call.db import async_url
 
 from tests.conftest import SCOPE_VAR
 from tests.lab.conftest import Service, free_port, service_env
@@ -40,3 +47,18 @@ def offline_service(work: Path, database_url: str, *, tenants: str | None = None
             yield svc.start(ready)
         finally:
             svc.stop()
+
+
+def db(url: str, work: Callable[[sa.Connection], object]):
+    """`work(conn)` in one transaction on a service's database (SQLite or PostgreSQL), synchronously, from any test:
+    on a thread of its own, as Playwright's sync API holds the test thread's event loop."""
+    async def run():
+        engine = create_async_engine(async_url(url))
+        try:
+            async with engine.begin() as conn:
+                return await conn.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()

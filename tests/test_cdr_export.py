@@ -26,7 +26,7 @@ from click2call.recordings import Recordings
 from click2call.retention import DAY, RetentionDays, Retention
 from click2call.schema.cdr import Cdr
 from click2call.tenants import hash_token
-from tests.offline import offline_service
+from tests.offline import db, offline_service
 
 HOTLINE = "02873000001"
 ACME, AGENT, BETA, OPERATOR = ("acme-export-0123456789", "acme-agent-101-export-0123456789", "beta-export-0123456789",
@@ -63,16 +63,6 @@ def served(request, tmp_path_factory):
                          C2C_TIMEZONE="Asia/Ho_Chi_Minh") as svc:
         yield svc, url, work
 
-
-def db(url: str, work):
-    async def run():
-        engine = create_async_engine(async_url(url))
-        try:
-            async with engine.begin() as conn:
-                return await conn.run_sync(work)
-        finally:
-            await engine.dispose()
-    return asyncio.run(run())
 
 
 def record(n: int, rng: random.Random) -> dict:

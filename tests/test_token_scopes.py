@@ -9,7 +9,6 @@ PostgreSQL, with an unreachable Asterisk (what is tested here is decided before 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -17,13 +16,12 @@ import uuid
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from click2call.db import agent_presence, agents, async_url, audit, call_requests, calls, hooks, stream_events
+from click2call.db import agent_presence, agents, audit, call_requests, calls, hooks, stream_events
 from click2call.http.routes import OPERATIONS
 from click2call.states import Scope
 from click2call.tenants import derived_id, hash_token
-from tests.offline import offline_service
+from tests.offline import db, offline_service
 
 HOTLINE = "02873000001"
 ALL_TOKEN = "acme-every-scope-0123456789"  # the tenants file's plain list: no scopes, everything the tenant may do
@@ -76,17 +74,6 @@ def served(request, tmp_path_factory):
                          C2C_WEBHOOK_SECRET="whsec_QUJDREVGR0hJSktMTU5PUA==") as svc:
         yield svc, url, work
 
-
-def db(url: str, work) -> "callable":
-    """Run `work(conn)` on the service's database (test data in, what happened out)."""
-    async def run():
-        engine = create_async_engine(async_url(url))
-        try:
-            async with engine.begin() as conn:
-                return await conn.run_sync(work)
-        finally:
-            await engine.dispose()
-    return asyncio.run(run())
 
 
 def counts(conn) -> dict[str, int]:

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 
 from click2call.db import calls
 from click2call.states import CallAction, Party
@@ -24,6 +23,7 @@ from click2call.stasis_app.inbound_flow import AgentLeg
 from click2call.stasis_app.supervision import Supervisor
 from click2call.stasis_app.transfers import Mode, Status, Transfer
 from click2call.tenants import hash_token
+from tests.offline import db
 
 HOTLINE, HOTLINE_2 = "02873000001", "02873000002"
 ZONE = "Asia/Ho_Chi_Minh"
@@ -51,15 +51,6 @@ hotlines = ["{HOTLINE}"]
 SERVICE_ENV = {"C2C_API_TOKENS": f"{OPERATOR};id=ops", "C2C_HOTLINES": f"{HOTLINE}=trunk-a,{HOTLINE_2}=trunk-b",
                "C2C_TIMEZONE": ZONE}
 
-
-def db(url: str, work):
-    """`work(conn)` on the service's database, synchronously (Playwright's sync API holds this thread's loop)."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            return work(conn)
-    finally:
-        engine.dispose()
 
 
 def insert(url: str, rows: list[dict]) -> list[dict]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from click2call.db import agent_presence, calls, stream_events
 from tests.browser.conftest import WIDTHS, axe, screenshot, signed_in
 from click2call.tenants import hash_token
-from tests.offline import offline_service
+from tests.offline import db, offline_service
 from tests.test_token_scopes import call_row
 
 HOTLINE = "02873000001"
@@ -31,15 +31,6 @@ hotlines = ["{HOTLINE}"]
   extension = "101"
 """
 
-
-def db(url: str, work):
-    """`work(conn)` on the service's SQLite file, synchronously (Playwright's sync API holds this thread's loop)."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            return work(conn)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="module")

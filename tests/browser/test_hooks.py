@@ -18,7 +18,8 @@ import pytest
 
 from click2call.db import deliveries, delivery_attempts, webhook_events
 from tests.browser.conftest import WIDTHS, axe, screenshot, signed_in
-from tests.browser.pagekit import ACME, BETA, OPERATOR, SERVICE_ENV, TENANTS, db
+from tests.browser.pagekit import ACME, BETA, OPERATOR, SERVICE_ENV, TENANTS
+from tests.offline import db
 from tests.lab.helpers import SECRET_KEY, wait_for
 from tests.offline import offline_service
 from tests.receiver import Receiver
