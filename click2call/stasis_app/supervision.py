@@ -170,7 +170,11 @@ def request(sup: Supervision, connected: bool, asked: SuperviseRequested, room: 
     sup, commands = _leave(sup, found, current, room)
     in_room = current.mode is not CallAction.BARGE and asked.mode is not CallAction.BARGE
     sup, more = _join(sup, found, room, in_room)
-    return sup, done, [*commands, *more, control.Reply(asked.ref)]
+    # Into the call's bridge first, then its own bridge goes (made again if it listens again): a bridge destroyed
+    # while its channel is being moved out can leave the channel in neither.
+    closing = [CloseRoom(ids.supervision_bridge_id(room.call_id, found))] \
+        if asked.mode is CallAction.BARGE and current.mode is not CallAction.BARGE else []
+    return sup, done, [*commands, *more, *closing, control.Reply(asked.ref)]
 
 
 def on_event(sup: Supervision, connected: bool, event: Event, room: Room) -> tuple[Supervision, list]:
@@ -232,10 +236,7 @@ def _leave(sup: Supervision, i: int, was: Supervisor, room: Room) -> tuple[Super
     if was.mode is CallAction.BARGE:
         return sup, [control.Unbridge(room.bridge_id, channel)]
     sup = sup.with_supervisor(i, snoop=None)
-    commands = [Drop(snoop_channel(room.call_id, was.snoop))] if was.snoop is not None else []
-    if sup.supervisors[i].mode is CallAction.BARGE:  # its own bridge goes (made again if it listens again)
-        commands.append(CloseRoom(ids.supervision_bridge_id(room.call_id, i)))
-    return sup, commands
+    return sup, [Drop(snoop_channel(room.call_id, was.snoop))] if was.snoop is not None else []
 
 
 def joined_json(sup: Supervision) -> str | None:
