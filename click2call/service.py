@@ -205,6 +205,7 @@ class RecordsService:
             LiveCall(
                 call_id=r["call_id"], extension=r["extension"], destination=r["phone"], hotline=r["hotline"],
                 direction=Direction(r["direction"]), state=r["phase"], time_started=cdr.fmt_time(r["created_at"], self.tz),
+                customer_id=r["customer_id"] or "",
             )
             for r in await self.store.in_progress(where)
         ]

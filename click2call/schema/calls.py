@@ -19,3 +19,4 @@ class LiveCall(TypedDict):
     direction: Direction
     state: Phase | InboundPhase
     time_started: Time
+    customer_id: str  # the CRM's id given with the click-to-call ("" for none)

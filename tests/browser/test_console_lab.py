@@ -43,6 +43,9 @@ def test_a_call_from_the_form_is_followed_on_the_floor_and_hung_up_there(service
     floor.locator(f"[data-test=call-row][data-call-id='{call_id}'][data-state=connected]").wait_for()
     assert row.locator("[data-test=customer-id]").text_content() == "crm-browser-1"
     assert row.locator("[data-test=state]").text_content() == "Connected"
+    floor.reload()  # what the floor draws from GET /v1/call alone: the same row, customer_id included
+    row.locator("[data-test=customer-id]").filter(has_text="crm-browser-1").wait_for(timeout=2_000)
+    floor.locator("[data-test=stream-status][data-live=true]").wait_for()
     floor.wait_for_function(f"""() => /^0:0[1-9]$/.test(document.querySelector(
         "[data-call-id='{call_id}'] [data-test=duration]").textContent)""")  # the duration ticks
     agent = floor.locator(f"[data-test=agent-row][data-ext='{SLOW_AGENT}']")

@@ -66,13 +66,13 @@ def test_busy_customer_record(api, ari, phones, carriers):
 
 def test_connected_call_listed_then_hung_up_by_api(api, ari, phones, carriers):
     phone = unique_phone()
-    call_id = click(api, ext="109", phone=phone, hotline=HOTLINE_A).json()["call_id"]  # carrier A stays up
+    call_id = click(api, ext="109", phone=phone, hotline=HOTLINE_A, customer_id="crm-live-1").json()["call_id"]
     invite_to(carriers[HOTLINE_A], phone)
     wait_for(lambda: record(api, call_id)["time_answered"], 5, "customer answered")
     live = record(api, call_id)
     assert live["status"] == "IN_PROGRESS" and live["time_ended"] == ""  # written as the call goes
     listed = api.get("/v1/call").json()["data"]
-    assert {"call_id": call_id, "extension": "109", "destination": phone}.items() <= next(
+    assert {"call_id": call_id, "extension": "109", "destination": phone, "customer_id": "crm-live-1"}.items() <= next(
         c for c in listed if c["call_id"] == call_id).items()
     time.sleep(1.1)
     r = api.delete(f"/v1/call/{call_id}")

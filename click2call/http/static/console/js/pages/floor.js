@@ -207,7 +207,7 @@ async function render(root, {api, me, events, t, h}) {
       const known = calls.get(c.call_id) || {};
       calls.set(c.call_id, {...known, call_id: c.call_id, extension: c.extension, phone: c.destination,
                             hotline: c.hotline, direction: c.direction, state: c.state,
-                            started: parseTime(c.time_started)});
+                            customer_id: c.customer_id || known.customer_id, started: parseTime(c.time_started)});
     }
     for (const [id, c] of calls) if (!seen.has(id) && !c.fromEvent) calls.delete(id);
     agents.clear();
