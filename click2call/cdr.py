@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import inbound_rows, q850, validation
-from .tallies import Countable
 from .db import calls
 from .schema.cdr import (  # noqa: F401 (MAX_LIMIT and the cursor: the CDR API's, named here too)
     MAX_LIMIT, Cdr, CdrAction, CdrAgentLeg, CdrFilters, CdrLeg, CdrLegs, CdrSupervisorLeg, CdrTransferLeg, decode_cursor,
@@ -24,6 +23,7 @@ from .stasis_app.controls import actions_of
 from .stasis_app.supervision import joined_of
 from .stasis_app.transfers import transfers_of
 from .stasis_app.call_flow import Leg
+from .tallies import Countable
 from .tenants import Tenant
 
 

@@ -24,9 +24,9 @@ local hour skipped in spring is not listed.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time as clock, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import tallies
 from .cdr import epoch, fmt_time, visible
-from .db import LIVE, GroupCommit, calls, stat_days, stat_tallies
+from .db import GroupCommit, calls, stat_days, stat_tallies
 from .errors import ApiError
 from .schema.stats import Stats, StatsFigures, StatsGroup, StatsQuery
 from .states import CallStatus, Direction, StatsGroupBy
@@ -268,7 +268,7 @@ def _plain_midnights(zone: tuple[tuple[int, int], ...]) -> bool:
 
 
 def _midnight(day: int, tz: ZoneInfo) -> float:
-    return datetime.combine(date(1970, 1, 1) + timedelta(days=day), clock(), tz).timestamp()
+    return datetime.combine(date(1970, 1, 1) + timedelta(days=day), time(), tz).timestamp()
 
 
 async def _rows(conn, made: Plan, tz: ZoneInfo) -> list:
@@ -316,28 +316,6 @@ async def compute(engine: AsyncEngine, tenant: Tenant, query: StatsQuery, tz: Zo
 WIDEST = 14 * 3600  # no zone is further from UTC: a local day's calls started within a day of UTC and 14 hours
 
 
-def _count_day(day: int, tz: ZoneInfo, dialect: str, now: float):
-    """The work that sums one local day, in one transaction: nothing while a call that may be the day's is in
-    progress. The day's calls are those _bucket puts in it, the records' own reading."""
-    lo, hi = day * 86400 - WIDEST, (day + 1) * 86400 + WIDEST
-    c = calls.c
-    within = (c.created_at >= lo, c.created_at < hi)
-    tenant = sa.func.coalesce(c.tenant, sa.literal_column("''"))
-
-    def work(conn: sa.Connection) -> bool:
-        if conn.execute(sa.select(c.call_id).where(LIVE, *within).limit(1)).first() is not None:
-            return False
-        grouped = sa.select(sa.literal(day), sa.literal(tz.key), tenant, c.direction, c.status, *_sums()).where(
-            *within, _bucket(86400, offsets(tz, lo, hi), dialect) == day).group_by(tenant, c.direction, c.status)
-        conn.execute(stat_tallies.insert().from_select(
-            ["day", "zone", "tenant", "direction", "status", "calls", "waits", "wait_in", "wait_out", "talk"],
-            grouped))
-        conn.execute(stat_days.insert().values(day=day, zone=tz.key, counted_at=now))
-        return True
-
-    return work
-
-
 def forget(conn: sa.Connection, utc_days: set[int]) -> None:
     """Records removed from these UTC days: the local days they may belong to, in any zone, are summed again."""
     days = sorted({d + shift for d in utc_days for shift in (-1, 0, 1)})
@@ -346,28 +324,34 @@ def forget(conn: sa.Connection, utc_days: set[int]) -> None:
         conn.execute(stat_days.delete().where(stat_days.c.day.in_(days)))
 
 
-class DaySums:
-    """Sums the local days of the service's zone that have ended. Any replica may: two summing one day at once
-    collide on its key, and one of them rolls back."""
+class DaySums(tallies.DayCounter):
+    """The statistics' sums of each local day of the service's zone, per tenant, direction and status."""
+
+    what = "statistics per day"
 
     def __init__(self, engine: AsyncEngine, write: GroupCommit, tz: ZoneInfo) -> None:
-        self.engine = engine
-        self.write = write
+        super().__init__(engine, write)
         self.tz = tz
 
-    async def count_days(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        async with self.engine.connect() as conn:
-            oldest = (await conn.execute(sa.select(sa.func.min(calls.c.created_at)))).scalar()
-            if oldest is None:
-                return 0
-            first = _local_number(oldest, 86400, self.tz)
-            done = set((await conn.execute(sa.select(stat_days.c.day).where(
-                stat_days.c.zone == self.tz.key, stat_days.c.day >= first))).scalars())
-        counted = 0
-        day = first
-        while (day + 1) * 86400 + WIDEST <= now - tallies.SETTLED:
-            if day not in done and await self.write(_count_day(day, self.tz, self.engine.dialect.name, now)):
-                counted += 1
-            day += 1
-        return counted
+    def day_of(self, at: float) -> int:
+        return _local_number(at, 86400, self.tz)
+
+    def counted(self, first: int) -> sa.Select:
+        return sa.select(stat_days.c.day).where(stat_days.c.zone == self.tz.key, stat_days.c.day >= first)
+
+    def ended(self, day: int, now: float) -> bool:
+        return (day + 1) * 86400 + WIDEST <= now - tallies.SETTLED
+
+    def work(self, day: int, now: float) -> Callable[[sa.Connection], bool]:
+        """The day's calls are those _bucket puts in it, the records' own reading; any call that may be the day's
+        and is in progress holds the day back."""
+        lo, hi = day * 86400 - WIDEST, (day + 1) * 86400 + WIDEST
+        c = calls.c
+        within = (c.created_at >= lo, c.created_at < hi)
+        tenant = sa.func.coalesce(c.tenant, sa.literal_column("''"))
+        grouped = sa.select(sa.literal(day), sa.literal(self.tz.key), tenant, c.direction, c.status, *_sums()).where(
+            *within, _bucket(86400, offsets(self.tz, lo, hi), self.engine.dialect.name) == day).group_by(
+            tenant, c.direction, c.status)
+        return tallies.counting(within, stat_tallies.insert().from_select(
+            ["day", "zone", "tenant", "direction", "status", "calls", "waits", "wait_in", "wait_out", "talk"],
+            grouped), stat_days.insert().values(day=day, zone=self.tz.key, counted_at=now))

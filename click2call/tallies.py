@@ -19,7 +19,7 @@ import bisect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -150,20 +150,14 @@ def _gaps(start: Bound, end: Bound, runs: list[tuple[int, int]]) -> list[tuple[B
     return gaps
 
 
-def _count_day(day: int, now: float):
-    """The work that counts one day, in one transaction: nothing when a call of the day is still in progress."""
-    c = calls.c
-    within = (c.created_at >= day * DAY, c.created_at < (day + 1) * DAY)
-    band = _band(c.duration)
-    tenant = sa.func.coalesce(c.tenant, sa.literal(""))
-
+def counting(within: tuple, tallied: sa.Insert, counted: sa.Insert) -> Callable[[sa.Connection], bool]:
+    """The work that counts one day in one transaction, its tallies and its mark: nothing while a call started
+    `within` the day's range is in progress (its status and duration may still change)."""
     def work(conn: sa.Connection) -> bool:
-        if conn.execute(sa.select(c.call_id).where(LIVE, *within).limit(1)).first() is not None:
+        if conn.execute(sa.select(calls.c.call_id).where(LIVE, *within).limit(1)).first() is not None:
             return False
-        grouped = sa.select(sa.literal(day), tenant, c.status, band, sa.func.count()).where(*within).group_by(
-            tenant, c.status, band)
-        conn.execute(call_tallies.insert().from_select(["day", "tenant", "status", "band", "calls"], grouped))
-        conn.execute(tally_days.insert().values(day=day, counted_at=now))
+        conn.execute(tallied)
+        conn.execute(counted)
         return True
 
     return work
@@ -176,38 +170,78 @@ def forget(conn: sa.Connection, days: set[int]) -> None:
         conn.execute(tally_days.delete().where(tally_days.c.day.in_(sorted(days))))
 
 
-async def keep_counting(count: Callable[[], Awaitable[int]], what: str, every: float = EVERY,
-                        first: float = FIRST) -> None:
-    """Count the days that have ended, pass after pass, for ever (cancel to stop)."""
-    await asyncio.sleep(first)
-    while True:
-        try:
-            await count()
-        except Exception as exc:  # the database away, or another replica counting the same day
-            log.warning("counting %s failed: %s: %s", what, type(exc).__name__, exc)
-        await asyncio.sleep(every)
+class DayCounter:
+    """Counts, in the background, each day that has ended and is not counted yet: from the day of the oldest record
+    on. Any replica may: two counting one day at once collide on its key, and one of them rolls back. A kind of day
+    says which day a moment is in, which days are counted, when a day has ended, and how it is counted."""
 
-
-class Tallies:
-    """Counts the days that have ended, in the background. Any replica may: two counting one day at once collide on
-    its key, and one of them rolls back."""
+    what = "days"
 
     def __init__(self, engine: AsyncEngine, write: GroupCommit) -> None:
         self.engine = engine
         self.write = write
 
+    def day_of(self, at: float) -> int:
+        raise NotImplementedError
+
+    def counted(self, first: int) -> sa.Select:
+        """The days counted already, from `first` on."""
+        raise NotImplementedError
+
+    def ended(self, day: int, now: float) -> bool:
+        raise NotImplementedError
+
+    def work(self, day: int, now: float) -> Callable[[sa.Connection], bool]:
+        raise NotImplementedError
+
+    async def run(self, every: float = EVERY, first: float = FIRST) -> None:
+        """Pass after pass, for ever (cancel to stop)."""
+        await asyncio.sleep(first)
+        while True:
+            try:
+                await self.count_days()
+            except Exception as exc:  # the database away, or another replica counting the same day
+                log.warning("counting %s failed: %s: %s", self.what, type(exc).__name__, exc)
+            await asyncio.sleep(every)
+
     async def count_days(self, now: float | None = None) -> int:
         """Count every day that has ended and is not counted yet; how many were."""
         now = time.time() if now is None else now
-        last = math.floor((now - SETTLED) / DAY)  # the days before this one have ended long enough
         async with self.engine.connect() as conn:
             oldest = (await conn.execute(sa.select(sa.func.min(calls.c.created_at)))).scalar()
             if oldest is None:
                 return 0
-            done = set((await conn.execute(sa.select(tally_days.c.day).where(
-                tally_days.c.day >= math.floor(oldest / DAY)))).scalars())
-        counted = 0
-        for day in range(math.floor(oldest / DAY), last):
-            if day not in done and await self.write(_count_day(day, now)):
-                counted += 1
-        return counted
+            day = self.day_of(oldest)
+            done = set((await conn.execute(self.counted(day))).scalars())
+        count = 0
+        while self.ended(day, now):
+            if day not in done and await self.write(self.work(day, now)):
+                count += 1
+            day += 1
+        return count
+
+
+class Tallies(DayCounter):
+    """The CDR totals' tallies: per UTC day, tenant, status and duration band."""
+
+    what = "calls per day"
+
+    def day_of(self, at: float) -> int:
+        return math.floor(at / DAY)
+
+    def counted(self, first: int) -> sa.Select:
+        return sa.select(tally_days.c.day).where(tally_days.c.day >= first)
+
+    def ended(self, day: int, now: float) -> bool:
+        return (day + 1) * DAY <= now - SETTLED
+
+    def work(self, day: int, now: float) -> Callable[[sa.Connection], bool]:
+        c = calls.c
+        within = (c.created_at >= day * DAY, c.created_at < (day + 1) * DAY)
+        band = _band(c.duration)
+        tenant = sa.func.coalesce(c.tenant, sa.literal(""))
+        grouped = sa.select(sa.literal(day), tenant, c.status, band, sa.func.count()).where(*within).group_by(
+            tenant, c.status, band)
+        return counting(within, call_tallies.insert().from_select(["day", "tenant", "status", "band", "calls"],
+                                                                  grouped),
+                        tally_days.insert().values(day=day, counted_at=now))

@@ -42,7 +42,7 @@ from ..service import ClickToCallService, RecordsService
 from ..replica import Replica
 from ..retention import Retention, RetentionDays
 from ..stats import DaySums
-from ..tallies import Tallies, keep_counting
+from ..tallies import Tallies
 from ..stasis_app import recording_check
 from ..stasis_app.ari import Ari
 from ..secret_box import SecretBox, SecretError
@@ -181,10 +181,8 @@ def create_app(settings: Settings, draining: threading.Event | None = None) -> S
                          failed=settings.webhook_failed_retention_days, stream=settings.stream_retention_days,
                          audit=settings.audit_retention_days), metrics, state.recordings.remove).run(),
                          name="retention"),
-                     asyncio.create_task(keep_counting(Tallies(engine, write).count_days, "calls per day"),
-                                         name="tallies"),
-                     asyncio.create_task(keep_counting(DaySums(engine, write, settings.zoneinfo).count_days,
-                                                       "statistics per day"), name="day-sums")]
+                     asyncio.create_task(Tallies(engine, write).run(), name="tallies"),
+                     asyncio.create_task(DaySums(engine, write, settings.zoneinfo).run(), name="day-sums")]
             if messages is not None:  # listening before any node is run: no call started for it is missed
                 tasks.append(asyncio.create_task(messages.run(), name="cluster-notifications"))
                 async with asyncio.timeout(10):
