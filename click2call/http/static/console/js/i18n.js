@@ -95,8 +95,10 @@ export function errorText(error) {
   return DETAILED.has(code) && error.message ? `${text} (${error.message})` : text;
 }
 
+// Words every page may use; each page registers its own besides.
 register({
   en: {
+    "direction.outbound": "Outbound", "direction.inbound": "Inbound",
     "error.UNKNOWN": "Something went wrong. Please try again.",
     "error.NETWORK": "The service cannot be reached. Check the connection and try again.",
     "error.UNAUTHORIZED": "Your session has ended or the token is not valid. Please sign in.",
@@ -129,6 +131,7 @@ register({
     "error.CALL_PARKED": "The call is parked: transfer the parked party to pick it up.",
   },
   vi: {
+    "direction.outbound": "Gọi ra", "direction.inbound": "Gọi vào",
     "error.UNKNOWN": "Đã có lỗi. Vui lòng thử lại.",
     "error.NETWORK": "Không kết nối được dịch vụ. Kiểm tra kết nối rồi thử lại.",
     "error.UNAUTHORIZED": "Phiên đã hết hạn hoặc token không hợp lệ. Vui lòng đăng nhập.",

@@ -22,7 +22,6 @@ const strings = {
     "state.new": "Starting", "state.agent_ringing": "Ringing agent", "state.dialing": "Ringing customer",
     "state.ringing": "Ringing", "state.connected": "Connected", "state.unanswered": "Unanswered",
     "state.ending": "Ending", "state.ended": "Ended",
-    "direction.outbound": "Outbound", "direction.inbound": "Inbound",
     "agent.IDLE": "Idle", "agent.RINGING": "Ringing", "agent.ONCALL": "On a call",
   },
   vi: {
@@ -43,7 +42,6 @@ const strings = {
     "state.new": "Đang bắt đầu", "state.agent_ringing": "Đang đổ chuông nhân viên",
     "state.dialing": "Đang gọi khách", "state.ringing": "Đang đổ chuông", "state.connected": "Đang nói chuyện",
     "state.unanswered": "Không ai nghe", "state.ending": "Đang kết thúc", "state.ended": "Đã kết thúc",
-    "direction.outbound": "Gọi ra", "direction.inbound": "Gọi vào",
     "agent.IDLE": "Rảnh", "agent.RINGING": "Đang đổ chuông", "agent.ONCALL": "Đang gọi",
   },
 };
